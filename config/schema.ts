@@ -1,0 +1,127 @@
+// The one place where the routing matrix (`raxx-rotations:credentials`) is
+// validated. Everything the program does afterwards trusts these types, so a bad
+// stack file must fail here, before any resource is registered, with one message
+// that names the credential and the field (DESIGN.md, "Config contract").
+import { z } from "zod";
+
+/** `pulumi config set --path ... 8` may store "8": accept digit strings as numbers. */
+function numeric(value: unknown): unknown {
+    return typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+}
+
+const positiveInt = (what = "a positive integer") =>
+    z.preprocess(numeric, z.number({ error: `must be ${what}` }).int(`must be ${what}`).positive(`must be ${what}`));
+const nonNegativeInt = z.preprocess(
+    numeric,
+    z.number({ error: "must be an integer >= 0" }).int("must be an integer >= 0").min(0, "must be an integer >= 0"),
+);
+
+// GitHub's rule is the strictest of the four consumers: [A-Za-z0-9_], no leading
+// digit, no GITHUB_ prefix. Using it everywhere keeps one name valid in every sink.
+const secretName = z
+    .string({ error: "must be a string" })
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must match [A-Za-z_][A-Za-z0-9_]* (letters, digits, underscore)")
+    .refine((n) => !n.toUpperCase().startsWith("GITHUB_"), "must not start with GITHUB_ (GitHub refuses it)");
+
+const nonEmpty = (what: string) => z.string({ error: `must be ${what}` }).min(1, `must be ${what}`);
+
+const isoDate = z
+    .string({ error: "must be a date YYYY-MM-DD (quoted)" })
+    .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD")
+    .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), "must be a real calendar date");
+
+export const githubConsumer = z.strictObject({
+    /** Repository name under `github:owner` (not owner/name). */
+    repository: z
+        .string({ error: "must be a repository name" })
+        .regex(/^[A-Za-z0-9_.-]+$/, "must be a repository name under github:owner (no owner/ prefix)"),
+    /** Deployment environment: write environment secrets instead of repository secrets. */
+    environment: nonEmpty("an environment name").optional(),
+});
+
+export const infisicalConsumer = z.strictObject({
+    secretPath: z.string({ error: "must be a folder path" }).regex(/^\/[^\s]*$/, "must be a folder path starting with /"),
+    /** Defaults to `raxx-rotations:infisical.environment`. */
+    environment: nonEmpty("an environment slug").optional(),
+});
+
+export const herokuConsumer = z.strictObject({
+    app: z.string({ error: "must be an app name" }).regex(/^[a-z0-9][a-z0-9-]{1,29}$/, "must be a Heroku app name"),
+});
+
+export const hostConsumer = z.strictObject({
+    host: nonEmpty("a host name"),
+    user: nonEmpty("a login user"),
+    envFile: z.string({ error: "must be an absolute path" }).regex(/^\/\S+$/, "must be an absolute path"),
+    service: nonEmpty("a systemd unit name"),
+    port: positiveInt("a TCP port").optional(),
+});
+
+const consumers = z
+    .strictObject({
+        infisical: z.array(infisicalConsumer).optional(),
+        github: z.array(githubConsumer).optional(),
+        heroku: z.array(herokuConsumer).optional(),
+        hosts: z.array(hostConsumer).optional(),
+    })
+    .default({});
+
+const probe = z.strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be a lower-case name (letters, digits, -)"),
+    command: nonEmpty("a shell command"),
+});
+
+const awsVerify = z.strictObject({
+    /** ARN that STS GetCallerIdentity must return for the new key. */
+    expectArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:user\/.+$/, "must be an IAM user ARN").optional(),
+    /** SOP step 6: wait this long for IAM eventual consistency before probing. */
+    propagationSeconds: nonNegativeInt.optional(),
+    probes: z.array(probe).optional(),
+});
+
+export const awsAccessKeyEntry = z
+    .strictObject({
+        kind: z.literal("aws-access-key"),
+        /** The IAM user whose two access-key slots this credential owns. */
+        iamUser: z
+            .string({ error: "is required (the IAM user name)" })
+            .regex(/^[\w+=,.@-]{1,64}$/, "must be an IAM user name"),
+        /** Bump by one to rotate. */
+        epoch: positiveInt(),
+        /** Stage 2: keys of epochs <= this are deleted. */
+        retiredEpoch: nonNegativeInt.default(0),
+        cadenceDays: positiveInt().optional(),
+        rotatedOn: isoDate.optional(),
+        /** The hand-made key the IAM user has today, imported as the previous key on the first deployment. */
+        adoptKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/, "must be an access key id (upper-case letters and digits)").optional(),
+        secretNames: z
+            .strictObject({ id: secretName, secret: secretName })
+            .default({ id: "AWS_ACCESS_KEY_ID", secret: "AWS_SECRET_ACCESS_KEY" }),
+        verify: awsVerify.optional(),
+        consumers,
+    })
+    .superRefine((entry, ctx) => {
+        if (entry.retiredEpoch >= entry.epoch) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["retiredEpoch"],
+                message: `must be below epoch (${entry.epoch}): retiring the active key would leave the consumers with no working key`,
+            });
+        }
+        if (entry.secretNames.id === entry.secretNames.secret) {
+            ctx.addIssue({ code: "custom", path: ["secretNames"], message: "id and secret must be different names" });
+        }
+    });
+
+export type GithubConsumer = z.infer<typeof githubConsumer>;
+export type InfisicalConsumer = z.infer<typeof infisicalConsumer>;
+export type HerokuConsumer = z.infer<typeof herokuConsumer>;
+export type HostConsumer = z.infer<typeof hostConsumer>;
+export type Consumers = z.infer<typeof consumers>;
+export type AwsAccessKeyCredential = z.infer<typeof awsAccessKeyEntry> & { name: string };
+export type Credential = AwsAccessKeyCredential;
+
+/** Kinds this version of the program can rotate, each with its schema. */
+export const kinds = {
+    "aws-access-key": awsAccessKeyEntry,
+} as const;

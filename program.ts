@@ -1,0 +1,82 @@
+import * as pulumi from "@pulumi/pulumi";
+import { Credential } from "./config/schema";
+import { ConfigError, parseCredentials } from "./config/validate";
+import { AwsAccessKeyRotation, AwsAccessKeySummary } from "./rotations/aws-access-key";
+import { EpochMoveError, KeyPlan, planKeys } from "./rotations/epoch-moves";
+import { readLastApplied } from "./rotations/last-applied";
+
+/**
+ * The whole Pulumi program as one function: `index.ts` exports it for
+ * `pulumi up`, and the engine tier runs the same function as an Automation API
+ * inline program. It must not depend on being the process's entry point.
+ */
+export async function program(): Promise<Record<string, unknown>> {
+    const config = new pulumi.Config();
+    const credentials = validate(() => parseCredentials(config.getObject<unknown>("credentials")));
+    refuseUnsupportedConsumers(credentials);
+
+    // Epoch moves are judged against what the last successful update applied,
+    // read back from this stack's own outputs.
+    const last = await readLastApplied();
+    const plans = new Map<string, KeyPlan>();
+    const refusals: string[] = [];
+    for (const credential of credentials) {
+        try {
+            plans.set(credential.name, planKeys(credential, last.get(credential.name)));
+        } catch (err) {
+            if (!(err instanceof EpochMoveError)) throw err;
+            refusals.push(err.message);
+        }
+    }
+    if (refusals.length > 0) {
+        throw new pulumi.RunError(
+            `Refused epoch change (nothing was changed):\n${refusals.map((r) => `  - ${r}`).join("\n")}`,
+        );
+    }
+
+    const rotations: Record<string, pulumi.Output<AwsAccessKeySummary>> = {};
+    for (const credential of credentials) {
+        const rotation = new AwsAccessKeyRotation(credential.name, {
+            credential,
+            plan: plans.get(credential.name)!,
+        });
+        rotations[credential.name] = rotation.summary;
+    }
+    return { rotations };
+}
+
+function validate<T>(parse: () => T): T {
+    try {
+        return parse();
+    } catch (err) {
+        // RunError prints the message alone, without a stack trace: the message is
+        // what the operator needs.
+        if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+        if (err instanceof Error && /raxx-rotations:credentials/.test(err.message)) {
+            throw new pulumi.RunError(`raxx-rotations:credentials is not valid structured config: ${err.message}`);
+        }
+        throw err;
+    }
+}
+
+// The schema knows every consumer of DESIGN.md so that the matrix can be written
+// in full, but a consumer this version cannot write must stop the preview rather
+// than be skipped: an unlisted holder of the old key would break when it is
+// deactivated.
+const supportedConsumers = new Set(["github"]);
+
+function refuseUnsupportedConsumers(credentials: Credential[]): void {
+    const problems: string[] = [];
+    for (const credential of credentials) {
+        for (const [kind, list] of Object.entries(credential.consumers)) {
+            if (list && list.length > 0 && !supportedConsumers.has(kind)) {
+                problems.push(
+                    `credentials.${credential.name}.consumers.${kind}: this version cannot write ${kind} consumers yet; ` +
+                        `remove them from the matrix or update raxx-rotations`,
+                );
+            }
+        }
+    }
+    if (problems.length > 0) throw new pulumi.RunError(new ConfigError(problems).message);
+}
+

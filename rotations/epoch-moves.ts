@@ -1,0 +1,121 @@
+// Decides which keys a credential declares at its configured epoch, given what
+// the last successful update applied (read back from the stack's own outputs).
+// The two-slot design is only safe when epochs move one step at a time: a key of
+// epoch g lives in slot g % 2, so any other move would replace a slot that holds a
+// key somebody still uses, or recreate a key that was deliberately deleted.
+
+export type Slot = "a" | "b";
+
+export function slotOf(epoch: number): Slot {
+    return epoch % 2 === 0 ? "a" : "b";
+}
+
+/** What the last successful update applied for one credential (from its stack outputs). */
+export interface AppliedCredential {
+    epoch: number;
+    retiredEpoch: number;
+    /** Epochs whose keys the last update declared (the active one and, in overlap, the inactive one). */
+    keyEpochs: number[];
+}
+
+export type Move = "first" | "unchanged" | "retire" | "rotate" | "rollback";
+
+export interface KeyPlan {
+    move: Move;
+    active: { epoch: number; slot: Slot };
+    /** The key kept Inactive during the observation window; absent once retired. */
+    previous?: { epoch: number; slot: Slot; adoptKeyId?: string };
+}
+
+export interface EpochConfig {
+    name: string;
+    epoch: number;
+    retiredEpoch: number;
+    adoptKeyId?: string;
+}
+
+/** An epoch change the program refuses; the message says why and what to set instead. */
+export class EpochMoveError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "EpochMoveError";
+    }
+}
+
+export function planKeys(entry: EpochConfig, last: AppliedCredential | undefined): KeyPlan {
+    const { name, epoch: e, retiredEpoch: r } = entry;
+    const at = `credentials.${name}`;
+    const active = { epoch: e, slot: slotOf(e) };
+    const previousEpoch = e - 1;
+    const previous = { epoch: previousEpoch, slot: slotOf(previousEpoch) };
+
+    if (!last) {
+        // A first deployment never invents a previous key: one created now would be
+        // useless (no consumer ever held it) and, next to the key the user already
+        // has, would hit AWS's two-key limit. The hand-made key comes in by adoption.
+        if (entry.adoptKeyId === undefined) return { move: "first", active };
+        if (e === 1 || previousEpoch <= r) {
+            throw new EpochMoveError(
+                `${at}.adoptKeyId: the adopted key becomes the previous key (epoch ${previousEpoch}), ` +
+                    `so it needs epoch >= 2 and retiredEpoch < ${Math.max(previousEpoch, 1)}; ` +
+                    `set epoch: ${Math.max(e, 2)} and retiredEpoch: ${Math.max(e, 2) - 2}`,
+            );
+        }
+        return { move: "first", active, previous: { ...previous, adoptKeyId: entry.adoptKeyId } };
+    }
+
+    const l = last.epoch;
+    const hadPrevious = last.keyEpochs.includes(previousEpoch);
+    if (e === l) {
+        if (r < last.retiredEpoch) throw retiredBackwards(at, last.retiredEpoch, r);
+        const keep = previousEpoch >= 1 && previousEpoch > r && hadPrevious;
+        const retiring = hadPrevious && !keep;
+        return { move: retiring ? "retire" : "unchanged", active, ...(keep ? { previous } : {}) };
+    }
+    if (e === l + 1) {
+        if (r < last.retiredEpoch) throw retiredBackwards(at, last.retiredEpoch, r);
+        if (r >= l) {
+            throw new EpochMoveError(
+                `${at}.retiredEpoch: ${r} would delete the key of epoch ${l}, which consumers hold until this bump ` +
+                    `switches them; bumping never deletes the key that was active before it. Keep retiredEpoch: ` +
+                    `${last.retiredEpoch} for the bump and set retiredEpoch: ${l} in a later update, after the observation window`,
+            );
+        }
+        return { move: "rotate", active, previous };
+    }
+    if (e === l - 1) {
+        if (!last.keyEpochs.includes(e)) {
+            throw new EpochMoveError(
+                `${at}.epoch: rolling back from ${l} to ${e} needs the key of epoch ${e}, but it was deleted ` +
+                    `(retiredEpoch ${last.retiredEpoch}); a deleted key cannot come back. Roll forward instead: ` +
+                    `set epoch: ${l + 1} (a fresh key) and keep retiredEpoch: ${last.retiredEpoch}`,
+            );
+        }
+        if (r !== l - 2) {
+            throw new EpochMoveError(
+                `${at}.retiredEpoch: rolling back from epoch ${l} to ${e} also needs retiredEpoch: ${l - 2} ` +
+                    `(it is ${r}). Otherwise the slot of epoch ${l} would be recreated for epoch ${l - 2}, ` +
+                    `whose key was deleted; a plain revert of the bump does exactly that. Set epoch: ${e} and retiredEpoch: ${l - 2}`,
+            );
+        }
+        return { move: "rollback", active };
+    }
+    if (e > l) {
+        throw new EpochMoveError(
+            `${at}.epoch: jumped from ${l} to ${e}; epochs move one step at a time. A jump would replace ` +
+                `the slot holding the key of epoch ${l}, which every consumer holds now, before anything is ` +
+                `switched. Set epoch: ${l + 1}, run pulumi up, and bump again later if needed`,
+        );
+    }
+    throw new EpochMoveError(
+        `${at}.epoch: moved back from ${l} to ${e}; the keys of epochs before ${l - 1} were deleted and cannot come back. ` +
+            `Roll back by one step (epoch: ${l - 1}, retiredEpoch: ${l - 2}) or roll forward (epoch: ${l + 1})`,
+    );
+}
+
+function retiredBackwards(at: string, was: number, now: number): EpochMoveError {
+    return new EpochMoveError(
+        `${at}.retiredEpoch: moved back from ${was} to ${now}; keys up to epoch ${was} are already deleted ` +
+            `and cannot come back. Set retiredEpoch: ${was} (or higher)`,
+    );
+}

@@ -1,0 +1,49 @@
+import * as pulumi from "@pulumi/pulumi";
+import { AppliedCredential } from "./epoch-moves";
+
+/** The stack output that records, per credential, the epochs the last update applied. */
+export const rotationsOutput = "rotations";
+
+/**
+ * Reads what the last successful update of this very stack applied, through a
+ * StackReference to itself. A first deployment has no outputs, so every
+ * credential is new. An update that failed midway exported nothing, so a rerun
+ * is judged against the last update that completed.
+ */
+export async function readLastApplied(): Promise<Map<string, AppliedCredential>> {
+    const self = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+    const reference = new pulumi.StackReference("last-applied", { name: self });
+    const details = await reference.getOutputDetails(rotationsOutput);
+    return parseLastApplied(details.value ?? details.secretValue);
+}
+
+export function parseLastApplied(value: unknown): Map<string, AppliedCredential> {
+    const applied = new Map<string, AppliedCredential>();
+    if (value === undefined || value === null) return applied;
+    if (typeof value !== "object") throw unreadable("is not a mapping");
+    for (const [name, entry] of Object.entries(value as Record<string, unknown>)) {
+        const e = entry as { epoch?: unknown; retiredEpoch?: unknown; keys?: unknown };
+        const keys = Array.isArray(e?.keys) ? (e.keys as { epoch?: unknown }[]) : undefined;
+        if (
+            typeof e?.epoch !== "number" ||
+            typeof e.retiredEpoch !== "number" ||
+            !keys ||
+            !keys.every((k) => typeof k?.epoch === "number")
+        ) {
+            throw unreadable(`has no epoch, retiredEpoch and keys for ${name}`);
+        }
+        applied.set(name, {
+            epoch: e.epoch,
+            retiredEpoch: e.retiredEpoch,
+            keyEpochs: keys.map((k) => k.epoch as number),
+        });
+    }
+    return applied;
+}
+
+function unreadable(why: string): pulumi.RunError {
+    return new pulumi.RunError(
+        `The stack output "${rotationsOutput}" ${why}, so the epochs the last update applied are unknown ` +
+            `and no epoch change can be judged safe. Inspect it with: pulumi stack output ${rotationsOutput} --json`,
+    );
+}

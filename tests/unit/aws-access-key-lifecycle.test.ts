@@ -1,0 +1,276 @@
+import * as assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
+import { fakeSecretFor, Registration, Run, runProgram } from "../helpers/mock-program";
+import { ACCESS_KEY, ENV_SECRET, REPO_SECRET, s3BackupWriter, STACK_REFERENCE, vaultOperator } from "../helpers/fixtures";
+
+type Summary = {
+    epoch: number;
+    retiredEpoch: number;
+    move: string;
+    activeKeyId: string;
+    inactiveKeyId: string | null;
+    keys: { epoch: number; slot: string; status: string; keyId: string }[];
+    consumers: string[];
+};
+
+/** An operator's sequence of `pulumi up`s: each run sees the outputs the previous one exported. */
+class Operator {
+    last?: Record<string, unknown>;
+    async up(credentials: Record<string, unknown>): Promise<Run> {
+        const run = await runProgram({ credentials, lastOutputs: this.last });
+        if (run.error) throw run.error;
+        this.last = run.outputs;
+        return run;
+    }
+    async refusedUp(credentials: Record<string, unknown>): Promise<Run> {
+        const run = await runProgram({ credentials, lastOutputs: this.last });
+        assert.ok(run.error, "expected the update to be refused");
+        return run;
+    }
+}
+
+const summary = (run: Run, name = "vault-operator") => (run.outputs.rotations as Record<string, Summary>)[name];
+const slot = (run: Run, s: "a" | "b", name = "vault-operator") => run.find(ACCESS_KEY, `${name}-slot-${s}`);
+const consumerWrites = (run: Run) => [...run.ofType(REPO_SECRET), ...run.ofType(ENV_SECRET)];
+
+function assertConsumersHold(run: Run, keyId: string, prefix = "vault-operator") {
+    const writes = consumerWrites(run).filter((w) => w.name.startsWith(prefix));
+    assert.ok(writes.length > 0, "no consumer writes registered");
+    for (const w of writes) {
+        const expected = /SECRET/.test(String(w.inputs.secretName)) ? fakeSecretFor(keyId) : keyId;
+        assert.equal(w.inputs.value, expected, `${w.name} does not receive the active key ${keyId}`);
+        assert.deepEqual(w.secretInputs, ["value"], `${w.name}: value must go to the engine as a secret`);
+        assert.equal(w.inputs.plaintextValue, undefined, `${w.name} uses the deprecated plaintextValue`);
+    }
+}
+
+function assertSlot(reg: Registration | undefined, expected: { epoch: number; status: string }) {
+    assert.ok(reg, "slot not registered");
+    assert.equal(reg.replacementTrigger, expected.epoch, `${reg.name}: replacementTrigger`);
+    assert.equal(reg.deleteBeforeReplace, true, `${reg.name}: must delete before replace (two-key limit)`);
+    assert.equal(reg.inputs.status, expected.status, `${reg.name}: status`);
+    assert.equal(reg.inputs.user, "raxx-vault-operator");
+}
+
+describe("AWS access key lifecycle (two slots, two stages)", () => {
+    it("first deployment at epoch 1 declares one Active key in slot b and writes it to every consumer", async () => {
+        const run = await new Operator().up({ "vault-operator": vaultOperator() });
+        assertSlot(slot(run, "b"), { epoch: 1, status: "Active" });
+        assert.equal(slot(run, "a"), undefined, "no previous key on a first deployment");
+        const keyId = summary(run).activeKeyId;
+        assertConsumersHold(run, keyId);
+        assert.deepEqual(
+            consumerWrites(run).map((w) => `${w.type.split(":").pop()} ${w.inputs.repository}${w.inputs.environment ? "@" + w.inputs.environment : ""} ${w.inputs.secretName}`),
+            [
+                "ActionsSecret raxx-api AWS_ACCESS_KEY_ID",
+                "ActionsSecret raxx-api AWS_SECRET_ACCESS_KEY",
+                "ActionsEnvironmentSecret raxx-console@production AWS_ACCESS_KEY_ID",
+                "ActionsEnvironmentSecret raxx-console@production AWS_SECRET_ACCESS_KEY",
+            ],
+        );
+        assert.deepEqual(summary(run).keys, [{ epoch: 1, slot: "b", status: "Active", keyId }]);
+        assert.equal(summary(run).inactiveKeyId, null);
+        assert.equal(summary(run).move, "first");
+    });
+
+    it("the tree reads credential → keys and consumers", async () => {
+        const run = await new Operator().up({ "vault-operator": vaultOperator() });
+        assert.equal(slot(run, "b")?.parent, "vault-operator");
+        assert.equal(run.get("raxx-rotations:components:TwoSlotAccessKey", "vault-operator").parent, "vault-operator");
+        const sink = run.get("raxx-rotations:components:GithubSecretsSink", "vault-operator-github-raxx-console-production");
+        assert.equal(sink.parent, "vault-operator");
+        assert.equal(run.get(ENV_SECRET, "vault-operator-github-raxx-console-production-AWS_ACCESS_KEY_ID").parent, sink.name);
+    });
+
+    it("bumping the epoch creates the new key in the other slot and keeps the previously active key, set Inactive after every consumer write", async () => {
+        const operator = new Operator();
+        const first = await operator.up({ "vault-operator": vaultOperator() });
+        const oldKeyId = summary(first).activeKeyId;
+        const bump = await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+
+        assertSlot(slot(bump, "a"), { epoch: 2, status: "Active" });
+        assertSlot(slot(bump, "b"), { epoch: 1, status: "Inactive" });
+        const newKeyId = summary(bump).activeKeyId;
+        assert.notEqual(newKeyId, oldKeyId);
+        assert.equal(summary(bump).inactiveKeyId, oldKeyId, "the key active before the bump is the same resource, same id");
+
+        assertConsumersHold(bump, newKeyId);
+        const writes = consumerWrites(bump).map((w) => w.name);
+        const deactivation = slot(bump, "b")!;
+        for (const w of writes) assert.ok(deactivation.dependencies.includes(w), `deactivation does not wait for ${w}`);
+        assert.deepEqual(slot(bump, "a")!.dependencies, [], "the new key waits for nothing");
+        assert.equal(summary(bump).move, "rotate");
+    });
+
+    it("only the active key's values reach consumers: the old key id and secret appear in no consumer input", async () => {
+        const operator = new Operator();
+        const oldKeyId = summary(await operator.up({ "vault-operator": vaultOperator() })).activeKeyId;
+        const bump = await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        const everything = JSON.stringify(consumerWrites(bump).map((w) => w.inputs));
+        assert.ok(!everything.includes(oldKeyId), "a consumer receives the old key id");
+        assert.ok(!everything.includes(fakeSecretFor(oldKeyId)), "a consumer receives the old secret");
+    });
+
+    it("retiring (retiredEpoch: E-1) stops declaring the inactive key, so the update deletes it", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator() });
+        const bump = await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        const retire = await operator.up({ "vault-operator": vaultOperator({ epoch: 2, retiredEpoch: 1 }) });
+        assert.equal(slot(retire, "b"), undefined);
+        assertSlot(slot(retire, "a"), { epoch: 2, status: "Active" });
+        assert.equal(summary(retire).activeKeyId, summary(bump).activeKeyId, "retiring does not touch the active key");
+        assert.equal(summary(retire).move, "retire");
+        assertConsumersHold(retire, summary(bump).activeKeyId);
+    });
+
+    it("bumping after a retire fills the empty slot", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator() });
+        const bump = await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        await operator.up({ "vault-operator": vaultOperator({ epoch: 2, retiredEpoch: 1 }) });
+        const next = await operator.up({ "vault-operator": vaultOperator({ epoch: 3, retiredEpoch: 1 }) });
+        assertSlot(slot(next, "b"), { epoch: 3, status: "Active" });
+        assertSlot(slot(next, "a"), { epoch: 2, status: "Inactive" });
+        assert.equal(summary(next).inactiveKeyId, summary(bump).activeKeyId);
+    });
+
+    it("bumping without retiring (collapsed cadence) replaces the slot of E-2 in place: trigger changes, delete first", async () => {
+        const operator = new Operator();
+        const first = await operator.up({ "vault-operator": vaultOperator() });
+        const bump = await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        const collapsed = await operator.up({ "vault-operator": vaultOperator({ epoch: 3 }) });
+        assertSlot(slot(collapsed, "b"), { epoch: 3, status: "Active" });
+        assertSlot(slot(collapsed, "a"), { epoch: 2, status: "Inactive" });
+        assert.notEqual(summary(collapsed).activeKeyId, summary(first).activeKeyId, "the slot got a new key");
+        assert.equal(summary(collapsed).inactiveKeyId, summary(bump).activeKeyId, "the key active before the bump stays");
+        assert.deepEqual(summary(collapsed).keys.map((k) => k.epoch), [3, 2]);
+    });
+
+    it("a bump never deletes the key that was active before it (retiredEpoch: E-1 in the same change is refused)", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator() });
+        const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 2, retiredEpoch: 1 }) });
+        assert.match(run.error!.message, /bumping never deletes the key that was active before it/);
+        assert.deepEqual(run.registrations.map((r) => r.type), [STACK_REFERENCE]);
+    });
+
+    it("rollback (epoch E-1, retiredEpoch E-2) reactivates the previous key, gives it back to consumers, and drops the failed key", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator() });
+        const bump = await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        const failed = await operator.up({ "vault-operator": vaultOperator({ epoch: 3 }) });
+        const rollback = await operator.up({ "vault-operator": vaultOperator({ epoch: 2, retiredEpoch: 1 }) });
+
+        assertSlot(slot(rollback, "a"), { epoch: 2, status: "Active" });
+        assert.equal(slot(rollback, "b"), undefined, "the failed key of epoch 3 is no longer declared: deleted at the end");
+        assert.equal(summary(rollback).activeKeyId, summary(bump).activeKeyId, "same resource, same key as before the failed bump");
+        assert.notEqual(summary(rollback).activeKeyId, summary(failed).activeKeyId);
+        assertConsumersHold(rollback, summary(bump).activeKeyId);
+        assert.equal(summary(rollback).move, "rollback");
+
+        const redo = await operator.up({ "vault-operator": vaultOperator({ epoch: 3, retiredEpoch: 1 }) });
+        assertSlot(slot(redo, "b"), { epoch: 3, status: "Active" });
+        assertSlot(slot(redo, "a"), { epoch: 2, status: "Inactive" });
+    });
+
+    it("refuses a jump (E → E+2) at preview with what to do, registering nothing but the stack reference", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator() });
+        const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 3 }) });
+        assert.ok(pulumi.RunError.isInstance(run.error));
+        assert.match(run.error!.message, /credentials\.vault-operator\.epoch: jumped from 1 to 3; epochs move one step at a time/);
+        assert.match(run.error!.message, /Set epoch: 2/);
+        assert.deepEqual(run.registrations.map((r) => r.type), [STACK_REFERENCE]);
+    });
+
+    it("refuses a plain revert of a bump (retiredEpoch left below E-2): it would recreate a deleted key's slot", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator() });
+        await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        await operator.up({ "vault-operator": vaultOperator({ epoch: 3 }) });
+        const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        assert.match(run.error!.message, /rolling back from epoch 3 to 2 also needs retiredEpoch: 1 \(it is 0\)/);
+        assert.match(run.error!.message, /slot of epoch 3 would be recreated for epoch 1/);
+        assert.deepEqual(run.registrations.map((r) => r.type), [STACK_REFERENCE]);
+    });
+
+    it("refuses a rollback to a key that was already retired, and says to roll forward", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator() });
+        await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        await operator.up({ "vault-operator": vaultOperator({ epoch: 2, retiredEpoch: 1 }) });
+        const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 1, retiredEpoch: 0 }) });
+        assert.match(run.error!.message, /was deleted .*Roll forward instead: set epoch: 3/);
+    });
+
+    it("refuses moving retiredEpoch back", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator() });
+        await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        await operator.up({ "vault-operator": vaultOperator({ epoch: 2, retiredEpoch: 1 }) });
+        const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 2, retiredEpoch: 0 }) });
+        assert.match(run.error!.message, /retiredEpoch: moved back from 1 to 0/);
+    });
+
+    it("adoption imports the hand-made key as the previous key and deactivates it after the consumers switch", async () => {
+        const operator = new Operator();
+        const adopted = "AKIAIOSFODNN7EXAMPLE";
+        const first = await operator.up({ "vault-operator": vaultOperator({ epoch: 2, adoptKeyId: adopted }) });
+        const previous = slot(first, "b")!;
+        assert.equal(previous.importId, adopted);
+        assertSlot(previous, { epoch: 1, status: "Inactive" });
+        assertSlot(slot(first, "a"), { epoch: 2, status: "Active" });
+        assert.equal(slot(first, "a")!.importId, undefined);
+        for (const w of consumerWrites(first)) assert.ok(previous.dependencies.includes(w.name));
+        assertConsumersHold(first, summary(first).activeKeyId);
+        assert.equal(summary(first).inactiveKeyId, adopted);
+
+        const again = await operator.up({ "vault-operator": vaultOperator({ epoch: 2, adoptKeyId: adopted }) });
+        assert.equal(slot(again, "b")!.importId, undefined, "import happens once; later updates manage the key normally");
+        assertSlot(slot(again, "b"), { epoch: 1, status: "Inactive" });
+    });
+
+    it("refuses adoption at epoch 1 (the adopted key takes epoch E-1)", async () => {
+        const run = await new Operator().refusedUp({ "vault-operator": vaultOperator({ adoptKeyId: "AKIAIOSFODNN7EXAMPLE" }) });
+        assert.match(run.error!.message, /adoptKeyId: the adopted key becomes the previous key .*set epoch: 2/);
+    });
+
+    it("rotates two credentials independently, each consumer getting its own credential's key", async () => {
+        const operator = new Operator();
+        const first = await operator.up({ "vault-operator": vaultOperator(), "s3-backup-writer": s3BackupWriter() });
+        const run = await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }), "s3-backup-writer": s3BackupWriter() });
+        assertConsumersHold(run, summary(run).activeKeyId, "vault-operator");
+        const s3 = summary(run, "s3-backup-writer");
+        assert.equal(s3.activeKeyId, summary(first, "s3-backup-writer").activeKeyId, "the other credential is untouched");
+        assert.equal(s3.move, "unchanged");
+        const s3Writes = consumerWrites(run).filter((w) => w.name.startsWith("s3-backup-writer"));
+        assert.deepEqual(s3Writes.map((w) => w.inputs.secretName), ["S3_BACKUP_AWS_ACCESS_KEY_ID", "S3_BACKUP_AWS_SECRET_ACCESS_KEY"]);
+        assert.equal(s3Writes[0].inputs.value, s3.activeKeyId);
+        const deactivation = slot(run, "b")!;
+        assert.ok(!deactivation.dependencies.some((d) => d.startsWith("s3-backup-writer")), "one credential's deactivation waits only for its own consumers");
+    });
+
+    it("a refusal of one credential stops the whole update, naming it", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator(), "s3-backup-writer": s3BackupWriter() });
+        const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 2 }), "s3-backup-writer": s3BackupWriter({ epoch: 3 }) });
+        assert.match(run.error!.message, /credentials\.s3-backup-writer\.epoch: jumped from 1 to 3/);
+        assert.ok(!/vault-operator/.test(run.error!.message));
+        assert.equal(run.ofType(ACCESS_KEY).length, 0);
+    });
+
+    it("stack outputs show the blast radius and never a secret", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator() });
+        const run = await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        const s = summary(run);
+        assert.deepEqual(s.consumers, [
+            "github raxx-api: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
+            "github raxx-console environment production: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
+        ]);
+        assert.equal(s.epoch, 2);
+        assert.equal(s.retiredEpoch, 0);
+        const text = JSON.stringify(run.outputs);
+        assert.ok(!text.includes("canary-secret"), "a secret reached the stack outputs");
+    });
+});

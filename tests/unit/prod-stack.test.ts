@@ -1,0 +1,29 @@
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+import { runProgram } from "../helpers/mock-program";
+import { ACCESS_KEY } from "../helpers/fixtures";
+
+describe("Pulumi.prod.yaml", () => {
+    const file = path.join(__dirname, "..", "..", "Pulumi.prod.yaml");
+    const config = parse(fs.readFileSync(file, "utf8")).config as Record<string, unknown>;
+
+    it("is a valid routing matrix that the program deploys", async () => {
+        const run = await runProgram({
+            credentials: config["raxx-rotations:credentials"],
+            config: { "github:owner": String(config["github:owner"]) },
+        });
+        assert.equal(run.error, undefined, run.error?.message);
+        const users = run.ofType(ACCESS_KEY).map((k) => k.inputs.user);
+        assert.deepEqual(users.sort(), ["raxx-s3-backup-writer", "raxx-vault-operator"]);
+    });
+
+    it("holds no secret in plaintext (secrets are set with --secret)", () => {
+        for (const [key, value] of Object.entries(config)) {
+            if (/token|apikey|password|secret/i.test(key)) {
+                assert.ok(typeof value === "object" && value !== null && "secure" in value, `${key} must be a secure value`);
+            }
+        }
+    });
+});

@@ -25,10 +25,15 @@ const secretName = z
 
 const nonEmpty = (what: string) => z.string({ error: `must be ${what}` }).min(1, `must be ${what}`);
 
-const isoDate = z
-    .string({ error: "must be a date YYYY-MM-DD (quoted)" })
-    .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD")
-    .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), "must be a real calendar date");
+// YAML 1.1 readers (Pulumi's among them) turn an unquoted 2026-04-24 into a
+// timestamp at midnight UTC; take it back as the date it was written as.
+const isoDate = z.preprocess(
+    (v) => (typeof v === "string" && /^\d{4}-\d{2}-\d{2}T00:00:00(\.0+)?Z$/.test(v) ? v.slice(0, 10) : v),
+    z
+        .string({ error: 'must be a date "YYYY-MM-DD"' })
+        .regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'must be a date "YYYY-MM-DD"', abort: true })
+        .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), "must be a real calendar date"),
+);
 
 export const githubConsumer = z.strictObject({
     /** Repository name under `github:owner` (not owner/name). */

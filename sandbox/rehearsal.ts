@@ -1,0 +1,419 @@
+// Runs a scenario end to end: the real Pulumi engine (built here), the
+// project's program as an inline program, and the local world. After every step
+// the invariants of DESIGN.md are judged from the world's timelines, never from
+// what the program or the stand-in plugins say about themselves.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import { parse, stringify } from "yaml";
+import { program } from "../program";
+import { createWorkspaceStack, ensureEngine, repoRoot } from "./engine";
+import {
+    atMostTwoKeysPerUser,
+    consumersHoldActiveKey,
+    exactlyOneActiveKey,
+    ExpectedConsumer,
+    noConsumerHoldsNonActiveKey,
+    nothingWrittenBetween,
+    Verdict,
+} from "./invariants";
+import { killProcessTree, childProcessesNamed } from "./processes";
+import { recoverStack } from "../tools/recovery";
+import { describeStep, Scenario, Step, stepKind, StepKind } from "./scenario";
+import { TimelineExport, World, WorldEvent } from "./world";
+
+export interface RehearsalOptions {
+    scenario: Scenario;
+    /** The stack file the rehearsal starts from; default the repo's Pulumi.prod.yaml. */
+    stackFile?: string;
+    /** Progress lines, as they happen. */
+    log?: (line: string) => void;
+    /** Keep the work folder (state, stack file) for inspection. */
+    keepWorkDir?: boolean;
+}
+
+export interface StepReport {
+    index: number;
+    step: string;
+    kind: StepKind;
+    expect?: string;
+    outcome: string;
+    met: boolean;
+    startedAt: number;
+    endedAt: number;
+    durationMs: number;
+    message?: string;
+    invariants: Verdict[];
+}
+
+export interface RehearsalReport {
+    scenario: string;
+    description?: string;
+    stackFile: string;
+    steps: StepReport[];
+    timelines: TimelineExport;
+    invariants: Verdict[];
+    verdict: "pass" | "fail";
+    durationMs: number;
+    workDir?: string;
+}
+
+const STACK = "rehearsal";
+
+export async function rehearse(options: RehearsalOptions): Promise<RehearsalReport> {
+    const log = options.log ?? (() => undefined);
+    const stackFile = options.stackFile ?? path.join(repoRoot, "Pulumi.prod.yaml");
+    const base = readStackConfig(stackFile);
+    const started = Date.now();
+
+    log(`rehearsal "${options.scenario.name}" from ${path.relative(process.cwd(), stackFile) || stackFile}`);
+    const engine = await ensureEngine((line) => log(`  engine: ${line}`));
+    const world = await World.start({ iamUsers: iamUsersOf(base.credentials), githubOwner: base.githubOwner, log: () => undefined });
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-rehearsal-"));
+    const engineOutput: string[] = [];
+    const steps: StepReport[] = [];
+    try {
+        const stack = await createWorkspaceStack({
+            engine,
+            workDir,
+            stackName: STACK,
+            program,
+            envVars: world.awsEnv(),
+        });
+        writeSandboxConfig(workDir, base.config, world);
+        await stack.setConfig("github:token", { value: world.githubToken, secret: true });
+
+        const runner = new StepRunner(stack, world, workDir, log, engineOutput);
+        const total = options.scenario.steps.length;
+        for (const [index, step] of options.scenario.steps.entries()) {
+            log(`[${index + 1}/${total}] ${describeStep(step)}`);
+            const report = await runner.run(index, step);
+            steps.push(report);
+            const broken = report.invariants.filter((v) => !v.held);
+            log(
+                `      ${report.met ? "✓" : "✗"} ${report.outcome}${report.expect ? ` (expected ${report.expect})` : ""} in ${(report.durationMs / 1000).toFixed(1)}s` +
+                    (broken.length ? `; BROKEN: ${broken.map((v) => v.name).join(", ")}` : ""),
+            );
+            if (!report.met && report.message) log(`      ${firstLines(report.message, 40).replace(/\n/g, "\n      ")}`);
+        }
+    } finally {
+        await world.stop();
+        if (!options.keepWorkDir) fs.rmSync(workDir, { recursive: true, force: true });
+    }
+
+    const timelines = world.exportTimeline();
+    const invariants = aggregate(steps);
+    const verdict = steps.every((s) => s.met) && invariants.every((v) => v.held) ? "pass" : "fail";
+    return {
+        scenario: options.scenario.name,
+        description: options.scenario.description,
+        stackFile,
+        steps,
+        timelines,
+        invariants,
+        verdict,
+        durationMs: Date.now() - started,
+        ...(options.keepWorkDir ? { workDir } : {}),
+    };
+}
+
+class StepRunner {
+    private armedKill?: string;
+    private killed = false;
+
+    constructor(
+        private readonly stack: Stack,
+        private readonly world: World,
+        private readonly workDir: string,
+        private readonly log: (line: string) => void,
+        private readonly engineOutput: string[],
+    ) {}
+
+    async run(index: number, step: Step): Promise<StepReport> {
+        const kind = stepKind(step);
+        const body = (step as Record<string, unknown>)[kind] as Record<string, unknown>;
+        const expect = ["up", "preview", "refresh", "recover"].includes(kind) ? ((body.expect as string) ?? "ok") : undefined;
+        const startedAt = now();
+        let outcome = "ok";
+        let message: string | undefined;
+        try {
+            outcome = await this.perform(kind, body);
+        } catch (err) {
+            outcome = this.killed ? "killed" : "fail";
+            message = (err as Error).message;
+        }
+        const endedAt = now();
+        const met = judge(kind, expect, outcome, body.match as string | undefined, message);
+        const invariants = await this.judgeInvariants(kind, outcome, startedAt, endedAt);
+        return {
+            index,
+            step: describeStep(step),
+            kind,
+            ...(expect ? { expect: this.killed && kind === "up" ? "killed" : expect } : {}),
+            outcome,
+            met: this.killed && kind === "up" ? outcome === "killed" : met,
+            startedAt,
+            endedAt,
+            durationMs: endedAt - startedAt,
+            ...(message ? { message } : {}),
+            invariants,
+        };
+    }
+
+    private async perform(kind: StepKind, body: Record<string, unknown>): Promise<string> {
+        this.killed = false;
+        const common = {
+            color: "never" as const,
+            onOutput: (out: string) => this.engineOutput.push(out),
+            onEvent: (event: EngineEvent) => this.progress(event),
+        };
+        switch (kind) {
+            case "up": {
+                const stopWatching = this.watchForKill();
+                try {
+                    const result = await this.stack.up(common);
+                    return summarize(result.summary.resourceChanges);
+                } finally {
+                    stopWatching();
+                }
+            }
+            case "preview": {
+                const result = await this.stack.preview({ ...common, expectNoChanges: body.expect === "no-changes", refresh: body.refresh === true });
+                this.log(`      change summary: ${JSON.stringify(result.changeSummary)}`);
+                return summarize(result.changeSummary);
+            }
+            case "refresh": {
+                const result = await this.stack.refresh(common);
+                return summarize(result.summary.resourceChanges);
+            }
+            case "set":
+                for (const [key, value] of Object.entries(body)) {
+                    const full = key.includes(":") ? key : `raxx-rotations:${key}`;
+                    if (value === null) await this.stack.removeConfig(full, true);
+                    else await this.stack.setConfig(full, { value: String(value) }, true);
+                }
+                return "ok";
+            case "fault":
+                if (body.clear) this.world.clearFaults(body.service as string);
+                else this.world.fault({ ...(body as { service: string }), path: body.path ? new RegExp(body.path as string) : undefined });
+                return "ok";
+            case "drift":
+                await this.drift(body);
+                return "ok";
+            case "kill":
+                this.armedKill = body.after as string;
+                return "armed";
+            case "recover": {
+                const result = await recoverStack({ stack: this.stack, iamEnv: this.world.awsEnv(), log: (l) => this.log(`      ${l}`) });
+                return result.actions.length ? "ok" : "nothing to do";
+            }
+            case "adopt": {
+                const credential = body.credential as string;
+                const user = (await this.credentials())[credential]?.iamUser as string | undefined;
+                if (!user) throw new Error(`adopt: no credential ${credential} in the stack config`);
+                const keyId = await this.world.createKeyByHand(user);
+                await this.stack.setConfig(`raxx-rotations:credentials.${credential}.adoptKeyId`, { value: keyId }, true);
+                this.log(`      made ${keyId} by hand for ${user}; adoptKeyId set`);
+                return "ok";
+            }
+        }
+    }
+
+    private async drift(body: Record<string, unknown>): Promise<void> {
+        if (body.service === "github") {
+            await this.world.drift(body as Parameters<World["drift"]>[0]);
+            return;
+        }
+        const outputs = await this.stack.outputs();
+        const rotations = (outputs.rotations?.value ?? {}) as Record<string, { iamUser: string; activeKeyId: string; inactiveKeyId: string | null }>;
+        const entry = rotations[body.credential as string];
+        const keyId = body.key === "active" ? entry?.activeKeyId : entry?.inactiveKeyId;
+        if (!entry || !keyId) throw new Error(`drift: credential ${String(body.credential)} has no ${String(body.key)} key in the stack outputs`);
+        await this.world.drift({ service: "iam", user: entry.iamUser, keyId, status: body.status as "Active" | "Inactive" | "Deleted" });
+    }
+
+    /** During the next `up`, SIGKILL the CLI (and its plugins) once the armed world event is seen. */
+    private watchForKill(): () => void {
+        const after = this.armedKill;
+        if (!after) return () => undefined;
+        this.armedKill = undefined;
+        const onEvent = (event: WorldEvent) => {
+            if (event.name !== after || event.origin === "world" || this.killed) return;
+            for (const pid of childProcessesNamed(process.pid, "pulumi")) {
+                this.killed = true;
+                killProcessTree(pid);
+                this.log(`      killed the CLI (pid ${pid}) after "${after}"`);
+            }
+        };
+        this.world.events.on("event", onEvent);
+        return () => this.world.events.off("event", onEvent);
+    }
+
+    private progress(event: EngineEvent): void {
+        const meta = event.resOutputsEvent?.metadata;
+        if (meta && meta.op !== "same" && meta.op !== "read") {
+            const name = meta.urn.split("::").pop();
+            this.log(`      ${meta.op} ${name} (${meta.type})`);
+        }
+        const failed = event.resOpFailedEvent?.metadata;
+        if (failed) this.log(`      FAILED ${failed.op} ${failed.urn.split("::").pop()}`);
+    }
+
+    private async credentials(): Promise<Record<string, Record<string, unknown>>> {
+        const all = await this.stack.getAllConfig();
+        const raw = all["raxx-rotations:credentials"]?.value;
+        return raw ? (JSON.parse(raw) as Record<string, Record<string, unknown>>) : {};
+    }
+
+    private async judgeInvariants(kind: StepKind, outcome: string, t0: number, t1: number): Promise<Verdict[]> {
+        const timeline = this.world.exportTimeline();
+        const verdicts = [atMostTwoKeysPerUser(timeline), noConsumerHoldsNonActiveKey(timeline)];
+        if (kind === "up" && outcome !== "fail" && outcome !== "killed") {
+            const credentials = await this.credentials();
+            const users = Object.values(credentials).map((c) => String(c.iamUser));
+            verdicts.push(exactlyOneActiveKey(timeline, t1, users));
+            verdicts.push(consumersHoldActiveKey(timeline, t1, expectedConsumers(credentials, await this.owner())));
+        }
+        if (kind === "preview") verdicts.push(nothingWrittenBetween(timeline, t0, t1));
+        verdicts.push(await this.noSecretInPlaintext());
+        return verdicts;
+    }
+
+    private async owner(): Promise<string> {
+        return (await this.stack.getAllConfig())["github:owner"]?.value ?? "";
+    }
+
+    /** Scans the engine's output and the state file for any secret the world issued. */
+    private async noSecretInPlaintext(): Promise<Verdict> {
+        const places: [string, string][] = [["engine output", this.engineOutput.join("")]];
+        const stateDir = path.join(this.workDir, "state");
+        for (const file of listFiles(stateDir)) places.push([`state ${path.relative(stateDir, file)}`, fs.readFileSync(file, "utf8")]);
+        const found = places.filter(([, text]) => containsIssuedSecret(text, (s) => this.world.isIssuedSecret(s))).map(([where]) => where);
+        return {
+            name: "no secret in plaintext",
+            held: found.length === 0,
+            detail: found.length === 0 ? "no issued secret in the engine output or the state files" : `an issued secret appears in: ${found.join(", ")}`,
+        };
+    }
+}
+
+function judge(kind: StepKind, expect: string | undefined, outcome: string, match: string | undefined, message: string | undefined): boolean {
+    if (!expect) return outcome !== "fail";
+    switch (expect) {
+        case "fail":
+            return outcome === "fail" && (!match || new RegExp(match).test(message ?? ""));
+        case "changes":
+            return outcome === "changes";
+        case "no-changes":
+            return outcome === "no-changes" || (kind !== "preview" && outcome === "ok");
+        default:
+            return outcome !== "fail" && outcome !== "killed";
+    }
+}
+
+function summarize(changes: Record<string, number> | undefined): string {
+    // A read (the program's StackReference to its own outputs) changes nothing anywhere.
+    const changed = Object.entries(changes ?? {}).some(([op, n]) => op !== "same" && op !== "read" && n > 0);
+    return changed ? "changes" : "no-changes";
+}
+
+/** Every place a credential's consumers should hold its active key, named as on the world's timeline. */
+export function expectedConsumers(credentials: Record<string, Record<string, unknown>>, owner: string): ExpectedConsumer[] {
+    const expected: ExpectedConsumer[] = [];
+    for (const entry of Object.values(credentials)) {
+        const names = (entry.secretNames as { id: string; secret: string } | undefined) ?? { id: "AWS_ACCESS_KEY_ID", secret: "AWS_SECRET_ACCESS_KEY" };
+        const consumers = (entry.consumers ?? {}) as { github?: { repository: string; environment?: string }[] };
+        for (const c of consumers.github ?? []) {
+            expected.push({
+                service: "github",
+                consumer: `${owner}/${c.repository}${c.environment ? `@${c.environment}` : ""}`,
+                names: [names.id, names.secret],
+                user: String(entry.iamUser),
+            });
+        }
+    }
+    return expected;
+}
+
+/** AWS secret access keys are 40 characters of [A-Za-z0-9/+]: test every such window. */
+export function containsIssuedSecret(text: string, isIssued: (candidate: string) => boolean): boolean {
+    for (const match of text.matchAll(/[A-Za-z0-9/+]{40,}/g)) {
+        const run = match[0];
+        for (let i = 0; i + 40 <= run.length; i++) if (isIssued(run.slice(i, i + 40))) return true;
+    }
+    return false;
+}
+
+function aggregate(steps: StepReport[]): Verdict[] {
+    const byName = new Map<string, Verdict>();
+    for (const step of steps) {
+        for (const v of step.invariants) {
+            const seen = byName.get(v.name);
+            if (!seen) {
+                byName.set(v.name, { ...v, detail: v.held ? v.detail : `step ${step.index + 1}: ${v.detail}`, intervals: [...(v.intervals ?? [])] });
+            } else if (!v.held) {
+                if (seen.held) seen.detail = `step ${step.index + 1}: ${v.detail}`;
+                seen.held = false;
+                for (const i of v.intervals ?? []) {
+                    if (!seen.intervals!.some((s) => JSON.stringify(s) === JSON.stringify(i))) seen.intervals!.push(i);
+                }
+            }
+        }
+    }
+    return [...byName.values()];
+}
+
+interface StackConfig {
+    config: Record<string, unknown>;
+    credentials: Record<string, Record<string, unknown>>;
+    githubOwner: string;
+}
+
+function readStackConfig(file: string): StackConfig {
+    const doc = parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> };
+    const config = doc?.config ?? {};
+    return {
+        config,
+        credentials: (config["raxx-rotations:credentials"] ?? {}) as Record<string, Record<string, unknown>>,
+        githubOwner: String(config["github:owner"] ?? "raxx-app"),
+    };
+}
+
+function iamUsersOf(credentials: Record<string, Record<string, unknown>>): string[] {
+    return [...new Set(Object.values(credentials).map((c) => c.iamUser).filter((u): u is string => typeof u === "string"))];
+}
+
+/**
+ * The stack file of the rehearsal: the prod stack's plain config (secure values
+ * cannot be decrypted here and are replaced by the world's), pointed at the world.
+ */
+function writeSandboxConfig(workDir: string, prod: Record<string, unknown>, world: World): void {
+    const file = path.join(workDir, `Pulumi.${STACK}.yaml`);
+    const doc = (fs.existsSync(file) ? parse(fs.readFileSync(file, "utf8")) : {}) ?? {};
+    const config: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(prod)) {
+        if (typeof value === "object" && value !== null && "secure" in value) continue;
+        config[key] = value;
+    }
+    config["aws:region"] = "us-east-1";
+    config["github:baseUrl"] = world.endpoints.github;
+    doc.config = config;
+    // Quoted strings: an unquoted 2026-04-24 would reach the program as a timestamp.
+    fs.writeFileSync(file, stringify(doc, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }));
+}
+
+function listFiles(dir: string): string[] {
+    if (!fs.existsSync(dir)) return [];
+    return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((d) => d.isFile() && d.name.endsWith(".json"))
+        .map((d) => path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name));
+}
+
+function firstLines(text: string, n: number): string {
+    return text.split("\n").filter((l) => l.trim()).slice(0, n).join("\n");
+}
+
+function now(): number {
+    return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,57 @@
+// npm run rehearse [-- --scenario FILE] [--json] [--keep]
+// Rehearses a rotation end to end with no cloud account: the real Pulumi engine,
+// the program, and a local world (moto, GitHub). Exit 0 only when every
+// invariant and every step's expectation held; 2 for a bad scenario file.
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { repoRoot } from "../sandbox/engine";
+import { rehearse } from "../sandbox/rehearsal";
+import { formatReport } from "../sandbox/report";
+import { loadScenario, ScenarioError } from "../sandbox/scenario";
+
+async function main(): Promise<number> {
+    const { values } = parseArgs({
+        options: {
+            scenario: { type: "string" },
+            stack: { type: "string", default: "prod" },
+            json: { type: "boolean", default: false },
+            keep: { type: "boolean", default: false },
+            help: { type: "boolean", short: "h", default: false },
+        },
+    });
+    if (values.help) {
+        console.log("usage: npm run rehearse [-- --scenario FILE] [--stack prod] [--json] [--keep]");
+        return 0;
+    }
+    const file = values.scenario ?? path.join(repoRoot, "sandbox", "scenarios", "first-deploy-and-bump.yaml");
+    let scenario;
+    try {
+        scenario = loadScenario(file);
+    } catch (err) {
+        if (err instanceof ScenarioError) {
+            console.error(err.message);
+            return 2;
+        }
+        throw err;
+    }
+    // With --json, progress goes to stderr so stdout is one JSON document.
+    const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
+    const report = await rehearse({
+        scenario,
+        stackFile: path.join(repoRoot, `Pulumi.${values.stack}.yaml`),
+        log,
+        keepWorkDir: values.keep,
+    });
+    if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else log(formatReport(report));
+    if (report.workDir) log(`work folder kept: ${report.workDir}`);
+    return report.verdict === "pass" ? 0 : 1;
+}
+
+main().then(
+    (code) => process.exit(code),
+    (err: Error) => {
+        console.error(`rehearsal failed to run: ${err.message}`);
+        process.exit(1);
+    },
+);

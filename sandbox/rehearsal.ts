@@ -19,6 +19,7 @@ import {
     Verdict,
 } from "./invariants";
 import { killProcessTree, childProcessesNamed } from "./processes";
+import { findGithubDrift } from "../tools/github-drift";
 import { recoverStack } from "../tools/recovery";
 import { describeStep, Scenario, Step, stepKind, StepKind } from "./scenario";
 import { TimelineExport, World, WorldEvent } from "./world";
@@ -172,7 +173,7 @@ class StepRunner {
             case "up": {
                 const stopWatching = this.watchForKill();
                 try {
-                    const result = await this.stack.up(common);
+                    const result = await this.stack.up({ ...common, refresh: body.refresh === true });
                     return summarize(result.summary.resourceChanges);
                 } finally {
                     stopWatching();
@@ -180,8 +181,17 @@ class StepRunner {
             }
             case "preview": {
                 const result = await this.stack.preview({ ...common, expectNoChanges: body.expect === "no-changes", refresh: body.refresh === true });
-                this.log(`      change summary: ${JSON.stringify(result.changeSummary)}`);
-                return summarize(result.changeSummary);
+                const outcome = summarize(result.changeSummary);
+                if (body.refresh !== true) return outcome;
+                // CI's drift check: the engine cannot see a GitHub secret overwritten by hand.
+                const drift = await findGithubDrift({
+                    deployment: await this.stack.exportStack(),
+                    owner: await this.owner(),
+                    token: this.world.githubToken,
+                    baseUrl: this.world.endpoints.github,
+                });
+                for (const d of drift) this.log(`      drift: ${d.secretName} in ${d.place} ${d.remoteUpdatedAt ? `written outside at ${d.remoteUpdatedAt}` : "deleted outside"}`);
+                return drift.length > 0 ? "changes" : outcome;
             }
             case "refresh": {
                 const result = await this.stack.refresh(common);
@@ -398,6 +408,9 @@ function writeSandboxConfig(workDir: string, prod: Record<string, unknown>, worl
     }
     config["aws:region"] = "us-east-1";
     config["github:baseUrl"] = world.endpoints.github;
+    // The provider sleeps 1 s between writes by default (GitHub's advice for real
+    // accounts); the local server needs no such pause.
+    config["github:writeDelayMs"] ??= "100";
     doc.config = config;
     // Quoted strings: an unquoted 2026-04-24 would reach the program as a timestamp.
     fs.writeFileSync(file, stringify(doc, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }));

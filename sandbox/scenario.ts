@@ -12,7 +12,7 @@ const engineStep = z
         expect: expectation.optional(),
         /** With expect: fail, a regular expression the error must match. */
         match: z.string().optional(),
-        /** preview only: refresh first, as CI's drift check does (`pulumi preview --refresh`). */
+        /** preview and up: refresh first (`--refresh`); a preview with refresh is CI's drift check. */
         refresh: z.boolean().optional(),
     })
     .nullish()

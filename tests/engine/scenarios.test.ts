@@ -1,0 +1,97 @@
+// The engine tier: every scenario under sandbox/scenarios/ runs through the real
+// Pulumi CLI (built from Go modules), the program as an inline program, the
+// stand-in plugins and the local world. Verdicts come from the world's
+// timelines; the checks below add what a scenario is specifically about.
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { heldAt, keysAt, keyStatusAt } from "../../sandbox/invariants";
+import { rehearse, RehearsalReport } from "../../sandbox/rehearsal";
+import { loadScenario } from "../../sandbox/scenario";
+
+const dir = path.join(__dirname, "..", "..", "sandbox", "scenarios");
+const VAULT = "raxx-vault-operator";
+
+function explain(report: RehearsalReport): string {
+    const steps = report.steps.filter((s) => !s.met).map((s) => `step ${s.index + 1} ${s.step}: ${s.outcome} (expected ${s.expect}) ${s.message?.slice(-600) ?? ""}`);
+    const broken = report.invariants.filter((v) => !v.held).map((v) => `${v.name}: ${v.detail}`);
+    return [...steps, ...broken].join("\n");
+}
+
+/** Keys of the vault operator in order of creation. */
+function vaultKeys(report: RehearsalReport): string[] {
+    return [...new Set(report.timelines.iam.filter((e) => e.user === VAULT).map((e) => e.keyId))];
+}
+
+const checks: Record<string, (report: RehearsalReport) => void> = {
+    "first-deploy-and-bump"(report) {
+        const [oldKey, newKey] = vaultKeys(report);
+        const deactivated = report.timelines.iam.find((e) => e.keyId === oldKey && e.status === "Inactive");
+        assert.ok(deactivated, "the old key was never deactivated");
+        const writes = report.timelines.consumers.filter((e) => e.holds === newKey);
+        assert.equal(writes.length, 4, "the new key reaches the 4 vault-operator secrets");
+        for (const w of writes) assert.ok(w.at < deactivated.at, `${w.consumer} ${w.name} was written after the old key went Inactive`);
+    },
+    "github-500"(report) {
+        const failed = report.steps.find((s) => s.kind === "up" && s.outcome === "fail")!;
+        const [oldKey, newKey] = vaultKeys(report);
+        assert.equal(keyStatusAt(report.timelines, oldKey, failed.endedAt), "Active", "the old key must stay Active when a write fails");
+        assert.equal(heldAt(report.timelines, "raxx-app/raxx-console@production", "AWS_SECRET_ACCESS_KEY", failed.endedAt), oldKey);
+        assert.equal(keyStatusAt(report.timelines, newKey, report.timelines.exportedAt), "Active");
+        assert.equal(keyStatusAt(report.timelines, oldKey, report.timelines.exportedAt), "Inactive", "the rerun completed the rotation");
+    },
+    "killed-up"(report) {
+        const keys = keysAt(report.timelines, VAULT, report.timelines.exportedAt);
+        assert.equal(keys.size, 2, "after recover and up: the new Active key and the previous Inactive one");
+        assert.deepEqual([...keys.values()].sort(), ["Active", "Inactive"]);
+        const recover = report.steps.find((s) => s.kind === "recover")!;
+        assert.equal(recover.outcome, "ok");
+    },
+    "refused-jump"(report) {
+        const refused = report.steps.filter((s) => s.outcome === "fail");
+        assert.equal(refused.length, 2);
+        for (const s of refused) {
+            const writes = report.timelines.events.filter((e) => e.write && e.at >= s.startedAt && e.at <= s.endedAt);
+            assert.deepEqual(writes, [], `step ${s.index + 1} wrote something`);
+        }
+    },
+    adoption(report) {
+        const adopted = report.timelines.iam.find((e) => e.user === VAULT && e.origin === "world")!.keyId;
+        assert.ok(!report.timelines.consumers.some((e) => e.holds === adopted), "an adopted key must never feed a consumer");
+        const statuses = report.timelines.iam.filter((e) => e.keyId === adopted).map((e) => `${e.status}${e.origin ? "/world" : ""}`);
+        assert.deepEqual(statuses, ["Active/world", "Inactive", "Deleted"]);
+    },
+    "consumer-removed"(report) {
+        const removed = report.timelines.consumers.filter((e) => e.consumer === "raxx-app/raxx-console@production");
+        assert.deepEqual(removed.slice(-2).map((e) => e.holds), [null, null], "the removed consumer's secrets are deleted");
+    },
+    rollback(report) {
+        const keys = vaultKeys(report);
+        // first, bump to 2, bump to 3, rollback to 2 (3 deleted), redo 3 (a new key)
+        assert.equal(keys.length, 4);
+        const second = keys[1];
+        assert.equal(keyStatusAt(report.timelines, keys[2], report.timelines.exportedAt), "Deleted", "the failed key is deleted by the rollback");
+        assert.equal(keyStatusAt(report.timelines, second, report.timelines.exportedAt), "Inactive");
+    },
+};
+
+describe("engine tier: scenarios through the real Pulumi engine", function () {
+    // A cold engine build (first run on a machine) takes minutes; a scenario ~20 s.
+    this.timeout(30 * 60 * 1000);
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
+
+    it("has a check or at least the invariants for every scenario file", () => {
+        assert.ok(files.length >= 10, `expected the scenarios of the engine issue, found ${files.join(", ")}`);
+    });
+
+    for (const file of files) {
+        const scenario = loadScenario(path.join(dir, file));
+        it(`${scenario.name}: ${scenario.description ?? ""}`, async () => {
+            const lines: string[] = [];
+            const report = await rehearse({ scenario, log: (l) => lines.push(l) });
+            if (process.env.RAXX_VERBOSE) console.log(lines.join("\n"));
+            assert.equal(report.verdict, "pass", `${explain(report)}\n--- progress ---\n${lines.join("\n")}`);
+            checks[scenario.name]?.(report);
+        });
+    }
+});

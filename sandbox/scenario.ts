@@ -18,57 +18,57 @@ const engineStep = z
     .nullish()
     .transform((v) => v ?? {});
 
-const faultStep = z.union([
-    z.strictObject({ service: z.string().min(1), clear: z.literal(true) }),
-    z
-        .strictObject({
-            service: z.string().min(1),
-            method: z.string().optional(),
-            path: z.string().optional(),
-            status: z.number().int().min(100).max(599).optional(),
-            code: z.string().optional(),
-            delayMs: z.number().int().positive().optional(),
-            hang: z.literal(true).optional(),
-            times: z.number().int().positive().optional(),
-        })
-        .refine((f) => f.status !== undefined || f.delayMs !== undefined || f.hang, {
-            message: "a fault needs status, delayMs or hang: true",
-        }),
-]);
+const faultStep = z
+    .strictObject({
+        service: z.string().min(1),
+        clear: z.literal(true).optional(),
+        method: z.string().optional(),
+        path: z.string().optional(),
+        status: z.number().int().min(100).max(599).optional(),
+        code: z.string().optional(),
+        delayMs: z.number().int().positive().optional(),
+        hang: z.literal(true).optional(),
+        times: z.number().int().positive().optional(),
+    })
+    .refine((f) => f.clear || f.status !== undefined || f.delayMs !== undefined || f.hang, {
+        message: "a fault needs status, delayMs or hang: true (or clear: true)",
+    });
 
-const driftStep = z.union([
-    z.strictObject({
-        service: z.literal("github"),
-        repository: z.string().min(1),
-        environment: z.string().optional(),
-        name: z.string().min(1),
-        value: z.string().optional(),
-        delete: z.literal(true).optional(),
-    }),
-    z.strictObject({
-        service: z.literal("iam"),
-        /** The credential whose key to change; `key` picks which. */
-        credential: z.string().min(1),
-        key: z.enum(["active", "inactive"]),
-        status: z.enum(["Active", "Inactive", "Deleted"]),
-    }),
-]);
+const githubDrift = z.strictObject({
+    service: z.literal("github"),
+    repository: z.string().min(1),
+    environment: z.string().optional(),
+    name: z.string().min(1),
+    value: z.string().optional(),
+    delete: z.literal(true).optional(),
+});
+const iamDrift = z.strictObject({
+    service: z.literal("iam"),
+    /** The credential whose key to change; `key` picks which. */
+    credential: z.string().min(1),
+    key: z.enum(["active", "inactive"]),
+    status: z.enum(["Active", "Inactive", "Deleted"]),
+});
+const driftStep = z.discriminatedUnion("service", [githubDrift, iamDrift]);
 
-const stepSchema = z.union([
-    z.strictObject({ up: engineStep }),
-    z.strictObject({ preview: engineStep }),
-    z.strictObject({ refresh: engineStep }),
-    z.strictObject({ set: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean(), z.null()])) }),
-    z.strictObject({ fault: faultStep }),
-    z.strictObject({ drift: driftStep }),
-    z.strictObject({ kill: z.strictObject({ after: z.string().regex(/^\S+ \S+$/, 'must be "<service> <event>", e.g. "iam CreateAccessKey"') }) }),
-    z.strictObject({ recover: engineStep }),
+/** The body schema of each step kind: a step is `{ <kind>: <body> }`. */
+const stepBodies = {
+    up: engineStep,
+    preview: engineStep,
+    refresh: engineStep,
+    set: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+    fault: faultStep,
+    drift: driftStep,
+    kill: z.strictObject({ after: z.string().regex(/^\S+ \S+$/, 'must be "<service> <event>", e.g. "iam CreateAccessKey"') }),
+    recover: engineStep,
     /** Make a key by hand for the credential's IAM user and set its adoptKeyId (a first deployment that adopts). */
-    z.strictObject({ adopt: z.strictObject({ credential: z.string().min(1) }) }),
-]);
+    adopt: z.strictObject({ credential: z.string().min(1) }),
+} as const;
 
-export type Step = z.infer<typeof stepSchema>;
-export type StepKind = "up" | "preview" | "refresh" | "set" | "fault" | "drift" | "kill" | "recover" | "adopt";
+type Bodies = typeof stepBodies;
+export type StepKind = keyof Bodies;
+export type Step = { [K in StepKind]: { [P in K]: z.output<Bodies[K]> } }[StepKind];
+
 
 export interface Scenario {
     name: string;
@@ -121,39 +121,26 @@ export function parseScenario(doc: unknown, file = "<scenario>"): Scenario {
         const at = `steps[${i}]`;
         const value = typeof raw === "string" && bareSteps.has(raw) ? { [raw]: {} } : raw;
         if (typeof value !== "object" || value === null || Array.isArray(value) || Object.keys(value).length !== 1) {
-            problems.push(`${at}: must be one of up, preview, refresh, set, fault, drift, kill, recover, adopt (a mapping with one key)`);
+            problems.push(`${at}: must be one of ${Object.keys(stepBodies).join(", ")} (a mapping with one key)`);
             return;
         }
         const kind = Object.keys(value)[0];
-        if (!["up", "preview", "refresh", "set", "fault", "drift", "kill", "recover", "adopt"].includes(kind)) {
-            problems.push(`${at}: unknown step "${kind}" (one of up, preview, refresh, set, fault, drift, kill, recover, adopt)`);
+        if (!(kind in stepBodies)) {
+            problems.push(`${at}: unknown step "${kind}" (one of ${Object.keys(stepBodies).join(", ")})`);
             return;
         }
-        const result = stepSchema.safeParse(value);
+        const result = stepBodies[kind as StepKind].safeParse((value as Record<string, unknown>)[kind]);
         if (!result.success) {
-            const issue = result.error.issues[0];
-            const detail = issue.code === "invalid_union" ? firstUnionIssue(issue) : issue.message;
-            problems.push(`${at} (${kind}): ${detail}`);
+            for (const issue of result.error.issues) {
+                const field = issue.path.join(".");
+                problems.push(`${at} (${kind}): ${field ? `${field}: ` : ""}${issue.message}`);
+            }
             return;
         }
-        parsed.push(result.data);
+        parsed.push({ [kind]: result.data } as Step);
     });
     if (problems.length > 0) throw new ScenarioError(file, problems);
     return { name: name as string, description: description as string | undefined, steps: parsed };
-}
-
-function firstUnionIssue(issue: z.core.$ZodIssue): string {
-    // A union reports each branch's failure; the branch for this step's kind is
-    // the one whose first problem is not "unrecognized key <kind>".
-    const branches = (issue as { errors?: z.core.$ZodIssue[][] }).errors ?? [];
-    for (const branch of branches) {
-        const first = branch[0];
-        if (first && first.code !== "unrecognized_keys" && !(first.code === "invalid_type" && first.path.length === 1)) {
-            const path = first.path.slice(1).join(".");
-            return `${path ? path + ": " : ""}${first.message}`;
-        }
-    }
-    return issue.message;
 }
 
 export function stepKind(step: Step): StepKind {

@@ -1,7 +1,9 @@
 // The real Pulumi engine for the engine tier and the rehearsal: the CLI and the
 // bridged GitHub plugin built from engine/ (see engine/build.sh and
 // /work/shared/ENGINE.md), plus per-checkout shims that let the engine start
-// the dynamic-provider host and the TypeScript stand-in plugins from PATH.
+// the dynamic-provider host and the TypeScript stand-in plugins. The engine
+// finds them as project plugins (Pulumi.yaml `plugins.providers`, written by
+// createWorkspaceStack) and, for a plain `pulumi` run with `env`, on PATH.
 import { execFile, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -59,9 +61,13 @@ async function buildEngine(log: (line: string) => void): Promise<Engine> {
     const env: Record<string, string> = {
         PATH: [pluginDir, binDir, process.env.PATH ?? "/usr/bin:/bin"].join(path.delimiter),
         PULUMI_SKIP_UPDATE_CHECK: "1",
+        // Dynamic providers run in the provider host with the program's working
+        // directory, a temp folder for inline programs: let it find the
+        // packages their serialised code requires (p-retry, ...).
+        NODE_PATH: path.join(repoRoot, "node_modules"),
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         PULUMI_SKIP_CONFIRMATIONS: "true",
-        PULUMI_COPILOT_ENABLED: "false",
+        // Plain JSON state files, so tests can search them for plaintext secrets.
         PULUMI_DIY_BACKEND_GZIP: "false",
         // The stand-in plugins run on this machine's Node (20): keep the AWS SDK's notice about Node 22 out of the engine's output.
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",

@@ -17,6 +17,7 @@ import { enableMotoAuth, Log, MotoServer, startMoto } from "./moto";
 import { AwsRecordingProxy, WORLD_ORIGIN_HEADER } from "./services/aws-proxy";
 import { FaultBoard, FaultSpec } from "./services/faults";
 import { GithubDrift, GithubServer } from "./services/github-server";
+import { HerokuDrift, HerokuServer } from "./services/heroku-server";
 import { KeyRegistry } from "./services/key-registry";
 import { SandboxService, ServiceContext } from "./services/service";
 import { KeyStatus, Snapshot, Timeline, TimelineExport } from "./services/timeline";
@@ -34,11 +35,14 @@ export interface WorldOptions {
   iamUsers: string[];
   /** The only GitHub owner served; any repository under it exists on first use. */
   githubOwner: string;
+  /** Heroku apps that exist (a misspelt app gets Heroku's 404). */
+  herokuApps?: string[];
   log?: Log;
 }
 
 export type DriftSpec =
   | ({ service: "github" } & GithubDrift)
+  | ({ service: "heroku" } & HerokuDrift)
   | { service: "iam"; user: string; keyId: string; status: KeyStatus };
 
 export interface KeyInfo {
@@ -70,8 +74,9 @@ function iamClient(endpoint: string, credentials: AdminCredentials, origin?: "wo
 export class World {
   readonly timeline: Timeline;
   readonly events: EventEmitter;
-  readonly endpoints: { iam: string; sts: string; github: string };
+  readonly endpoints: { iam: string; sts: string; github: string; heroku: string };
   readonly githubToken: string;
+  readonly herokuApiKey: string;
   readonly accountId = SANDBOX_ACCOUNT_ID;
 
   private stopped = false;
@@ -81,14 +86,16 @@ export class World {
     private readonly moto: MotoServer,
     private readonly services: SandboxService[],
     private readonly github: GithubServer,
+    readonly heroku: HerokuServer,
     private readonly admin: AdminCredentials,
     private readonly iam: IAMClient,
-    githubToken: string,
-    endpoints: { iam: string; sts: string; github: string },
+    secrets: { githubToken: string; herokuApiKey: string },
+    endpoints: { iam: string; sts: string; github: string; heroku: string },
   ) {
     this.timeline = ctx.timeline;
     this.events = ctx.events;
-    this.githubToken = githubToken;
+    this.githubToken = secrets.githubToken;
+    this.herokuApiKey = secrets.herokuApiKey;
     this.endpoints = endpoints;
   }
 
@@ -105,13 +112,15 @@ export class World {
       const proxy = new AwsRecordingProxy(ctx, moto.url);
       const githubToken = `ghp_sandbox${randomBytes(16).toString("hex")}`;
       const github = new GithubServer(ctx, { owner: opts.githubOwner, token: githubToken });
-      for (const s of [proxy, github]) {
+      const herokuApiKey = `HRKU-sandbox${randomBytes(16).toString("hex")}`;
+      const heroku = new HerokuServer(ctx, { apiKey: herokuApiKey, apps: opts.herokuApps ?? [] });
+      for (const s of [proxy, github, heroku]) {
         await s.start();
         started.push(s);
       }
-      const endpoints = { iam: proxy.iamEndpoint, sts: proxy.stsEndpoint, github: github.url };
-      log(`world: iam/sts ${proxy.url} (moto ${moto.url}), github ${github.url}`);
-      return new World(ctx, moto, started, github, admin, iamClient(proxy.url, admin, "world"), githubToken, endpoints);
+      const endpoints = { iam: proxy.iamEndpoint, sts: proxy.stsEndpoint, github: github.url, heroku: heroku.url };
+      log(`world: iam/sts ${proxy.url} (moto ${moto.url}), github ${github.url}, heroku ${heroku.url}`);
+      return new World(ctx, moto, started, github, heroku, admin, iamClient(proxy.url, admin, "world"), { githubToken, herokuApiKey }, endpoints);
     } catch (err) {
       await Promise.all(started.map((s) => s.stop()));
       await moto.stop();
@@ -158,6 +167,11 @@ export class World {
     if (spec.service === "github") {
       const { service: _service, ...d } = spec;
       await this.github.drift(d);
+      return;
+    }
+    if (spec.service === "heroku") {
+      const { service: _service, ...d } = spec;
+      await this.heroku.drift(d);
       return;
     }
     if (spec.status === "Deleted") {

@@ -3,6 +3,7 @@ import { Credential } from "./config/schema";
 import { ConfigError, parseCredentials } from "./config/validate";
 import { AwsAccessKeyRotation, AwsAccessKeySummary } from "./rotations/aws-access-key";
 import { EpochMoveError, KeyPlan, planKeys } from "./rotations/epoch-moves";
+import { SinkSettings } from "./rotations/consumers";
 import { readLastApplied } from "./rotations/last-applied";
 
 /**
@@ -14,6 +15,7 @@ export async function program(): Promise<Record<string, unknown>> {
     const config = new pulumi.Config();
     const credentials = validate(() => parseCredentials(config.getObject<unknown>("credentials")));
     refuseUnsupportedConsumers(credentials);
+    const sinks = sinkSettings(config, credentials);
 
     // Epoch moves are judged against what the last successful update applied,
     // read back from this stack's own outputs.
@@ -39,6 +41,7 @@ export async function program(): Promise<Record<string, unknown>> {
         const rotation = new AwsAccessKeyRotation(credential.name, {
             credential,
             plan: plans.get(credential.name)!,
+            sinks,
         });
         rotations[credential.name] = rotation.summary;
     }
@@ -63,7 +66,25 @@ function validate<T>(parse: () => T): T {
 // in full, but a consumer this version cannot write must stop the preview rather
 // than be skipped: an unlisted holder of the old key would break when it is
 // deactivated.
-const supportedConsumers = new Set(["github"]);
+const supportedConsumers = new Set(["github", "heroku"]);
+
+/** Credentials of the project's own sinks, read only when some credential needs them. */
+function sinkSettings(config: pulumi.Config, credentials: Credential[]): SinkSettings {
+    const uses = (kind: keyof Credential["consumers"]) => credentials.some((c) => (c.consumers[kind] ?? []).length > 0);
+    const settings: SinkSettings = {};
+    if (uses("heroku")) {
+        const apiKey = config.getSecret("herokuApiKey");
+        if (!apiKey) {
+            throw new pulumi.RunError(
+                "raxx-rotations:herokuApiKey is not set and the matrix has Heroku consumers: " +
+                    "pulumi config set --secret raxx-rotations:herokuApiKey <Heroku API key>",
+            );
+        }
+        // herokuBaseUrl exists for rehearsals against the local sandbox.
+        settings.heroku = { apiKey, baseUrl: config.get("herokuBaseUrl") };
+    }
+    return settings;
+}
 
 function refuseUnsupportedConsumers(credentials: Credential[]): void {
     const problems: string[] = [];

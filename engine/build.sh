@@ -5,8 +5,9 @@
 #   ${RAXX_ENGINE_CACHE:-$HOME/.cache/raxx-rotations/engine}/<key>/bin/{pulumi,pulumi-resource-github}
 #
 # <key> names the pinned versions plus a hash of the wrapper modules (go.mod,
-# go.sum, main.go) and the Go toolchain, so a change to any of them builds anew
-# and an unchanged checkout reuses the binaries (< 1 s).
+# go.sum, main.go), this script (its build flags) and the Go toolchain, so a
+# change to any of them builds anew and an unchanged checkout reuses the
+# binaries (< 1 s).
 #
 # STDOUT: the bin folder, as the only line. Progress goes to STDERR.
 # A cold build (empty Go caches) takes minutes; a relink with warm Go caches
@@ -22,7 +23,7 @@ started=$SECONDS
 say() { printf '[engine %3ds] %s\n' "$((SECONDS - started))" "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
-command -v go >/dev/null 2>&1 || die "Go is not installed (need go >= 1.25 on PATH): https://go.dev/doc/install"
+command -v go >/dev/null 2>&1 || die "Go is not installed (need go >= 1.26 on PATH, see engine/*/go.mod): https://go.dev/doc/install"
 
 # The pinned versions live in the wrapper modules; read them from there.
 pulumi_version="$(awk '{ for (i = 1; i < NF; i++) if ($i == "github.com/pulumi/pulumi/pkg/v3") { print $(i + 1); exit } }' "$cli_dir/go.mod")"
@@ -35,7 +36,7 @@ sources_hash="$(
   {
     printf '%s\n' "$go_version"
     cat "$cli_dir/go.mod" "$cli_dir/go.sum" "$cli_dir/main.go" \
-        "$github_dir/go.mod" "$github_dir/go.sum" "$github_dir/main.go"
+        "$github_dir/go.mod" "$github_dir/go.sum" "$github_dir/main.go" "${BASH_SOURCE[0]}"
   } | sha256sum | cut -c1-16
 )"
 key="pulumi-${pulumi_version}_github-v${github_version}_${sources_hash}"
@@ -64,13 +65,19 @@ if have_all; then
   exit 0
 fi
 
+# Leftovers of a build that was killed (SIGKILL skips the cleanup below).
+rm -f "$bin"/.*.tmp.*
+
 # go.sum is committed and complete: never resolve or look anything up.
 export GOFLAGS="-mod=readonly -buildvcs=false"
 
 child=""
 tmp_files=()
 cleanup() {
-  if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then kill "$child" 2>/dev/null || true; fi
+  if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then
+    kill "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true # it may still be writing its output
+  fi
   if ((${#tmp_files[@]})); then rm -f "${tmp_files[@]}"; fi
 }
 trap cleanup EXIT
@@ -109,7 +116,7 @@ build() {
 }
 
 say "building the engine into $root"
-say "(a cold build with empty Go caches downloads ~1.6 GB of modules and takes 3-5 minutes; with warm caches it relinks in seconds)"
+say "(a cold build with empty Go caches downloads ~1.6 GB of modules and takes about 6 minutes on 2 cores; with warm Go caches it relinks in seconds)"
 say "step 1/2: pulumi CLI $pulumi_version (github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)"
 build "$cli_dir" pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
   "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$pulumi_version"

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AwsAccessKeyCredential } from "../config/schema";
-import { GithubSecretsSink } from "../components/github-secrets-sink";
 import { TwoSlotAccessKey } from "../components/two-slot-access-key";
+import { writeConsumers, SinkSettings } from "./consumers";
 import { KeyPlan } from "./epoch-moves";
 
 export interface AwsAccessKeyRotationArgs {
@@ -9,6 +9,8 @@ export interface AwsAccessKeyRotationArgs {
     credential: AwsAccessKeyCredential;
     /** Which epochs are declared, from `planKeys` and the last applied outputs. */
     plan: KeyPlan;
+    /** How the project's own sinks (Heroku, Infisical) reach their APIs. */
+    sinks: SinkSettings;
 }
 
 /** A key as the stack outputs report it: ids and statuses, never secrets. */
@@ -46,7 +48,7 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
         super("raxx-rotations:rotations:AwsAccessKeyRotation", name, {}, opts);
         const { credential, plan } = args;
         const names = credential.secretNames;
-        const sinks: GithubSecretsSink[] = [];
+        let places: string[] = [];
 
         this.keys = new TwoSlotAccessKey(
             name,
@@ -55,23 +57,14 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
                 plan,
                 beforeDeactivation: (active) => {
                     const secrets = { [names.id]: active.keyId, [names.secret]: active.secret };
-                    for (const consumer of credential.consumers.github ?? []) {
-                        const suffix = consumer.environment ? `-${consumer.environment}` : "";
-                        sinks.push(
-                            new GithubSecretsSink(
-                                `${name}-github-${consumer.repository}${suffix}`,
-                                { repository: consumer.repository, environment: consumer.environment, secrets },
-                                { parent: this },
-                            ),
-                        );
-                    }
-                    return sinks.flatMap((sink) => sink.writes);
+                    const written = writeConsumers(name, credential.consumers, secrets, args.sinks, this);
+                    places = written.places;
+                    return written.writes;
                 },
             },
             { parent: this },
         );
 
-        const written = `${names.id}, ${names.secret}`;
         const keys: pulumi.Output<KeySummary>[] = [
             this.keys.active.keyId.apply((keyId) => ({
                 epoch: plan.active.epoch,
@@ -100,7 +93,7 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
             activeKeyId: declared[0].keyId,
             inactiveKeyId: declared[1]?.keyId ?? null,
             keys: declared,
-            consumers: sinks.map((sink) => `${sink.place}: ${written}`),
+            consumers: places,
         }));
         this.registerOutputs({ summary: this.summary });
     }

@@ -70,7 +70,12 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
 
     log(`rehearsal "${options.scenario.name}" from ${path.relative(process.cwd(), stackFile) || stackFile}`);
     const engine = await ensureEngine((line) => log(`  engine: ${line}`));
-    const world = await World.start({ iamUsers: iamUsersOf(base.credentials), githubOwner: base.githubOwner, log: () => undefined });
+    const world = await World.start({
+        iamUsers: iamUsersOf(base.credentials),
+        githubOwner: base.githubOwner,
+        herokuApps: herokuAppsOf(base.credentials),
+        log: () => undefined,
+    });
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-rehearsal-"));
     const engineOutput: string[] = [];
     const steps: StepReport[] = [];
@@ -84,6 +89,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
         });
         writeSandboxConfig(workDir, base.config, world);
         await stack.setConfig("github:token", { value: world.githubToken, secret: true });
+        await stack.setConfig("raxx-rotations:herokuApiKey", { value: world.herokuApiKey, secret: true });
 
         const runner = new StepRunner(stack, world, workDir, log, engineOutput);
         const total = options.scenario.steps.length;
@@ -231,7 +237,7 @@ class StepRunner {
     }
 
     private async drift(body: Record<string, unknown>): Promise<void> {
-        if (body.service === "github") {
+        if (body.service === "github" || body.service === "heroku") {
             await this.world.drift(body as Parameters<World["drift"]>[0]);
             return;
         }
@@ -333,7 +339,10 @@ export function expectedConsumers(credentials: Record<string, Record<string, unk
     const expected: ExpectedConsumer[] = [];
     for (const entry of Object.values(credentials)) {
         const names = (entry.secretNames as { id: string; secret: string } | undefined) ?? { id: "AWS_ACCESS_KEY_ID", secret: "AWS_SECRET_ACCESS_KEY" };
-        const consumers = (entry.consumers ?? {}) as { github?: { repository: string; environment?: string }[] };
+        const consumers = (entry.consumers ?? {}) as { github?: { repository: string; environment?: string }[]; heroku?: { app: string }[] };
+        for (const h of consumers.heroku ?? []) {
+            expected.push({ service: "heroku", consumer: h.app, names: [names.id, names.secret], user: String(entry.iamUser) });
+        }
         for (const c of consumers.github ?? []) {
             expected.push({
                 service: "github",
@@ -390,6 +399,11 @@ function readStackConfig(file: string): StackConfig {
     };
 }
 
+function herokuAppsOf(credentials: Record<string, Record<string, unknown>>): string[] {
+    const apps = Object.values(credentials).flatMap((c) => ((c.consumers as { heroku?: { app: string }[] })?.heroku ?? []).map((h) => h.app));
+    return [...new Set(apps)];
+}
+
 function iamUsersOf(credentials: Record<string, Record<string, unknown>>): string[] {
     return [...new Set(Object.values(credentials).map((c) => c.iamUser).filter((u): u is string => typeof u === "string"))];
 }
@@ -411,6 +425,7 @@ function writeSandboxConfig(workDir: string, prod: Record<string, unknown>, worl
     // The provider sleeps 1 s between writes by default (GitHub's advice for real
     // accounts); the local server needs no such pause.
     config["github:writeDelayMs"] ??= "100";
+    config["raxx-rotations:herokuBaseUrl"] = world.endpoints.heroku;
     doc.config = config;
     // Quoted strings: an unquoted 2026-04-24 would reach the program as a timestamp.
     fs.writeFileSync(file, stringify(doc, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }));

@@ -49,7 +49,14 @@ const iamDrift = z.strictObject({
     key: z.enum(["active", "inactive"]),
     status: z.enum(["Active", "Inactive", "Deleted"]),
 });
-const driftStep = z.discriminatedUnion("service", [githubDrift, iamDrift]);
+const herokuDrift = z.strictObject({
+    service: z.literal("heroku"),
+    app: z.string().min(1),
+    name: z.string().min(1),
+    value: z.string().optional(),
+    delete: z.literal(true).optional(),
+});
+const driftStep = z.discriminatedUnion("service", [githubDrift, iamDrift, herokuDrift]);
 
 /** The body schema of each step kind: a step is `{ <kind>: <body> }`. */
 const stepBodies = {

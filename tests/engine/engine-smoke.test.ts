@@ -25,10 +25,6 @@ import { createWorkspaceStack, Engine, ensureEngine, runPulumi } from "../../san
 
 const run = promisify(execFile);
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-if (process.env.RAXX_SMOKE_DEBUG) {
-    after(() => console.log(debugOutput.join("")));
-}
-const debugOutput: string[] = [];
 
 const motoVersion = "5.2.5";
 const motoVenv = path.join(os.homedir(), ".cache", "raxx-rotations", `moto-${motoVersion}`);
@@ -144,7 +140,7 @@ describe("engine tier smoke: real Pulumi CLI, stand-in aws plugin, moto", functi
     async function up(next: Desired, label: string) {
         desired = next;
         const t0 = Date.now();
-        const result = await stack.up({ onOutput: (s) => (engineOutput.push(s), debugOutput.push(s)) });
+        const result = await stack.up({ onOutput: (s) => engineOutput.push(s) });
         timings.push(`${label}: ${Date.now() - t0} ms`);
         return result;
     }
@@ -192,6 +188,9 @@ describe("engine tier smoke: real Pulumi CLI, stand-in aws plugin, moto", functi
         await stop(moto);
         if (workDir && !process.env.RAXX_KEEP_WORKDIR) {
             fs.rmSync(workDir, { recursive: true, force: true });
+        }
+        if (process.env.RAXX_SMOKE_DEBUG) {
+            console.log(engineOutput.join(""));
         }
         if (timings.length) {
             console.log(`      timings: ${timings.join("; ")}`);

@@ -274,3 +274,35 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
         assert.ok(!text.includes("canary-secret"), "a secret reached the stack outputs");
     });
 });
+
+describe("Heroku consumers", () => {
+    const HEROKU = "pulumi-nodejs:dynamic/raxx-rotations:HerokuConfigVars";
+    const config = { "raxx-rotations:herokuApiKey": "heroku-api-key-canary" };
+    const withHeroku = (overrides: Record<string, unknown> = {}) =>
+        vaultOperator({
+            consumers: { github: [{ repository: "raxx-api" }], heroku: [{ app: "raxx-api-prod" }, { app: "raxx-console-prod" }] },
+            ...overrides,
+        });
+
+    it("write both variables of the active key in one resource per app, and the deactivation waits for them", async () => {
+        const first = await runProgram({ credentials: { "vault-operator": withHeroku() }, config });
+        assert.equal(first.error, undefined, first.error?.message);
+        const bump = await runProgram({ credentials: { "vault-operator": withHeroku({ epoch: 2 }) }, config, lastOutputs: first.outputs });
+        const apps = bump.ofType(HEROKU);
+        assert.deepEqual(apps.map((a) => a.inputs.app), ["raxx-api-prod", "raxx-console-prod"]);
+        const active = summary(bump).activeKeyId;
+        for (const app of apps) {
+            const vars = app.inputs.vars as Record<string, string>;
+            assert.deepEqual(vars, { AWS_ACCESS_KEY_ID: active, AWS_SECRET_ACCESS_KEY: fakeSecretFor(active) });
+            assert.ok(app.secretInputs.includes("vars") && app.secretInputs.includes("apiKey"), `${app.name}: vars and apiKey must be secret`);
+            assert.ok(slot(bump, "b")!.dependencies.includes(app.name), `the deactivation does not wait for ${app.name}`);
+            assert.equal(app.parent, "vault-operator");
+        }
+        assert.deepEqual(summary(bump).consumers, [
+            "github raxx-api: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
+            "heroku raxx-api-prod: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
+            "heroku raxx-console-prod: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
+        ]);
+        assert.ok(!JSON.stringify(bump.outputs).includes("heroku-api-key-canary"));
+    });
+});

@@ -124,9 +124,16 @@ describe("config validation", () => {
 
     it("refuses consumers this version cannot write instead of skipping them", async () => {
         const message = await refused({
-            "vault-operator": vaultOperator({ consumers: { heroku: [{ app: "raxx-api-prod" }] } }),
+            "vault-operator": vaultOperator({
+                consumers: { hosts: [{ host: "vault-host.raxx.app", user: "ops", envFile: "/etc/raxx/credentials.env", service: "raxx-vault" }] },
+            }),
         });
-        assert.match(message, /credentials\.vault-operator\.consumers\.heroku: this version cannot write heroku consumers yet/);
+        assert.match(message, /credentials\.vault-operator\.consumers\.hosts: this version cannot write hosts consumers yet/);
+    });
+
+    it("refuses Heroku consumers without raxx-rotations:herokuApiKey, saying how to set it", async () => {
+        const message = await refused({ "vault-operator": vaultOperator({ consumers: { heroku: [{ app: "raxx-api-prod" }] } }) });
+        assert.match(message, /raxx-rotations:herokuApiKey is not set .*pulumi config set --secret raxx-rotations:herokuApiKey/);
     });
 
     it("never quotes a value that may be a secret back in the message", async () => {

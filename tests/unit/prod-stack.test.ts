@@ -12,7 +12,7 @@ describe("Pulumi.prod.yaml", () => {
     it("is a valid routing matrix that the program deploys", async () => {
         const run = await runProgram({
             credentials: config["raxx-rotations:credentials"],
-            config: { "github:owner": String(config["github:owner"]) },
+            config: { "github:owner": String(config["github:owner"]), "raxx-rotations:herokuApiKey": "test-key" },
         });
         assert.equal(run.error, undefined, run.error?.message);
         const users = run.ofType(ACCESS_KEY).map((k) => k.inputs.user);

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Credential } from "./config/schema";
+import { Credential, infisicalSettings } from "./config/schema";
 import { ConfigError, parseCredentials } from "./config/validate";
 import { AwsAccessKeyRotation, AwsAccessKeySummary } from "./rotations/aws-access-key";
 import { EpochMoveError, KeyPlan, planKeys } from "./rotations/epoch-moves";
@@ -66,7 +66,7 @@ function validate<T>(parse: () => T): T {
 // in full, but a consumer this version cannot write must stop the preview rather
 // than be skipped: an unlisted holder of the old key would break when it is
 // deactivated.
-const supportedConsumers = new Set(["github", "heroku"]);
+const supportedConsumers = new Set(["github", "heroku", "infisical"]);
 
 /** Credentials of the project's own sinks, read only when some credential needs them. */
 function sinkSettings(config: pulumi.Config, credentials: Credential[]): SinkSettings {
@@ -82,6 +82,25 @@ function sinkSettings(config: pulumi.Config, credentials: Credential[]): SinkSet
         }
         // herokuBaseUrl exists for rehearsals against the local sandbox.
         settings.heroku = { apiKey, baseUrl: config.get("herokuBaseUrl") };
+    }
+    if (uses("infisical")) {
+        const parsed = infisicalSettings.safeParse(config.getObject<unknown>("infisical"));
+        if (!parsed.success) {
+            const problems = parsed.error.issues.map((i) =>
+                i.code === "invalid_type" && i.path.length === 0
+                    ? "raxx-rotations:infisical: is required when the matrix has Infisical consumers ({siteUrl, projectId, environment})"
+                    : `raxx-rotations:infisical${i.path.map((p) => `.${String(p)}`).join("")}: ${i.code === "unrecognized_keys" ? `unknown field(s) ${i.keys.join(", ")}` : i.message}`,
+            );
+            throw new pulumi.RunError(`Invalid Infisical settings (nothing was changed):\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        }
+        const token = config.getSecret("infisicalToken");
+        if (!token) {
+            throw new pulumi.RunError(
+                "raxx-rotations:infisicalToken is not set and the matrix has Infisical consumers: " +
+                    "pulumi config set --secret raxx-rotations:infisicalToken <the rotator's machine-identity token>",
+            );
+        }
+        settings.infisical = { ...parsed.data, token };
     }
     return settings;
 }

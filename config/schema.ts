@@ -118,6 +118,17 @@ export const awsAccessKeyEntry = z
         }
     });
 
+/** `raxx-rotations:infisical`: where Infisical sinks write (and, later, tokens are minted). */
+export const infisicalSettings = z.strictObject({
+    siteUrl: z.string().regex(/^https?:\/\/[^\s/]+(:\d+)?\/?$/, "must be the Infisical base URL, e.g. https://vault.raxx.app"),
+    projectId: z
+        .string({ error: "is required (Infisical: Project settings → Project ID)" })
+        .regex(/^[A-Za-z0-9][A-Za-z0-9-]{5,63}$/, { message: "must be the Infisical project id (Project settings → Project ID)", abort: true })
+        .refine((v) => !/^REPLACE/i.test(v), "is still the placeholder of Pulumi.prod.yaml: set the Infisical project id (Project settings → Project ID)"),
+    environment: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be an environment slug, e.g. prod"),
+});
+export type InfisicalSettings = z.infer<typeof infisicalSettings>;
+
 export type GithubConsumer = z.infer<typeof githubConsumer>;
 export type InfisicalConsumer = z.infer<typeof infisicalConsumer>;
 export type HerokuConsumer = z.infer<typeof herokuConsumer>;

@@ -2,10 +2,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { Consumers } from "../config/schema";
 import { GithubSecretsSink } from "../components/github-secrets-sink";
 import { HerokuConfigVars } from "../components/heroku-config-vars";
+import { InfisicalSecret } from "../components/infisical-secret";
+import { InfisicalSettings } from "../config/schema";
 
 /** How the project's own sinks reach their APIs (from stack config, secrets as Pulumi secrets). */
 export interface SinkSettings {
     heroku?: { apiKey: pulumi.Output<string>; baseUrl?: string };
+    infisical?: InfisicalSettings & { token: pulumi.Output<string> };
 }
 
 export interface ConsumerWrites {
@@ -39,6 +42,23 @@ export function writeConsumers(
         );
         writes.push(...sink.writes);
         places.push(`${sink.place}: ${written}`);
+    }
+
+    for (const consumer of consumers.infisical ?? []) {
+        if (!settings.infisical) throw new pulumi.RunError(missing("raxx-rotations:infisical and raxx-rotations:infisicalToken", "Infisical"));
+        const { siteUrl, projectId, token } = settings.infisical;
+        const environment = consumer.environment ?? settings.infisical.environment;
+        const folder = consumer.secretPath === "/" ? "root" : consumer.secretPath.replace(/^\/+|\/+$/g, "").replace(/\//g, "-");
+        // One resource per secret name: Infisical has no batch upsert that reports per secret.
+        for (const [secretName, value] of Object.entries(secrets)) {
+            const secret = new InfisicalSecret(
+                `${name}-infisical-${environment}-${folder}-${secretName}`,
+                { siteUrl, projectId, environment, secretPath: consumer.secretPath, secretName, value, token },
+                { parent },
+            );
+            writes.push(secret);
+        }
+        places.push(`infisical ${environment} ${consumer.secretPath}: ${written}`);
     }
 
     for (const consumer of consumers.heroku ?? []) {

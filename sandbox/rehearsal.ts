@@ -19,6 +19,7 @@ import {
     Verdict,
 } from "./invariants";
 import { killProcessTree, childProcessesNamed } from "./processes";
+import { normalizeSecretPath } from "../clients/infisical";
 import { findGithubDrift } from "../tools/github-drift";
 import { recoverStack } from "../tools/recovery";
 import { describeStep, Scenario, Step, stepKind, StepKind } from "./scenario";
@@ -74,6 +75,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
         iamUsers: iamUsersOf(base.credentials),
         githubOwner: base.githubOwner,
         herokuApps: herokuAppsOf(base.credentials),
+        infisical: { environments: infisicalEnvironmentsOf(base) },
         log: () => undefined,
     });
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-rehearsal-"));
@@ -90,6 +92,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
         writeSandboxConfig(workDir, base.config, world);
         await stack.setConfig("github:token", { value: world.githubToken, secret: true });
         await stack.setConfig("raxx-rotations:herokuApiKey", { value: world.herokuApiKey, secret: true });
+        await stack.setConfig("raxx-rotations:infisicalToken", { value: world.infisicalToken, secret: true });
 
         const runner = new StepRunner(stack, world, workDir, log, engineOutput);
         const total = options.scenario.steps.length;
@@ -103,6 +106,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
                     (broken.length ? `; BROKEN: ${broken.map((v) => v.name).join(", ")}` : ""),
             );
             if (!report.met && report.message) log(`      ${firstLines(report.message, 40).replace(/\n/g, "\n      ")}`);
+            else if (report.message) for (const line of engineErrors(report.message)) log(`      error: ${line}`);
         }
     } finally {
         await world.stop();
@@ -237,7 +241,7 @@ class StepRunner {
     }
 
     private async drift(body: Record<string, unknown>): Promise<void> {
-        if (body.service === "github" || body.service === "heroku") {
+        if (body.service !== "iam") {
             await this.world.drift(body as Parameters<World["drift"]>[0]);
             return;
         }
@@ -289,7 +293,9 @@ class StepRunner {
             const credentials = await this.credentials();
             const users = Object.values(credentials).map((c) => String(c.iamUser));
             verdicts.push(exactlyOneActiveKey(timeline, t1, users));
-            verdicts.push(consumersHoldActiveKey(timeline, t1, expectedConsumers(credentials, await this.owner())));
+            const all = await this.stack.getAllConfig();
+            const infisical = JSON.parse(all["raxx-rotations:infisical"]?.value ?? "{}") as { environment?: string };
+            verdicts.push(consumersHoldActiveKey(timeline, t1, expectedConsumers(credentials, await this.owner(), infisical.environment)));
         }
         if (kind === "preview") verdicts.push(nothingWrittenBetween(timeline, t0, t1));
         verdicts.push(await this.noSecretInPlaintext());
@@ -335,13 +341,29 @@ function summarize(changes: Record<string, number> | undefined): string {
 }
 
 /** Every place a credential's consumers should hold its active key, named as on the world's timeline. */
-export function expectedConsumers(credentials: Record<string, Record<string, unknown>>, owner: string): ExpectedConsumer[] {
+export function expectedConsumers(
+    credentials: Record<string, Record<string, unknown>>,
+    owner: string,
+    infisicalEnvironment = "prod",
+): ExpectedConsumer[] {
     const expected: ExpectedConsumer[] = [];
     for (const entry of Object.values(credentials)) {
         const names = (entry.secretNames as { id: string; secret: string } | undefined) ?? { id: "AWS_ACCESS_KEY_ID", secret: "AWS_SECRET_ACCESS_KEY" };
-        const consumers = (entry.consumers ?? {}) as { github?: { repository: string; environment?: string }[]; heroku?: { app: string }[] };
+        const consumers = (entry.consumers ?? {}) as {
+            github?: { repository: string; environment?: string }[];
+            heroku?: { app: string }[];
+            infisical?: { secretPath: string; environment?: string }[];
+        };
         for (const h of consumers.heroku ?? []) {
             expected.push({ service: "heroku", consumer: h.app, names: [names.id, names.secret], user: String(entry.iamUser) });
+        }
+        for (const i of consumers.infisical ?? []) {
+            expected.push({
+                service: "infisical",
+                consumer: `${i.environment ?? infisicalEnvironment}:${normalizeSecretPath(i.secretPath)}`,
+                names: [names.id, names.secret],
+                user: String(entry.iamUser),
+            });
         }
         for (const c of consumers.github ?? []) {
             expected.push({
@@ -399,6 +421,14 @@ function readStackConfig(file: string): StackConfig {
     };
 }
 
+function infisicalEnvironmentsOf(base: StackConfig): string[] {
+    const settings = (base.config["raxx-rotations:infisical"] ?? {}) as { environment?: string };
+    const envs = Object.values(base.credentials).flatMap((c) =>
+        ((c.consumers as { infisical?: { environment?: string }[] })?.infisical ?? []).map((i) => i.environment ?? settings.environment ?? "prod"),
+    );
+    return [...new Set(["dev", "staging", "prod", settings.environment ?? "prod", ...envs])];
+}
+
 function herokuAppsOf(credentials: Record<string, Record<string, unknown>>): string[] {
     const apps = Object.values(credentials).flatMap((c) => ((c.consumers as { heroku?: { app: string }[] })?.heroku ?? []).map((h) => h.app));
     return [...new Set(apps)];
@@ -426,6 +456,12 @@ function writeSandboxConfig(workDir: string, prod: Record<string, unknown>, worl
     // accounts); the local server needs no such pause.
     config["github:writeDelayMs"] ??= "100";
     config["raxx-rotations:herokuBaseUrl"] = world.endpoints.heroku;
+    const infisical = (prod["raxx-rotations:infisical"] ?? {}) as Record<string, unknown>;
+    config["raxx-rotations:infisical"] = {
+        siteUrl: world.endpoints.infisical.replace(/\/$/, ""),
+        projectId: world.infisicalProjectId,
+        environment: infisical.environment ?? "prod",
+    };
     doc.config = config;
     // Quoted strings: an unquoted 2026-04-24 would reach the program as a timestamp.
     fs.writeFileSync(file, stringify(doc, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }));
@@ -436,6 +472,12 @@ function listFiles(dir: string): string[] {
     return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
         .filter((d) => d.isFile() && d.name.endsWith(".json"))
         .map((d) => path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name));
+}
+
+/** The distinct `error:` lines of a failed engine run: what an operator would read first. */
+function engineErrors(message: string): string[] {
+    const lines = message.split("\n").map((l) => /error: (.*)$/.exec(l)?.[1]?.trim()).filter((l): l is string => !!l);
+    return [...new Set(lines)].slice(0, 3);
 }
 
 function firstLines(text: string, n: number): string {

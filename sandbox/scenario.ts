@@ -56,7 +56,15 @@ const herokuDrift = z.strictObject({
     value: z.string().optional(),
     delete: z.literal(true).optional(),
 });
-const driftStep = z.discriminatedUnion("service", [githubDrift, iamDrift, herokuDrift]);
+const infisicalDrift = z.strictObject({
+    service: z.literal("infisical"),
+    environment: z.string().min(1),
+    secretPath: z.string().min(1),
+    name: z.string().min(1),
+    value: z.string().optional(),
+    delete: z.literal(true).optional(),
+});
+const driftStep = z.discriminatedUnion("service", [githubDrift, iamDrift, herokuDrift, infisicalDrift]);
 
 /** The body schema of each step kind: a step is `{ <kind>: <body> }`. */
 const stepBodies = {

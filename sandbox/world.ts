@@ -18,6 +18,7 @@ import { AwsRecordingProxy, WORLD_ORIGIN_HEADER } from "./services/aws-proxy";
 import { FaultBoard, FaultSpec } from "./services/faults";
 import { GithubDrift, GithubServer } from "./services/github-server";
 import { HerokuDrift, HerokuServer } from "./services/heroku-server";
+import { InfisicalDrift, InfisicalServer } from "./services/infisical-server";
 import { KeyRegistry } from "./services/key-registry";
 import { SandboxService, ServiceContext } from "./services/service";
 import { KeyStatus, Snapshot, Timeline, TimelineExport } from "./services/timeline";
@@ -37,12 +38,15 @@ export interface WorldOptions {
   githubOwner: string;
   /** Heroku apps that exist (a misspelt app gets Heroku's 404). */
   herokuApps?: string[];
+  /** The one Infisical project served, its environments and folders (unset: every folder exists). */
+  infisical?: { projectId?: string; environments?: string[]; folders?: string[] };
   log?: Log;
 }
 
 export type DriftSpec =
   | ({ service: "github" } & GithubDrift)
   | ({ service: "heroku" } & HerokuDrift)
+  | ({ service: "infisical" } & InfisicalDrift)
   | { service: "iam"; user: string; keyId: string; status: KeyStatus };
 
 export interface KeyInfo {
@@ -74,9 +78,12 @@ function iamClient(endpoint: string, credentials: AdminCredentials, origin?: "wo
 export class World {
   readonly timeline: Timeline;
   readonly events: EventEmitter;
-  readonly endpoints: { iam: string; sts: string; github: string; heroku: string };
+  readonly endpoints: { iam: string; sts: string; github: string; heroku: string; infisical: string };
   readonly githubToken: string;
   readonly herokuApiKey: string;
+  /** The rotator's own Infisical token (raxx-rotations:infisicalToken in a rehearsal). */
+  readonly infisicalToken: string;
+  readonly infisicalProjectId: string;
   readonly accountId = SANDBOX_ACCOUNT_ID;
 
   private stopped = false;
@@ -87,15 +94,18 @@ export class World {
     private readonly services: SandboxService[],
     private readonly github: GithubServer,
     readonly heroku: HerokuServer,
+    readonly infisical: InfisicalServer,
     private readonly admin: AdminCredentials,
     private readonly iam: IAMClient,
-    secrets: { githubToken: string; herokuApiKey: string },
-    endpoints: { iam: string; sts: string; github: string; heroku: string },
+    secrets: { githubToken: string; herokuApiKey: string; infisicalToken: string; infisicalProjectId: string },
+    endpoints: { iam: string; sts: string; github: string; heroku: string; infisical: string },
   ) {
     this.timeline = ctx.timeline;
     this.events = ctx.events;
     this.githubToken = secrets.githubToken;
     this.herokuApiKey = secrets.herokuApiKey;
+    this.infisicalToken = secrets.infisicalToken;
+    this.infisicalProjectId = secrets.infisicalProjectId;
     this.endpoints = endpoints;
   }
 
@@ -114,13 +124,32 @@ export class World {
       const github = new GithubServer(ctx, { owner: opts.githubOwner, token: githubToken });
       const herokuApiKey = `HRKU-sandbox${randomBytes(16).toString("hex")}`;
       const heroku = new HerokuServer(ctx, { apiKey: herokuApiKey, apps: opts.herokuApps ?? [] });
-      for (const s of [proxy, github, heroku]) {
+      const infisicalToken = `inf_sandbox${randomBytes(16).toString("hex")}`;
+      const infisicalProjectId = opts.infisical?.projectId ?? "raxx-sandbox-project";
+      const infisical = new InfisicalServer(ctx, {
+        projectId: infisicalProjectId,
+        tokens: [infisicalToken],
+        environments: opts.infisical?.environments,
+        folders: opts.infisical?.folders,
+      });
+      for (const s of [proxy, github, heroku, infisical]) {
         await s.start();
         started.push(s);
       }
-      const endpoints = { iam: proxy.iamEndpoint, sts: proxy.stsEndpoint, github: github.url, heroku: heroku.url };
-      log(`world: iam/sts ${proxy.url} (moto ${moto.url}), github ${github.url}, heroku ${heroku.url}`);
-      return new World(ctx, moto, started, github, heroku, admin, iamClient(proxy.url, admin, "world"), { githubToken, herokuApiKey }, endpoints);
+      const endpoints = { iam: proxy.iamEndpoint, sts: proxy.stsEndpoint, github: github.url, heroku: heroku.url, infisical: infisical.url };
+      log(`world: iam/sts ${proxy.url} (moto ${moto.url}), github ${github.url}, heroku ${heroku.url}, infisical ${infisical.url}`);
+      return new World(
+        ctx,
+        moto,
+        started,
+        github,
+        heroku,
+        infisical,
+        admin,
+        iamClient(proxy.url, admin, "world"),
+        { githubToken, herokuApiKey, infisicalToken, infisicalProjectId },
+        endpoints,
+      );
     } catch (err) {
       await Promise.all(started.map((s) => s.stop()));
       await moto.stop();
@@ -172,6 +201,11 @@ export class World {
     if (spec.service === "heroku") {
       const { service: _service, ...d } = spec;
       await this.heroku.drift(d);
+      return;
+    }
+    if (spec.service === "infisical") {
+      const { service: _service, ...d } = spec;
+      await this.infisical.drift(d);
       return;
     }
     if (spec.status === "Deleted") {

@@ -70,6 +70,21 @@ interface Upstream {
   body: Buffer;
 }
 
+/** A use of a key injected by a test or scenario (moto only tracks the uses it serves itself). */
+export interface InjectedKeyUse {
+  keyId: string;
+  serviceName: string;
+  region: string;
+  /** Epoch milliseconds of the use. */
+  at: number;
+}
+
+/** The access key id a SigV4 request was signed with, if it was signed. */
+export function signingKeyId(authorization: string | undefined): string | undefined {
+  const m = /Credential=([^/,\s]+)\//.exec(authorization ?? "");
+  return m ? m[1] : undefined;
+}
+
 interface KeyChange {
   user: string;
   keyId: string;
@@ -82,6 +97,10 @@ export class AwsRecordingProxy implements SandboxService {
   readonly services = ["iam", "sts"] as const;
   private readonly server: LoopbackServer;
   private readonly agent = new http.Agent({ keepAlive: true });
+  /** keyId → when CreateAccessKey answered (epoch ms), for the eventual-consistency window. */
+  private readonly keyCreatedAt = new Map<string, number>();
+  private stsRefusalMs = 0;
+  private readonly injectedUses = new Map<string, InjectedKeyUse>();
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -105,6 +124,34 @@ export class AwsRecordingProxy implements SandboxService {
 
   start(): Promise<void> {
     return this.server.listen();
+  }
+
+  /**
+   * IAM eventual consistency, as real AWS shows it: from now on, STS
+   * GetCallerIdentity signed with a key created less than `ms` ago answers
+   * 403 InvalidClientTokenId (recorded as an event with fault "eventual
+   * consistency"). 0 switches it off. Applies to keys created through this
+   * proxy (the program's and the world's).
+   */
+  refuseNewKeysAtStsFor(ms: number): void {
+    if (!(ms >= 0)) throw new Error(`refuseNewKeysAtStsFor needs a duration >= 0 ms, got ${ms}`);
+    this.stsRefusalMs = ms;
+  }
+
+  /**
+   * Makes IAM report a use of `keyId` by `serviceName` in `region` at `at`
+   * (default now), as if something outside the sandbox still held the key.
+   * moto has no way to set LastUsed, so GetAccessKeyLastUsed answers are
+   * rewritten here whenever the injected use is later than moto's own.
+   */
+  recordUse(keyId: string, serviceName: string, region: string, at: number = Date.now()): void {
+    this.injectedUses.set(keyId, { keyId, serviceName, region, at });
+  }
+
+  /** Forgets injected uses (of one key, or all). */
+  clearUses(keyId?: string): void {
+    if (keyId === undefined) this.injectedUses.clear();
+    else this.injectedUses.delete(keyId);
   }
 
   async stop(): Promise<void> {
@@ -139,6 +186,13 @@ export class AwsRecordingProxy implements SandboxService {
       }
     }
 
+    if (service === "sts" && action === "GetCallerIdentity" && this.refusesAsNew(signingKeyId(req.headers.authorization))) {
+      res.writeHead(403, { "content-type": "text/xml" });
+      res.end(awsErrorXml(403, "InvalidClientTokenId", "The security token included in the request is invalid."));
+      announce(this.ctx, { service, event: action, status: 403, write, fault: "eventual consistency", origin });
+      return;
+    }
+
     const change = this.plannedChange(action, params);
     const forwardedAt = this.ctx.timeline.now();
     let upstream: Upstream;
@@ -150,12 +204,13 @@ export class AwsRecordingProxy implements SandboxService {
     }
     const respondedAt = this.ctx.timeline.now();
     const ok = upstream.status >= 200 && upstream.status < 300;
-    const xml = upstream.body.toString("utf8");
+    let xml = upstream.body.toString("utf8");
 
     if (ok && action === "CreateAccessKey") {
       const keyId = xmlField(xml, "AccessKeyId");
       const user = params.get("UserName") ?? xmlField(xml, "UserName") ?? "unknown";
       if (keyId) {
+        this.keyCreatedAt.set(keyId, Date.now());
         this.ctx.keys.register(keyId, xmlField(xml, "SecretAccessKey"));
         this.ctx.timeline.recordKey({ at: respondedAt, user, keyId, status: "Active", origin });
       }
@@ -168,6 +223,13 @@ export class AwsRecordingProxy implements SandboxService {
         origin,
       });
     }
+    if (ok && action === "GetAccessKeyLastUsed") {
+      const rewritten = this.withInjectedUse(params.get("AccessKeyId"), xml);
+      if (rewritten !== undefined) {
+        xml = rewritten;
+        upstream.body = Buffer.from(xml, "utf8");
+      }
+    }
     announce(this.ctx, { at: respondedAt, service, event: action, status: upstream.status, write, origin });
 
     const headers: http.OutgoingHttpHeaders = {};
@@ -175,6 +237,28 @@ export class AwsRecordingProxy implements SandboxService {
     headers["content-length"] = upstream.body.length;
     res.writeHead(upstream.status, headers);
     res.end(upstream.body);
+  }
+
+  private refusesAsNew(keyId: string | undefined): boolean {
+    if (this.stsRefusalMs <= 0 || keyId === undefined) return false;
+    const created = this.keyCreatedAt.get(keyId);
+    return created !== undefined && Date.now() - created < this.stsRefusalMs;
+  }
+
+  /** moto's GetAccessKeyLastUsed answer with an injected later use in its place; undefined to keep moto's. */
+  private withInjectedUse(keyId: string | null, xml: string): string | undefined {
+    const use = keyId ? this.injectedUses.get(keyId) : undefined;
+    if (!use) return undefined;
+    const motoDate = xmlField(xml, "LastUsedDate");
+    if (motoDate && Date.parse(motoDate) >= use.at) return undefined;
+    const user = xmlField(xml, "UserName") ?? this.ctx.timeline.keyUser(use.keyId) ?? "unknown";
+    return (
+      `<GetAccessKeyLastUsedResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><GetAccessKeyLastUsedResult>` +
+      `<AccessKeyLastUsed><Region>${xmlEscape(use.region)}</Region><LastUsedDate>${new Date(use.at).toISOString()}</LastUsedDate>` +
+      `<ServiceName>${xmlEscape(use.serviceName)}</ServiceName></AccessKeyLastUsed><UserName>${xmlEscape(user)}</UserName>` +
+      `</GetAccessKeyLastUsedResult><ResponseMetadata><RequestId>sandbox-injected-use-${Date.now()}</RequestId></ResponseMetadata>` +
+      `</GetAccessKeyLastUsedResponse>`
+    );
   }
 
   /** The status change an Update/Delete would make, if it is a change at all. */

@@ -306,3 +306,48 @@ describe("Heroku consumers", () => {
         assert.ok(!JSON.stringify(bump.outputs).includes("heroku-api-key-canary"));
     });
 });
+
+describe("Infisical consumers", () => {
+    const INFISICAL = "pulumi-nodejs:dynamic/raxx-rotations:InfisicalSecret";
+    const config = {
+        "raxx-rotations:infisicalToken": "infisical-token-canary",
+        "raxx-rotations:infisical": JSON.stringify({ siteUrl: "https://vault.raxx.app", projectId: "raxx-project-1", environment: "prod" }),
+    };
+    const withInfisical = (overrides: Record<string, unknown> = {}) =>
+        vaultOperator({ consumers: { infisical: [{ secretPath: "/" }, { secretPath: "/ci", environment: "staging" }] }, ...overrides });
+
+    it("write one secret per name and place, in the configured project, and the deactivation waits for them", async () => {
+        const first = await runProgram({ credentials: { "vault-operator": withInfisical() }, config });
+        assert.equal(first.error, undefined, first.error?.message);
+        const bump = await runProgram({ credentials: { "vault-operator": withInfisical({ epoch: 2 }) }, config, lastOutputs: first.outputs });
+        const secrets = bump.ofType(INFISICAL);
+        assert.deepEqual(
+            secrets.map((s) => `${s.inputs.environment} ${s.inputs.secretPath} ${s.inputs.secretName} ${s.inputs.projectId}`).sort(),
+            [
+                "prod / AWS_ACCESS_KEY_ID raxx-project-1",
+                "prod / AWS_SECRET_ACCESS_KEY raxx-project-1",
+                "staging /ci AWS_ACCESS_KEY_ID raxx-project-1",
+                "staging /ci AWS_SECRET_ACCESS_KEY raxx-project-1",
+            ],
+        );
+        const active = summary(bump).activeKeyId;
+        for (const s of secrets) {
+            assert.equal(s.inputs.value, s.inputs.secretName === "AWS_ACCESS_KEY_ID" ? active : fakeSecretFor(active));
+            assert.ok(s.secretInputs.includes("value") && s.secretInputs.includes("token"), `${s.name}: value and token must be secret`);
+            assert.ok(slot(bump, "b")!.dependencies.includes(s.name), `the deactivation does not wait for ${s.name}`);
+        }
+        assert.deepEqual(summary(bump).consumers, [
+            "infisical prod /: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
+            "infisical staging /ci: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
+        ]);
+        assert.ok(!JSON.stringify(bump.outputs).includes("infisical-token-canary"));
+    });
+
+    it("refuse a missing rotator token or Infisical settings before registering anything", async () => {
+        const noToken = await runProgram({ credentials: { "vault-operator": withInfisical() }, config: { "raxx-rotations:infisical": config["raxx-rotations:infisical"] } });
+        assert.match(noToken.error?.message ?? "", /raxx-rotations:infisicalToken is not set/);
+        const noSettings = await runProgram({ credentials: { "vault-operator": withInfisical() }, config: { "raxx-rotations:infisicalToken": "t" } });
+        assert.match(noSettings.error?.message ?? "", /raxx-rotations:infisical: is required when the matrix has Infisical consumers/);
+        assert.deepEqual([...noToken.registrations, ...noSettings.registrations], []);
+    });
+});

@@ -12,11 +12,24 @@ describe("Pulumi.prod.yaml", () => {
     it("is a valid routing matrix that the program deploys", async () => {
         const run = await runProgram({
             credentials: config["raxx-rotations:credentials"],
-            config: { "github:owner": String(config["github:owner"]), "raxx-rotations:herokuApiKey": "test-key" },
+            config: { "github:owner": String(config["github:owner"]), "raxx-rotations:herokuApiKey": "test-key", "raxx-rotations:infisicalToken": "test-token", "raxx-rotations:infisical": JSON.stringify({ siteUrl: "https://vault.raxx.app", projectId: "test-project-id", environment: "prod" }) },
         });
         assert.equal(run.error, undefined, run.error?.message);
         const users = run.ofType(ACCESS_KEY).map((k) => k.inputs.user);
         assert.deepEqual(users.sort(), ["raxx-s3-backup-writer", "raxx-vault-operator"]);
+    });
+
+    it("refuses the Infisical project id placeholder until an operator sets it, saying where to find it", async () => {
+        const run = await runProgram({
+            credentials: config["raxx-rotations:credentials"],
+            config: {
+                "raxx-rotations:herokuApiKey": "test-key",
+                "raxx-rotations:infisicalToken": "test-token",
+                "raxx-rotations:infisical": JSON.stringify(config["raxx-rotations:infisical"]),
+            },
+        });
+        assert.match(run.error?.message ?? "", /raxx-rotations:infisical\.projectId: is still the placeholder .*Project settings → Project ID/);
+        assert.deepEqual(run.registrations, [], "refused before anything is registered");
     });
 
     it("holds no secret in plaintext (secrets are set with --secret)", () => {

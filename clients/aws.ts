@@ -1,0 +1,309 @@
+// The AWS calls of the verification gates: STS GetCallerIdentity signed with
+// a new key (SOP step 3) and IAM GetAccessKeyLastUsed of the old one
+// (DESIGN step 5), with the retries IAM's eventual consistency needs.
+//
+// This module is serialised by value into the KeyValidation and
+// KeyUsageCheck dynamic providers (Pulumi's closure serialiser copies local
+// modules) and runs again in the engine's dynamic-provider host. So: only
+// functions and constants at module level, and installed packages
+// (@aws-sdk/*, p-retry) are required inside the functions that use them,
+// which the serialiser leaves as a plain `require` for the host to resolve.
+//
+// Endpoints: the SDK honours AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_IAM (the
+// sandbox points them at moto); `endpoint` overrides them for tests.
+// Messages name key ids, ARNs, services and regions — never a secret key.
+import type { IAMClient } from "@aws-sdk/client-iam";
+import type { STSClient } from "@aws-sdk/client-sts";
+
+/** Tuning shared by every call; every timing is configurable so tests run in milliseconds. */
+export interface AwsCallTiming {
+    /** Per request; 10 s when unset. */
+    requestTimeoutMs?: number;
+    /** Wait before the first retry, doubled on each further one; 1 s when unset. */
+    backoffMs?: number;
+    /** Cap of that doubling; 10 s when unset (AWS advises waiting 5–10 s between tries on a new key). */
+    maxBackoffMs?: number;
+}
+
+export interface ValidateKeyOptions extends AwsCallTiming {
+    /** The new access key id. */
+    keyId: string;
+    /** Its SecretAccessKey: signs the request, never quoted anywhere. */
+    secret: string;
+    /** The ARN the key must authenticate as, e.g. arn:aws:iam::123456789012:user/raxx-vault-operator. */
+    expectArn: string;
+    /** How long IAM's eventual consistency may refuse the new key before giving up; 120 s when unset. */
+    maxWaitSeconds?: number;
+    /** STS region; us-east-1 when unset. */
+    region?: string;
+    /** STS endpoint; the SDK's (AWS_ENDPOINT_URL_STS, else AWS) when unset. */
+    endpoint?: string;
+    /** Names the credential in messages, e.g. the resource name "vault-operator-validation". */
+    label?: string;
+}
+
+export interface ValidatedKey {
+    keyId: string;
+    arn: string;
+    account?: string;
+    /** Requests made, the successful one included. */
+    attempts: number;
+    elapsedMs: number;
+}
+
+export interface LastUseOptions extends AwsCallTiming {
+    /** Tries in all for a throttled/5xx/unreachable IAM; 4 when unset. */
+    attempts?: number;
+    /** IAM signing region; AWS_REGION, else us-east-1. */
+    region?: string;
+    /** IAM endpoint; the SDK's (AWS_ENDPOINT_URL_IAM, else AWS) when unset. */
+    endpoint?: string;
+}
+
+/** What IAM reports about a key's last use. */
+export interface KeyLastUse {
+    keyId: string;
+    /** False when IAM no longer knows the key (deleted): nothing can use it. */
+    exists: boolean;
+    userName?: string;
+    /** ISO time; absent when the key was never used (IAM reports null and "N/A"). */
+    lastUsedDate?: string;
+    serviceName?: string;
+    region?: string;
+}
+
+/** Every error of this module: a message safe to show, and what went wrong as data. */
+export interface AwsGateError extends Error {
+    name: "AwsGateError";
+    /** The AWS error code (InvalidClientTokenId, ...), "WrongArn", or "Network" when no answer came. */
+    code: string;
+    /** HTTP status of the last answer, when one came. */
+    status?: number;
+    attempts: number;
+}
+
+const DEFAULT_REGION = "us-east-1";
+
+/** Codes STS answers while a new key has not reached every IAM replica yet (or its secret is wrong). */
+const PROPAGATION_CODES = ["InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidAccessKeyId", "AuthFailure"];
+
+export function isAwsGateError(err: unknown): err is AwsGateError {
+    return err instanceof Error && err.name === "AwsGateError";
+}
+
+/**
+ * SOP step 3: GetCallerIdentity signed WITH THE NEW KEY must answer
+ * `expectArn`. A refusal typical of IAM's eventual consistency (or a network
+ * failure, throttling, 5xx) is retried with exponential backoff until
+ * `maxWaitSeconds` have passed; a different ARN fails at once.
+ */
+export async function validateNewKey(options: ValidateKeyOptions): Promise<ValidatedKey> {
+    // Required here, not at module level: see the note at the top of the file.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pRetry = require("p-retry") as typeof import("p-retry");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sdk = require("@aws-sdk/client-sts") as typeof import("@aws-sdk/client-sts");
+
+    const keyId = options.keyId;
+    const label = options.label ? `${options.label}: ` : "";
+    if (typeof keyId !== "string" || keyId === "") throw gateError(`${label}no access key id to validate`, "ValidationError", 0);
+    if (typeof options.secret !== "string" || options.secret === "") {
+        throw gateError(`${label}the secret of access key ${keyId} is empty — an adopted (imported) key has no known secret and cannot be validated or handed to a consumer`, "ValidationError", 0);
+    }
+    if (typeof options.expectArn !== "string" || !options.expectArn.startsWith("arn:")) {
+        throw gateError(`${label}expectArn must be an IAM ARN (arn:aws:iam::<account>:user/<name>) to validate access key ${keyId}`, "ValidationError", 0);
+    }
+    const maxWaitMs = Math.round(nonNegative(options.maxWaitSeconds, 120) * 1000);
+    const timing = settings(options);
+    const region = options.region || DEFAULT_REGION;
+    const secrets = [options.secret];
+    const client: STSClient = new sdk.STSClient({
+        region,
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        credentials: { accessKeyId: keyId, secretAccessKey: options.secret },
+        // One try per request: the backoff below decides when to try again.
+        maxAttempts: 1,
+        requestHandler: { requestTimeout: timing.requestTimeoutMs, connectionTimeout: Math.min(timing.requestTimeoutMs, 5_000) },
+    });
+    const started = Date.now();
+    const deadline = started + maxWaitMs;
+    let last: { code: string; status?: number; message: string } | undefined;
+
+    try {
+        return await pRetry(
+            async (attempt: number) => {
+                let arn: string | undefined;
+                let account: string | undefined;
+                try {
+                    const out = await client.send(new sdk.GetCallerIdentityCommand({}));
+                    arn = out.Arn;
+                    account = out.Account;
+                } catch (err) {
+                    const info = describeAwsError(err, secrets);
+                    last = info;
+                    if (retryable(info) || PROPAGATION_CODES.includes(info.code)) throw new Error(info.message);
+                    throw new pRetry.AbortError(
+                        gateError(`${label}STS refused access key ${keyId} with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message} — check the key's IAM user and its permissions; no consumer has been written`, info.code, attempt, info.status),
+                    );
+                }
+                if (arn !== options.expectArn) {
+                    throw new pRetry.AbortError(
+                        gateError(
+                            `${label}access key ${keyId} authenticates as ${arn ?? "(no ARN)"}, but expectArn is ${options.expectArn} — the key belongs to another identity or expectArn is wrong; no consumer has been written and the previous key is untouched`,
+                            "WrongArn",
+                            attempt,
+                        ),
+                    );
+                }
+                return { keyId, arn, account, attempts: attempt, elapsedMs: Date.now() - started };
+            },
+            {
+                // Delays are taken in onFailedAttempt, where the deadline is known.
+                retries: 10_000,
+                factor: 1,
+                minTimeout: 0,
+                maxTimeout: 0,
+                randomize: false,
+                onFailedAttempt: async (failed) => {
+                    const n = (failed as unknown as { attemptNumber: number }).attemptNumber;
+                    const now = Date.now();
+                    if (now >= deadline) {
+                        const seconds = Math.round((now - started) / 100) / 10;
+                        const why = last ? `${last.code}${last.status ? ` (${last.status})` : ""}: ${last.message}` : "no answer";
+                        throw gateError(
+                            `${label}access key ${keyId} was still refused by STS after ${n} attempt${n === 1 ? "" : "s"} over ${seconds} s (maxWaitSeconds ${maxWaitMs / 1000}); last answer ${why} — IAM may be slow to propagate the new key (rerun \`pulumi up\`, or raise maxWaitSeconds), or the secret does not belong to this key; no consumer has been written`,
+                            last?.code ?? "Network",
+                            n,
+                            last?.status,
+                        );
+                    }
+                    const backoff = Math.min(timing.maxBackoffMs, timing.backoffMs * 2 ** (n - 1));
+                    await sleep(Math.min(backoff, deadline - now));
+                },
+            },
+        );
+    } finally {
+        client.destroy();
+    }
+}
+
+/**
+ * DESIGN step 5: when and where IAM last saw `keyId` used, with the ambient
+ * credentials (the SDK's default chain: the rotator's own). Throttling, 5xx
+ * and network failures are retried a few times; a deleted key is reported as
+ * `exists: false` rather than an error.
+ */
+export async function getAccessKeyLastUsed(keyId: string, options: LastUseOptions = {}): Promise<KeyLastUse> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pRetry = require("p-retry") as typeof import("p-retry");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sdk = require("@aws-sdk/client-iam") as typeof import("@aws-sdk/client-iam");
+
+    if (typeof keyId !== "string" || keyId === "") throw gateError("no access key id to look up", "ValidationError", 0);
+    const timing = settings(options);
+    const attempts = Math.max(1, Math.floor(positive(options.attempts, 4)));
+    const client: IAMClient = new sdk.IAMClient({
+        region: options.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || DEFAULT_REGION,
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        maxAttempts: 1,
+        requestHandler: { requestTimeout: timing.requestTimeoutMs, connectionTimeout: Math.min(timing.requestTimeoutMs, 5_000) },
+    });
+    try {
+        return await pRetry(
+            async (attempt: number) => {
+                try {
+                    const out = await client.send(new sdk.GetAccessKeyLastUsedCommand({ AccessKeyId: keyId }));
+                    const used = out.AccessKeyLastUsed;
+                    const result: KeyLastUse = { keyId, exists: true };
+                    if (out.UserName) result.userName = out.UserName;
+                    if (used?.LastUsedDate) result.lastUsedDate = new Date(used.LastUsedDate).toISOString();
+                    if (used?.ServiceName && used.ServiceName !== "N/A") result.serviceName = used.ServiceName;
+                    if (used?.Region && used.Region !== "N/A") result.region = used.Region;
+                    return result;
+                } catch (err) {
+                    const info = describeAwsError(err, []);
+                    if (info.code === "NoSuchEntity") return { keyId, exists: false };
+                    const message = `IAM GetAccessKeyLastUsed(${keyId}) failed with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message}`;
+                    if (retryable(info)) {
+                        const e = new Error(message) as Error & { info: typeof info };
+                        e.info = info;
+                        throw e;
+                    }
+                    throw new pRetry.AbortError(gateError(`${message} — check the rotator's AWS credentials may call iam:GetAccessKeyLastUsed`, info.code, attempt, info.status));
+                }
+            },
+            {
+                retries: attempts - 1,
+                factor: 1,
+                minTimeout: 0,
+                maxTimeout: 0,
+                randomize: false,
+                onFailedAttempt: async (failed) => {
+                    const err = failed as unknown as Error & { attemptNumber: number; retriesLeft: number; info?: { code: string; status?: number } };
+                    if (err.retriesLeft <= 0) {
+                        throw gateError(`${err.message} (gave up after ${err.attemptNumber} attempts) — check network access to IAM, then rerun \`pulumi up\``, err.info?.code ?? "Network", err.attemptNumber, err.info?.status);
+                    }
+                    await sleep(Math.min(timing.maxBackoffMs, timing.backoffMs * 2 ** (err.attemptNumber - 1)));
+                },
+            },
+        );
+    } finally {
+        client.destroy();
+    }
+}
+
+/** The AWS error code, HTTP status and a short message, with anything secret this call knows replaced. */
+export function describeAwsError(err: unknown, secrets: string[]): { code: string; status?: number; message: string } {
+    const e = err as { name?: unknown; Code?: unknown; code?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number }; cause?: { code?: unknown } } | undefined;
+    const status = e?.$metadata?.httpStatusCode;
+    let code: string;
+    if (typeof e?.Code === "string") code = e.Code;
+    else if (status === undefined && (typeof e?.code === "string" || typeof e?.cause?.code === "string")) code = "Network";
+    else if (typeof e?.name === "string" && e.name !== "Error") code = e.name;
+    else code = status === undefined ? "Network" : "Unknown";
+    if (code.endsWith("Exception") && code !== "Exception") code = code.slice(0, -"Exception".length);
+    let message = typeof e?.message === "string" && e.message !== "" ? e.message : String(err);
+    const netCode = typeof e?.code === "string" ? e.code : typeof e?.cause?.code === "string" ? e.cause.code : undefined;
+    if (code === "Network" && netCode && !message.includes(netCode)) message = `${netCode}: ${message}`;
+    for (const s of secrets) if (s) message = message.split(s).join("[redacted]");
+    if (message.length > 300) message = `${message.slice(0, 300)}...`;
+    const out: { code: string; status?: number; message: string } = { code, message };
+    if (status !== undefined) out.status = status;
+    return out;
+}
+
+/** Worth trying again: no answer (network, timeout), throttling, or a server-side failure. */
+function retryable(info: { code: string; status?: number }): boolean {
+    if (info.status === undefined) return true;
+    if (info.status === 429 || info.status >= 500) return true;
+    return ["Throttling", "ThrottlingException", "RequestLimitExceeded", "TimeoutError", "RequestTimeout", "ServiceUnavailable", "ServiceFailure"].includes(info.code);
+}
+
+function settings(options: AwsCallTiming): Required<AwsCallTiming> {
+    return {
+        requestTimeoutMs: positive(options.requestTimeoutMs, 10_000),
+        backoffMs: nonNegative(options.backoffMs, 1_000),
+        maxBackoffMs: nonNegative(options.maxBackoffMs, 10_000),
+    };
+}
+
+function positive(value: number | undefined, fallback: number): number {
+    return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+function nonNegative(value: number | undefined, fallback: number): number {
+    return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : fallback;
+}
+
+function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+function gateError(message: string, code: string, attempts: number, status?: number): AwsGateError {
+    const err = new Error(message) as AwsGateError;
+    err.name = "AwsGateError";
+    err.code = code;
+    err.attempts = attempts;
+    if (status !== undefined) err.status = status;
+    return err;
+}

@@ -1,0 +1,201 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as infisical from "../clients/infisical";
+
+export interface InfisicalSecretArgs {
+    /** Infisical base URL, e.g. https://vault.raxx.app (config `raxx-rotations:infisical.siteUrl`). */
+    siteUrl: string;
+    /** The project (v3 `workspaceId`). */
+    projectId: string;
+    /** Environment slug, e.g. prod. */
+    environment: string;
+    /** Folder, e.g. "/" or "/ci"; spelled as Infisical reads it ("ci/" and "/ci" are the same folder). */
+    secretPath: string;
+    /** The secret's key, e.g. AWS_ACCESS_KEY_ID. */
+    secretName: string;
+    /** The value to hold; made a Pulumi secret here whatever it was. */
+    value: pulumi.Input<string>;
+    /** The rotator's machine-identity access token; made a Pulumi secret here. Changing only the token changes nothing. */
+    token: pulumi.Input<string>;
+}
+
+/** What the provider receives (after check) and what it records. */
+export interface InfisicalSecretInputs {
+    siteUrl: string;
+    projectId: string;
+    environment: string;
+    secretPath: string;
+    secretName: string;
+    value: string;
+    token: string;
+}
+
+export interface InfisicalSecretOutputs extends InfisicalSecretInputs {
+    /** Infisical's version counter of the secret, as last written or read. */
+    version: number;
+}
+
+/** Settings of the client each operation makes (timeouts, retries); tests shorten them. */
+export type InfisicalProviderOptions = Omit<infisical.InfisicalClientOptions, "siteUrl" | "token">;
+
+export interface InfisicalSecretProvider extends pulumi.dynamic.ResourceProvider<InfisicalSecretInputs, InfisicalSecretOutputs> {
+    /**
+     * `raxx-rotations:infisicalToken` as the engine configured this provider (dynamic
+     * providers get the whole stack config through `configure`; a refresh or destroy
+     * gets the config recorded by the last update). read and delete run with the
+     * token stored with the resource, i.e. the one of its last write: after the
+     * rotator's token was replaced (and an up recorded the new one) and the old one
+     * revoked, they retry with this one instead of failing on 401.
+     */
+    rotatorToken?: string;
+}
+
+/** Changing one of these moves the secret: a replacement. */
+const PLACE_FIELDS = ["siteUrl", "projectId", "environment", "secretPath", "secretName"] as const;
+
+/**
+ * The provider of InfisicalSecret. The engine runs it in another process from its
+ * serialised text: everything it uses is captured by value — the client module
+ * (serialised with it; it loads p-retry through the host's own main module) and
+ * `options` — and nothing else from this module's scope.
+ */
+export function createInfisicalSecretProvider(options: InfisicalProviderOptions = {}): InfisicalSecretProvider {
+    const placeFields = PLACE_FIELDS;
+    // Matches @pulumi/pulumi's runtime.unknownValue: inputs not known yet during preview.
+    const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+    const client = (siteUrl: string, token: string) => new infisical.InfisicalClient({ ...options, siteUrl, token });
+    const ref = (p: InfisicalSecretInputs): infisical.SecretRef => ({ projectId: p.projectId, environment: p.environment, secretPath: p.secretPath, name: p.secretName });
+    const outputs = (p: InfisicalSecretInputs, version: number): InfisicalSecretOutputs => ({
+        siteUrl: p.siteUrl,
+        projectId: p.projectId,
+        environment: p.environment,
+        secretPath: p.secretPath,
+        secretName: p.secretName,
+        value: p.value,
+        token: p.token,
+        version,
+    });
+    const idOf = (p: InfisicalSecretInputs) => `${p.projectId}:${p.environment}:${p.secretPath}:${p.secretName}`;
+    const refused = (err: unknown) => infisical.isInfisicalError(err) && (err.kind === "unauthorized" || err.kind === "token");
+
+    /** Runs with the token of the state, then once with the configured rotator token if that one was refused. */
+    async function withStateToken<T>(provider: InfisicalSecretProvider, props: InfisicalSecretOutputs, run: (c: infisical.InfisicalClient) => Promise<T>): Promise<{ result: T; token: string }> {
+        try {
+            return { result: await run(client(props.siteUrl, props.token)), token: props.token };
+        } catch (err) {
+            const fallback = provider.rotatorToken;
+            if (!refused(err) || !fallback || fallback === props.token) throw err;
+            return { result: await run(client(props.siteUrl, fallback)), token: fallback };
+        }
+    }
+
+    return {
+        async configure(this: InfisicalSecretProvider, req: pulumi.dynamic.ConfigureRequest) {
+            const t: unknown = req.config.get("raxx-rotations:infisicalToken");
+            if (typeof t === "string" && t) this.rotatorToken = t;
+        },
+
+        async check(_olds: InfisicalSecretInputs, news: InfisicalSecretInputs) {
+            const failures: pulumi.dynamic.CheckFailure[] = [];
+            const inputs = { ...news };
+            const known = (v: unknown): v is string => typeof v === "string" && v !== unknown;
+            for (const f of placeFields) {
+                const v: unknown = news[f];
+                if (v === unknown) continue;
+                if (typeof v !== "string" || !v.trim()) failures.push({ property: f, reason: `${f} must be a non-empty string` });
+            }
+            if (known(news.siteUrl)) {
+                inputs.siteUrl = news.siteUrl.trim().replace(/\/+$/, "");
+                if (!/^https?:\/\/[^/]/i.test(inputs.siteUrl)) failures.push({ property: "siteUrl", reason: "siteUrl must be an http(s) URL, e.g. https://vault.raxx.app" });
+            }
+            // One spelling per folder, so "/ci/" → "/ci" is no replacement (see diff).
+            if (known(news.secretPath)) inputs.secretPath = infisical.normalizeSecretPath(news.secretPath);
+            if (known(news.secretName) && /[\s/]/.test(news.secretName)) failures.push({ property: "secretName", reason: "secretName must not contain whitespace or '/'" });
+            // Messages below never quote the value or the token.
+            if (known(news.value) && infisical.storedForm(news.value) !== news.value) {
+                failures.push({ property: "value", reason: "value has leading or trailing whitespace, which Infisical trims: the secret would never match what is declared" });
+            }
+            if (news.value !== unknown && typeof news.value !== "string") failures.push({ property: "value", reason: "value must be a string" });
+            if (news.token !== unknown && (typeof news.token !== "string" || !news.token)) failures.push({ property: "token", reason: "token (raxx-rotations:infisicalToken) must be a non-empty string" });
+            return { inputs, failures };
+        },
+
+        async diff(_id: string, olds: InfisicalSecretOutputs, news: InfisicalSecretInputs) {
+            const replaces = placeFields.filter((f) => olds[f] !== news[f]);
+            // The token is how we write, not what we hold: a new token alone changes nothing.
+            const changes = replaces.length > 0 || olds.value !== news.value;
+            // Delete first: when old and new spell the same secret (another host name
+            // for the same Infisical, a project id alias), a create-first replacement
+            // would finish by deleting the value it had just written (pulumi-github
+            // issues 111/223/250). The cost is a moment without the secret at its old
+            // place, which is being abandoned anyway.
+            return { changes, replaces, deleteBeforeReplace: replaces.length > 0 };
+        },
+
+        async create(inputs: InfisicalSecretInputs) {
+            const written = await client(inputs.siteUrl, inputs.token).upsertSecret({ ...ref(inputs), value: inputs.value });
+            return { id: idOf(inputs), outs: outputs(inputs, written.version) };
+        },
+
+        async read(this: InfisicalSecretProvider, id: string, props?: InfisicalSecretOutputs) {
+            // `pulumi import` reads with no properties; the place and token are needed to find anything.
+            if (!props) throw new Error(`InfisicalSecret ${id}: import is not supported — declare the secret and let the next up write it (update-or-create)`);
+            const { result: found, token } = await withStateToken(this, props, (c) => c.getSecret(ref(props)));
+            // Gone outside Pulumi: an empty id drops it from the state (refresh), or shows it to be created.
+            if (!found) return { id: "" };
+            // A hidden value (identity without read-value permission) says nothing about drift: keep ours.
+            const value = found.valueHidden ? props.value : found.value;
+            return { id, props: { ...outputs({ ...props, token }, found.version), value } };
+        },
+
+        async update(_id: string, _olds: InfisicalSecretOutputs, news: InfisicalSecretInputs) {
+            const written = await client(news.siteUrl, news.token).upsertSecret({ ...ref(news), value: news.value });
+            return { outs: outputs(news, written.version) };
+        },
+
+        async delete(this: InfisicalSecretProvider, _id: string, props: InfisicalSecretOutputs) {
+            // Only this secret; a 404 means it is already gone, which is what delete wants.
+            await withStateToken(this, props, (c) => c.deleteSecret(ref(props)));
+        },
+    };
+}
+
+const provider = createInfisicalSecretProvider();
+
+/**
+ * One Infisical secret (v3 raw API): create and update write it (update-or-create:
+ * creating is not idempotent in Infisical), delete removes only it, read refreshes
+ * its value so `preview --refresh` shows a change made outside Pulumi. A new value
+ * updates in place; a new place replaces, deleting first. `value` and `token` are
+ * secret inputs and outputs.
+ */
+export class InfisicalSecret extends pulumi.dynamic.Resource {
+    declare public readonly siteUrl: pulumi.Output<string>;
+    declare public readonly projectId: pulumi.Output<string>;
+    declare public readonly environment: pulumi.Output<string>;
+    declare public readonly secretPath: pulumi.Output<string>;
+    declare public readonly secretName: pulumi.Output<string>;
+    declare public readonly value: pulumi.Output<string>;
+    declare public readonly version: pulumi.Output<number>;
+
+    constructor(name: string, args: InfisicalSecretArgs, opts?: pulumi.CustomResourceOptions, providerImpl: InfisicalSecretProvider = provider) {
+        const secretOutputs = [...new Set([...(opts?.additionalSecretOutputs ?? []), "value", "token"])];
+        super(
+            providerImpl,
+            name,
+            {
+                siteUrl: args.siteUrl,
+                projectId: args.projectId,
+                environment: args.environment,
+                secretPath: args.secretPath,
+                secretName: args.secretName,
+                value: pulumi.secret(args.value),
+                token: pulumi.secret(args.token),
+                version: undefined,
+            },
+            { ...opts, additionalSecretOutputs: secretOutputs },
+            "raxx-rotations",
+            "InfisicalSecret",
+        );
+    }
+}

@@ -1,0 +1,371 @@
+// A local Infisical serving the secrets routes the project calls (v3 "raw",
+// and the same under /api/v4/secrets with projectId for workspaceId), with the
+// error shapes of API-CONTRACTS.md. Unlike GitHub, Infisical hands values back
+// on read — that is how the program sees drift — so values are kept in memory
+// here; the timeline only ever gets the IAM key id a value belongs to.
+import { randomUUID } from "node:crypto";
+import * as http from "node:http";
+import { describeFault } from "./faults";
+import { announce, applyFault, LoopbackServer, readBody, SandboxService, ServiceContext } from "./service";
+import { Origin } from "./timeline";
+
+export interface InfisicalServerOptions {
+  /** The one project served: `workspaceId` (v3) / `projectId` (v4). */
+  projectId: string;
+  /** Valid machine-identity access tokens. */
+  tokens: string[];
+  /** Environment slugs that exist. Default: dev, staging, prod. */
+  environments?: string[];
+  /** Folders that exist besides "/" (in every environment). Unset: every path exists. */
+  folders?: string[];
+  /**
+   * Keep every request (headers and body included, so tokens and values) in
+   * `requests`, for unit tests asserting exact calls. Never for rehearsals.
+   */
+  recordRequests?: boolean;
+}
+
+export interface InfisicalDrift {
+  environment: string;
+  secretPath: string;
+  name: string;
+  /** The value written behind the program's back; a random one when unset. */
+  value?: string;
+  delete?: true;
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** Path without query. */
+  path: string;
+  query: Record<string, string>;
+  headers: http.IncomingHttpHeaders;
+  /** Parsed JSON body, the raw text when it is not JSON, undefined when empty. */
+  body: unknown;
+}
+
+interface StoredSecret {
+  id: string;
+  value: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+type TokenState = "valid" | "revoked" | "expired";
+
+const ERROR_CODES: Record<number, string> = {
+  400: "BadRequest",
+  401: "UnauthorizedError",
+  403: "PermissionDenied",
+  404: "NotFound",
+  422: "ValidationFailure",
+  429: "RateLimitExceeded",
+  500: "InternalServerError",
+};
+
+const DEFAULT_MESSAGES: Record<number, string> = {
+  400: "Bad request",
+  401: "No identity access token found",
+  403: "You are not allowed to perform this action",
+  404: "Not found",
+  422: "Validation failure",
+  429: "Rate limit exceeded. Please try again in 1 seconds",
+  500: "Something went wrong",
+  502: "Bad gateway",
+  503: "Service unavailable",
+};
+
+function errorReply(status: number, message?: string, error?: string): Reply {
+  return {
+    status,
+    body: { reqId: `req-${randomUUID().slice(0, 12)}`, statusCode: status, message: message ?? DEFAULT_MESSAGES[status] ?? "Error", error: error ?? ERROR_CODES[status] ?? "Error" },
+  };
+}
+
+/** What the real server does to secretPath: trim, leading slash, no trailing slash (but "/"). */
+export function normalizeSecretPath(p: string): string {
+  const trimmed = p.trim().replace(/\/{2,}/g, "/");
+  const withLead = trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
+  return withLead.length > 1 ? withLead.replace(/\/+$/, "") || "/" : withLead;
+}
+
+/** Infisical trims values on write, keeping one trailing newline. */
+function storedValue(v: string): string {
+  return v.at(-1) === "\n" ? `${v.trim()}\n` : v.trim();
+}
+
+export class InfisicalServer implements SandboxService {
+  readonly services = ["infisical"] as const;
+  /** Requests seen, when `recordRequests` is on. */
+  readonly requests: RecordedRequest[] = [];
+  /** Whether a 429 carries `Retry-After` (else only the message names the wait). */
+  retryAfterHeader = true;
+
+  private readonly server: LoopbackServer;
+  private readonly tokens = new Map<string, TokenState>();
+  private readonly environments: Set<string>;
+  private readonly folders: Set<string> | undefined;
+  private readonly approvals = new Set<string>();
+  private readonly secrets = new Map<string, StoredSecret>();
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly opts: InfisicalServerOptions,
+  ) {
+    for (const t of opts.tokens) this.tokens.set(t, "valid");
+    this.environments = new Set(opts.environments ?? ["dev", "staging", "prod"]);
+    this.folders = opts.folders ? new Set(["/", ...opts.folders.map(normalizeSecretPath)]) : undefined;
+    this.server = new LoopbackServer((req, res) => this.handle(req, res), ctx.log);
+  }
+
+  /** The `siteUrl` to configure. */
+  get url(): string {
+    return this.server.url;
+  }
+
+  start(): Promise<void> {
+    return this.server.listen();
+  }
+
+  stop(): Promise<void> {
+    return this.server.close();
+  }
+
+  addToken(token: string): void {
+    this.tokens.set(token, "valid");
+  }
+
+  /** From now on the token gets 401 UnauthorizedError, as after a Token Auth revoke. */
+  revokeToken(token: string): void {
+    this.tokens.set(token, "revoked");
+  }
+
+  /** From now on the token gets 403 TokenError, as once its TTL has passed. */
+  expireToken(token: string): void {
+    this.tokens.set(token, "expired");
+  }
+
+  /** Writes to this place answer 200 `{approval}` and change nothing, as under a change policy. */
+  requireApproval(environment: string, secretPath = "/", on = true): void {
+    const key = `${environment}\0${normalizeSecretPath(secretPath)}`;
+    if (on) this.approvals.add(key);
+    else this.approvals.delete(key);
+  }
+
+  /** What a secret holds now (tests only: this returns the value). */
+  peek(environment: string, secretPath: string, name: string): { value: string; version: number } | undefined {
+    const s = this.secrets.get(secretKey(environment, normalizeSecretPath(secretPath), name));
+    return s ? { value: s.value, version: s.version } : undefined;
+  }
+
+  /** Writes or deletes a secret out of band; recorded on the timeline like any write, origin "world". */
+  async drift(d: InfisicalDrift): Promise<void> {
+    const path = normalizeSecretPath(d.secretPath);
+    const event = `/api/v3/secrets/raw/${encodeURIComponent(d.name)}`;
+    if (d.delete) {
+      const existed = this.remove(d.environment, path, d.name, "world");
+      announce(this.ctx, { service: "infisical", event: `DELETE ${event}`, status: existed ? 200 : 404, write: true, origin: "world" });
+      return;
+    }
+    const existed = this.secrets.has(secretKey(d.environment, path, d.name));
+    this.store(d.environment, path, d.name, d.value ?? `drift-${randomUUID()}`, "world");
+    announce(this.ctx, { service: "infisical", event: `${existed ? "PATCH" : "POST"} ${event}`, status: 200, write: true, origin: "world" });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    const method = (req.method ?? "GET").toUpperCase();
+    const url = new URL(req.url ?? "/", "http://infisical.local");
+    const path = url.pathname;
+    const event = `${method} ${path}`;
+    const write = method !== "GET";
+    const text = raw.toString("utf8");
+    let body: unknown;
+    let bodyIsJson = true;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = text;
+      bodyIsJson = false;
+    }
+    if (this.opts.recordRequests) {
+      this.requests.push({ method, path, query: Object.fromEntries(url.searchParams), headers: { ...req.headers }, body });
+    }
+
+    const fault = this.ctx.faults.take({ service: "infisical", method, targets: [path] });
+    if (fault) {
+      let answered = 0;
+      const outcome = await applyFault(fault, res, (status) => {
+        answered = status;
+        this.send(res, this.faultReply(status, fault.message, fault.code));
+      });
+      if (outcome === "served") {
+        announce(this.ctx, { service: "infisical", event, status: answered, write, fault: describeFault(fault) });
+        return;
+      }
+    }
+
+    const reply = this.authError(req) ?? this.route(method, path, url.searchParams, body, bodyIsJson);
+    this.send(res, reply);
+    announce(this.ctx, { service: "infisical", event, status: reply.status, write });
+  }
+
+  private faultReply(status: number, message?: string, code?: string): Reply {
+    const reply = errorReply(status, message, code);
+    if (status === 429) {
+      const m = /try again in (\d+)/i.exec(message ?? DEFAULT_MESSAGES[429]);
+      if (this.retryAfterHeader) reply.headers = { "retry-after": m ? m[1] : "1" };
+    }
+    return reply;
+  }
+
+  private authError(req: http.IncomingMessage): Reply | undefined {
+    const m = /^Bearer\s+(.+)$/i.exec(String(req.headers.authorization ?? ""));
+    const state = m ? this.tokens.get(m[1].trim()) : undefined;
+    if (state === "valid") return undefined;
+    if (state === "expired") return errorReply(403, "Your token has expired. Please re-authenticate.", "TokenError");
+    return errorReply(401, "No identity access token found", "UnauthorizedError");
+  }
+
+  private route(method: string, path: string, query: URLSearchParams, body: unknown, bodyIsJson: boolean): Reply {
+    const m = /^\/api\/(?:v3\/secrets\/raw|(v4)\/secrets)(?:\/([^/]+))?\/?$/.exec(path);
+    if (!m) return errorReply(404, `Route ${method}:${path} not found`);
+    const projectField = m[1] ? "projectId" : "workspaceId";
+    let name: string | undefined;
+    try {
+      name = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+    } catch {
+      return errorReply(422, "Invalid secret name in path");
+    }
+
+    let params: Record<string, unknown>;
+    if (method === "GET") {
+      params = Object.fromEntries(query);
+    } else {
+      if (!bodyIsJson || body === null || typeof body !== "object" || Array.isArray(body)) return errorReply(422, "Body must be a JSON object");
+      params = body as Record<string, unknown>;
+    }
+    if (typeof params.environment !== "string" || !params.environment.trim()) {
+      return errorReply(422, JSON.stringify([{ code: "invalid_type", path: ["environment"], message: "Required" }]));
+    }
+    if (params.secretPath !== undefined && typeof params.secretPath !== "string") {
+      return errorReply(422, JSON.stringify([{ code: "invalid_type", path: ["secretPath"], message: "Expected string" }]));
+    }
+    if (params.type !== undefined && params.type !== "shared") {
+      return errorReply(422, JSON.stringify([{ code: "invalid_enum_value", path: ["type"], message: "Only shared secrets are served by the sandbox" }]));
+    }
+    const projectId = params[projectField];
+    if (typeof projectId !== "string" || !projectId) return errorReply(400, `You must provide workspaceSlug or ${projectField}`);
+    if (projectId !== this.opts.projectId) return errorReply(404, `Project with ID '${projectId}' not found`);
+    const environment = params.environment.trim();
+    const secretPath = normalizeSecretPath(typeof params.secretPath === "string" ? params.secretPath : "/");
+    if (!this.environments.has(environment) || (this.folders && !this.folders.has(secretPath))) {
+      return errorReply(404, `Folder with path '${secretPath}' in environment with slug '${environment}' not found`);
+    }
+
+    if (name === undefined) {
+      if (method !== "GET") return errorReply(404, `Route ${method}:${path} not found`);
+      const prefix = `${environment}\0${secretPath}\0`;
+      const secrets = [...this.secrets.entries()]
+        .filter(([k]) => k.startsWith(prefix))
+        .map(([k, s]) => this.secretJson(environment, secretPath, k.slice(prefix.length), s));
+      return { status: 200, body: { secrets, imports: [] } };
+    }
+    if (!name.trim() || /[\s/]/.test(name)) return errorReply(422, JSON.stringify([{ code: "custom", path: ["secretName"], message: "Invalid secret name" }]));
+
+    const key = secretKey(environment, secretPath, name);
+    const existing = this.secrets.get(key);
+    const pending = this.approvals.has(`${environment}\0${secretPath}`);
+    switch (method) {
+      case "GET":
+        return existing ? { status: 200, body: { secret: this.secretJson(environment, secretPath, name, existing) } } : errorReply(404, `Secret with name '${name}' not found`);
+      case "POST":
+      case "PATCH": {
+        const value = params.secretValue;
+        if (method === "POST" ? typeof value !== "string" : value !== undefined && typeof value !== "string") {
+          return errorReply(422, JSON.stringify([{ code: "invalid_type", path: ["secretValue"], message: "Expected string" }]));
+        }
+        if (method === "POST" && existing) return errorReply(400, "Secret already exist");
+        if (method === "PATCH" && !existing) return errorReply(404, `Secret named '${name}' does not exist`);
+        if (pending) return this.approvalReply(environment, secretPath, name, method === "POST" ? "create" : "update");
+        const stored = this.store(environment, secretPath, name, typeof value === "string" ? value : (existing?.value ?? ""), "program");
+        return { status: 200, body: { secret: this.secretJson(environment, secretPath, name, stored) } };
+      }
+      case "DELETE": {
+        if (!existing) return errorReply(404, `Secret with name '${name}' not found`);
+        if (pending) return this.approvalReply(environment, secretPath, name, "delete");
+        this.remove(environment, secretPath, name, "program");
+        return { status: 200, body: { secret: this.secretJson(environment, secretPath, name, existing) } };
+      }
+      default:
+        return errorReply(404, `Route ${method}:${path} not found`);
+    }
+  }
+
+  private approvalReply(environment: string, secretPath: string, name: string, op: string): Reply {
+    const id = randomUUID();
+    return {
+      status: 200,
+      body: { approval: { id, slug: `sandbox-${id.slice(0, 8)}`, status: "open", policyId: "sandbox-policy", hasMerged: false, environment, secretPath, secretKey: name, operation: op } },
+    };
+  }
+
+  private store(environment: string, secretPath: string, name: string, value: string, origin: Origin): StoredSecret {
+    const key = secretKey(environment, secretPath, name);
+    const prev = this.secrets.get(key);
+    const now = new Date().toISOString();
+    const stored: StoredSecret = { id: prev?.id ?? randomUUID(), value: storedValue(value), version: (prev?.version ?? 0) + 1, createdAt: prev?.createdAt ?? now, updatedAt: now };
+    this.secrets.set(key, stored);
+    this.ctx.timeline.recordSecret({
+      service: "infisical",
+      consumer: `${environment}:${secretPath}`,
+      name,
+      holds: this.ctx.keys.classify(stored.value),
+      origin: origin === "world" ? "world" : undefined,
+    });
+    return stored;
+  }
+
+  private remove(environment: string, secretPath: string, name: string, origin: Origin): boolean {
+    if (!this.secrets.delete(secretKey(environment, secretPath, name))) return false;
+    this.ctx.timeline.recordSecret({ service: "infisical", consumer: `${environment}:${secretPath}`, name, holds: null, origin: origin === "world" ? "world" : undefined });
+    return true;
+  }
+
+  private secretJson(environment: string, secretPath: string, name: string, s: StoredSecret): Record<string, unknown> {
+    return {
+      id: s.id,
+      _id: s.id,
+      workspace: this.opts.projectId,
+      environment,
+      secretPath,
+      secretKey: name,
+      secretValue: s.value,
+      secretValueHidden: false,
+      secretComment: "",
+      version: s.version,
+      type: "shared",
+      tags: [],
+      secretMetadata: [],
+      createdAt: s.createdAt,
+      updatedAt: s.updatedAt,
+    };
+  }
+
+  private send(res: http.ServerResponse, reply: Reply): void {
+    const text = JSON.stringify(reply.body);
+    res.writeHead(reply.status, { ...reply.headers, "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)) });
+    res.end(text);
+  }
+}
+
+function secretKey(environment: string, secretPath: string, name: string): string {
+  return `${environment}\0${secretPath}\0${name}`;
+}

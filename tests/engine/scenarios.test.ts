@@ -29,8 +29,16 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
         const deactivated = report.timelines.iam.find((e) => e.keyId === oldKey && e.status === "Inactive");
         assert.ok(deactivated, "the old key was never deactivated");
         const writes = report.timelines.consumers.filter((e) => e.holds === newKey);
-        assert.equal(writes.length, 4, "the new key reaches the 4 vault-operator secrets");
-        for (const w of writes) assert.ok(w.at < deactivated.at, `${w.consumer} ${w.name} was written after the old key went Inactive`);
+        const byService = (service: string) => writes.filter((w) => w.service === service).length;
+        assert.deepEqual(
+            { github: byService("github"), heroku: byService("heroku"), infisical: byService("infisical") },
+            { github: 4, heroku: 2, infisical: 2 },
+            "the new key reaches every vault-operator secret of the prod matrix",
+        );
+        for (const w of writes) assert.ok(w.at < deactivated.at, `${w.service} ${w.consumer} ${w.name} was written after the old key went Inactive`);
+        const bump = report.steps.filter((s) => s.kind === "up")[1];
+        const patches = report.timelines.events.filter((e) => e.service === "heroku" && e.write && e.at >= bump.startedAt && e.at <= bump.endedAt);
+        assert.equal(patches.length, 1, "one Heroku PATCH (one release, one restart) per app per rotation");
     },
     "github-500"(report) {
         const failed = report.steps.find((s) => s.kind === "up" && s.outcome === "fail")!;

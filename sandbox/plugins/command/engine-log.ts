@@ -28,6 +28,9 @@ export function connectEngine(address: string | undefined): void {
     client = new EngineClient(address, grpc.credentials.createInsecure());
 }
 
+/** Lines are sent one after the other, so the engine shows them in the order printed. */
+let queue: Promise<void> = Promise.resolve();
+
 /** Sends one line as an Info diagnostic of `urn`; never fails the command (a lost log line is not an error). */
 export function logInfo(urn: string, line: string): Promise<void> {
     const c = client;
@@ -36,7 +39,8 @@ export function logInfo(urn: string, line: string): Promise<void> {
     req.setSeverity(LogSeverity.INFO);
     req.setMessage(line);
     req.setUrn(urn);
-    return new Promise((resolve) => c.log(req, () => resolve()));
+    queue = queue.then(() => new Promise<void>((resolve) => c.log(req, () => resolve())));
+    return queue;
 }
 
 /** Splits a stream into lines and hands each complete line to `emit`; `flush` sends what is left. */

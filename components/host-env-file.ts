@@ -1,0 +1,230 @@
+import { createHash } from "node:crypto";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+
+/** The type token of the component. */
+export const HOST_ENV_FILE_TYPE = "raxx-rotations:hosts:HostEnvFile";
+
+export interface HostEnvFileArgs {
+    /** SSH host name or address. */
+    host: string;
+    /** SSH port; 22 when unset. */
+    port?: number;
+    /** Login user on the host; it must be able to write the env file's directory and run `systemctl restart`. */
+    user: string;
+    /** Absolute path of the env file (systemd EnvironmentFile), e.g. /etc/raxx/credentials.env. */
+    envFile: string;
+    /** systemd unit restarted after each write, e.g. raxx-vault. */
+    service: string;
+    /** Variable name → value; sent on stdin as a Pulumi secret, never in a command string. */
+    vars: Record<string, pulumi.Input<string>>;
+    /** The rotator's SSH private key (raxx-rotations:sshPrivateKey); made a Pulumi secret here. */
+    privateKey: pulumi.Input<string>;
+    /**
+     * The variable of `vars` whose value identifies the credential and is NOT
+     * secret (an AWS access key id). The delete command names it: lines are
+     * removed only while they still hold it. Default AWS_ACCESS_KEY_ID.
+     */
+    idName?: string;
+}
+
+/** What the write and delete scripts are built from (all plain, none secret). */
+export interface EnvFileScriptSpec {
+    envFile: string;
+    /** Managed variable names, sorted. */
+    names: string[];
+    service: string;
+    /** Identifies the resource that wrote the lines (see ownerTag). */
+    owner: string;
+}
+
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_FILE = /^\/[A-Za-z0-9._@+\-/]+$/;
+const UNIT = /^[A-Za-z0-9@._:\\-]+$/;
+const HOST = /^[A-Za-z0-9.:_-]+$/;
+
+/** POSIX single-quoting. */
+function q(s: string): string {
+    return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function namesPattern(names: string[]): string {
+    return `^(${names.join("|")})=`;
+}
+
+/** The comment line that marks which resource wrote the managed lines below it. */
+export function markerLine(spec: Pick<EnvFileScriptSpec, "names" | "owner">): string {
+    return `# managed by raxx-rotations (owner ${spec.owner}): ${spec.names.join(" ")}`;
+}
+
+function anyMarkerPattern(names: string[]): string {
+    return `^# managed by raxx-rotations \\(owner [0-9a-f]+\\): ${names.join(" ")}$`;
+}
+
+/**
+ * A short tag of what makes a write this resource's: its name and everything
+ * that replaces it (host, port, user, file, names). A replacement that lands on
+ * the same file (a new port or login for the same host) or a renamed resource
+ * therefore writes a different tag, and the old resource's delete, which
+ * finds a tag not its own, leaves the new lines alone.
+ */
+export function ownerTag(name: string, host: string, port: number, user: string, envFile: string, names: string[]): string {
+    return createHash("sha256").update([name, host, String(port), user, envFile, names.join(",")].join("\n")).digest("hex").slice(0, 12);
+}
+
+/**
+ * The create/update script. Reads `NAME=VALUE` lines on stdin; rewrites only
+ * the managed names (every other line of the file is kept: two credentials
+ * may share a file), atomically (a temp file in the same directory, mode 0600,
+ * renamed over the file), then restarts the unit. Prints names only.
+ */
+export function writeScript(spec: EnvFileScriptSpec): string {
+    const names = spec.names.join(" ");
+    return [
+        "set -eu",
+        `f=${q(spec.envFile)}`,
+        'd=$(dirname -- "$f")',
+        'if [ ! -d "$d" ]; then echo "raxx-rotations: directory $d does not exist on $(hostname)" >&2; exit 1; fi',
+        "umask 077",
+        't=$(mktemp "$d/.raxx-rotations.XXXXXX")',
+        "trap 'rm -f -- \"$t\"' EXIT",
+        // grep exits 1 when it selects no line: that is an empty result, not an error.
+        `if [ -f "$f" ]; then grep -v -E -e ${q(namesPattern(spec.names))} -e ${q(anyMarkerPattern(spec.names))} -- "$f" >"$t" || [ $? -eq 1 ]; fi`,
+        `printf '%s\\n' ${q(markerLine(spec))} >>"$t"`,
+        `grep -E -e ${q(namesPattern(spec.names))} >>"$t" || [ $? -eq 1 ]`,
+        `for n in ${names}; do`,
+        '  if [ "$(grep -c -e "^$n=" -- "$t")" -ne 1 ]; then echo "raxx-rotations: stdin did not carry exactly one $n for $f; the file is unchanged" >&2; exit 1; fi',
+        "done",
+        'chmod 600 -- "$t"',
+        'mv -f -- "$t" "$f"',
+        "trap - EXIT",
+        `echo "raxx-rotations: wrote ${names} to $f"`,
+        `systemctl restart ${q(spec.service)}`,
+        `echo ${q(`raxx-rotations: restarted ${spec.service}`)}`,
+    ].join("\n");
+}
+
+/**
+ * The delete script: removes the managed lines (and the marker) only while the
+ * file still carries this resource's marker AND `<idName>=<keyId>` — so the
+ * old resource of a replacement, deleted after the new one wrote, never takes
+ * the new key away. No restart: a unit that lost its consumer may be gone.
+ */
+export function deleteScript(spec: EnvFileScriptSpec, idName: string, keyId: string): string {
+    return [
+        "set -eu",
+        `f=${q(spec.envFile)}`,
+        'if [ ! -f "$f" ]; then echo "raxx-rotations: $f is gone; nothing to remove"; exit 0; fi',
+        `if ! grep -q -x -F -e ${q(markerLine(spec))} -- "$f" || ! grep -q -x -F -e ${q(`${idName}=${keyId}`)} -- "$f"; then`,
+        `  echo "raxx-rotations: $f no longer holds ${idName}=${keyId} under this resource's marker (rewritten since); left unchanged"`,
+        "  exit 0",
+        "fi",
+        'd=$(dirname -- "$f")',
+        "umask 077",
+        't=$(mktemp "$d/.raxx-rotations.XXXXXX")',
+        "trap 'rm -f -- \"$t\"' EXIT",
+        `grep -v -E -e ${q(namesPattern(spec.names))} -e ${q(`^${markerLine(spec).replace(/[()]/g, "\\$&")}$`)} -- "$f" >"$t" || [ $? -eq 1 ]`,
+        'chmod 600 -- "$t"',
+        'mv -f -- "$t" "$f"',
+        "trap - EXIT",
+        `echo "raxx-rotations: removed ${spec.names.join(" ")} from $f"`,
+    ].join("\n");
+}
+
+/** stdin of the write script: one `NAME=VALUE` line per name, in `names` order. */
+export function stdinLines(names: string[], values: Record<string, string>): string {
+    return names.map((n) => `${n}=${values[n]}\n`).join("");
+}
+
+/** stdinLines, refusing a value an env file cannot hold; messages name the variable, never the value. */
+export function checkedStdin(where: string, place: string, names: string[], values: Record<string, string | undefined>): string {
+    for (const n of names) {
+        const value = values[n];
+        if (typeof value !== "string") throw new Error(`${where}: ${n} has no value for ${place}`);
+        if (/[\r\n\0]/.test(value)) throw new Error(`${where}: the value of ${n} contains a line break or NUL, which an env file cannot hold (${place})`);
+    }
+    return stdinLines(names, values as Record<string, string>);
+}
+
+/**
+ * One credential's variables in one host's env file, written over SSH by a
+ * `@pulumi/command` remote.Command:
+ * - values travel on stdin (a secret), never in the command strings, which
+ *   the state, previews and error messages show;
+ * - an update (a new key) rewrites the same lines in place: `update` is unset,
+ *   so pulumi-command runs `create` again;
+ * - a change of host, port, user, file or names replaces it (`triggers`):
+ *   the new file is written first, then the old resource's delete runs;
+ * - delete removes the lines only while they still hold the key id this
+ *   resource wrote (see deleteScript).
+ * The scripts print names only; pulumi-command logs a command's output and
+ * quotes it in errors, but never stdin.
+ */
+export class HostEnvFile extends pulumi.ComponentResource {
+    /** The remote command that writes the file (what the old credential's retirement must wait for). */
+    public readonly writes: command.remote.Command;
+    /** "host <host> file <envFile>", for outputs and messages. */
+    public readonly place: string;
+    /** The managed variable names, sorted. */
+    public readonly names: string[];
+
+    constructor(name: string, args: HostEnvFileArgs, opts?: pulumi.ComponentResourceOptions) {
+        // Validated before anything is registered.
+        const names = validate(name, args);
+        super(HOST_ENV_FILE_TYPE, name, {}, opts);
+        const idName = args.idName ?? "AWS_ACCESS_KEY_ID";
+        const port = args.port ?? 22;
+        const spec: EnvFileScriptSpec = {
+            envFile: args.envFile,
+            names,
+            service: args.service,
+            owner: ownerTag(name, args.host, port, args.user, args.envFile, names),
+        };
+        this.place = `host ${args.host} file ${args.envFile}`;
+        this.names = names;
+
+        const values = pulumi.all(args.vars).apply((v) => checkedStdin(`HostEnvFile ${name}`, this.place, names, v));
+        // The key id is not a secret (AWS shows it in every log); the delete command needs it in clear.
+        const keyId = pulumi.unsecret(pulumi.output(args.vars[idName])).apply((id) => {
+            if (!/^[A-Za-z0-9._:@+=/-]{1,256}$/.test(id)) {
+                throw new Error(`HostEnvFile ${name}: ${idName} does not look like a key id; it must be the credential's non-secret id (${this.place})`);
+            }
+            return id;
+        });
+
+        this.writes = new command.remote.Command(
+            `${name}-env-file`,
+            {
+                connection: { host: args.host, port, user: args.user, privateKey: pulumi.secret(args.privateKey) },
+                create: writeScript(spec),
+                delete: keyId.apply((id) => deleteScript(spec, idName, id)),
+                stdin: pulumi.secret(values),
+                triggers: [args.host, port, args.user, args.envFile, names.join(",")],
+            },
+            { parent: this, additionalSecretOutputs: ["stdin", "stdout", "stderr"] },
+        );
+        this.registerOutputs({ place: this.place, names });
+    }
+}
+
+function validate(name: string, args: HostEnvFileArgs): string[] {
+    const where = `HostEnvFile ${name}`;
+    if (typeof args.host !== "string" || !HOST.test(args.host)) throw new Error(`${where}: host must be a host name or address`);
+    if (args.port !== undefined && !(Number.isInteger(args.port) && args.port > 0 && args.port < 65536)) {
+        throw new Error(`${where}: port must be a TCP port (1-65535) for host ${args.host}`);
+    }
+    if (typeof args.user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(args.user)) throw new Error(`${where}: user must be a login name for host ${args.host}`);
+    if (typeof args.envFile !== "string" || !ENV_FILE.test(args.envFile) || args.envFile.split("/").includes("..")) {
+        throw new Error(`${where}: envFile must be an absolute path of letters, digits and ._@+-/ on host ${args.host}, got ${JSON.stringify(args.envFile)}`);
+    }
+    if (typeof args.service !== "string" || !UNIT.test(args.service)) throw new Error(`${where}: service must be a systemd unit name on host ${args.host}`);
+    const names = Object.keys(args.vars ?? {}).sort();
+    if (names.length === 0) throw new Error(`${where}: vars must name at least one variable for host ${args.host} file ${args.envFile}`);
+    const bad = names.filter((n) => !VAR_NAME.test(n));
+    if (bad.length > 0) throw new Error(`${where}: ${bad.join(", ")} is not a valid variable name (letters, digits and _, not starting with a digit)`);
+    const idName = args.idName ?? "AWS_ACCESS_KEY_ID";
+    if (!names.includes(idName)) {
+        throw new Error(`${where}: vars must include ${idName}, the credential's non-secret id, so delete can tell its own lines (set idName to name another variable)`);
+    }
+    return names;
+}

@@ -1,0 +1,298 @@
+// HostEnvFile: what it registers (under a test-local setMocks), and what its
+// write and delete scripts do to a real file when run with /bin/sh (no SSH).
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { checkedStdin, deleteScript, EnvFileScriptSpec, HOST_ENV_FILE_TYPE, HostEnvFile, markerLine, ownerTag, stdinLines, writeScript } from "../../components/host-env-file";
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const ID_1 = "AKIAHOSTCANARY000001";
+const SECRET_1 = "host-canary-secret-one-5e1d9c";
+const ID_2 = "AKIAHOSTCANARY000002";
+const SECRET_2 = "host-canary-secret-two-a7b3f0";
+const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ncanary-private-key-body-3c4d\n-----END OPENSSH PRIVATE KEY-----\n";
+const NAMES = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
+interface Registered {
+    type: string;
+    name: string;
+    parent: string;
+    inputs: Record<string, unknown>;
+    secretInputs: string[];
+    additionalSecretOutputs: string[];
+}
+
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getObject(): { toJavaScript(): unknown } | undefined;
+    getAdditionalsecretoutputsList(): string[];
+}
+
+function isSecret(v: unknown): v is { value: unknown } {
+    return typeof v === "object" && v !== null && SECRET_SIG in v;
+}
+
+function unwrap(v: unknown): unknown {
+    if (isSecret(v)) return unwrap(v.value);
+    if (Array.isArray(v)) return v.map(unwrap);
+    if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
+    return v;
+}
+
+async function register(build: () => void): Promise<Registered[]> {
+    await pulumi.runtime.setMocks(
+        { newResource: (args) => ({ id: args.custom ? `${args.name}-id` : "", state: args.inputs }), call: (args) => args.inputs },
+        "raxx-rotations",
+        "unit",
+        false,
+    );
+    const registered: Registered[] = [];
+    const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, cb: unknown): unknown };
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: RegisterRequest, cb: unknown) => {
+        const raw = (req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>;
+        registered.push({
+            type: req.getType(),
+            name: req.getName(),
+            parent: req.getParent(),
+            inputs: Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, unwrap(v)])),
+            secretInputs: Object.keys(raw).filter((k) => isSecret(raw[k])),
+            additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+        });
+        return original(req, cb);
+    };
+    build();
+    // Let the inputs resolve and the registrations reach the monitor.
+    await new Promise((r) => setTimeout(r, 50));
+    return registered;
+}
+
+function args(overrides: Partial<ConstructorParameters<typeof HostEnvFile>[1]> = {}): ConstructorParameters<typeof HostEnvFile>[1] {
+    return {
+        host: "vault-host.raxx.app",
+        user: "ops",
+        envFile: "/etc/raxx/credentials.env",
+        service: "raxx-vault",
+        vars: { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: pulumi.secret(SECRET_1) },
+        privateKey: PRIVATE_KEY,
+        ...overrides,
+    };
+}
+
+describe("HostEnvFile registration (setMocks)", () => {
+    it("registers a remote.Command with the values on a secret stdin and none in any command string", async () => {
+        let component: HostEnvFile | undefined;
+        const regs = await register(() => (component = new HostEnvFile("vault-operator-host-vault-host", args())));
+        const comp = regs.find((r) => r.type === HOST_ENV_FILE_TYPE);
+        const cmd = regs.find((r) => r.type === "command:remote:Command");
+        assert.ok(comp && cmd, `registered: ${regs.map((r) => r.type).join(", ")}`);
+        assert.equal(cmd.name, "vault-operator-host-vault-host-env-file");
+        assert.match(cmd.parent, /HostEnvFile::vault-operator-host-vault-host$/);
+        assert.equal(component!.place, "host vault-host.raxx.app file /etc/raxx/credentials.env");
+
+        assert.ok(cmd.secretInputs.includes("stdin"), "stdin is a secret");
+        assert.ok(cmd.secretInputs.includes("connection"), "the connection (private key) is a secret");
+        assert.equal(cmd.inputs.stdin, `AWS_ACCESS_KEY_ID=${ID_1}\nAWS_SECRET_ACCESS_KEY=${SECRET_1}\n`);
+        assert.deepEqual(cmd.inputs.connection, { host: "vault-host.raxx.app", port: 22, user: "ops", privateKey: PRIVATE_KEY });
+        assert.deepEqual(cmd.inputs.triggers, ["vault-host.raxx.app", 22, "ops", "/etc/raxx/credentials.env", "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY"]);
+        assert.equal(cmd.inputs.update, undefined, "an update runs create again");
+        assert.equal(cmd.inputs.environment, undefined, "no value travels in the environment");
+        assert.deepEqual([...cmd.additionalSecretOutputs].sort(), ["stderr", "stdin", "stdout"]);
+
+        const create = String(cmd.inputs.create);
+        const del = String(cmd.inputs.delete);
+        for (const text of [create, del]) {
+            assert.ok(!text.includes(SECRET_1), "no secret value in a command");
+            assert.ok(!text.includes("canary-private-key"), "no private key in a command");
+        }
+        assert.ok(!create.includes(ID_1), "create does not even name the key id: it comes on stdin");
+        assert.match(create, /mktemp "\$d\/\.raxx-rotations\.XXXXXX"/);
+        assert.match(create, /mv -f -- "\$t" "\$f"/);
+        assert.match(create, /chmod 600/);
+        assert.match(create, /systemctl restart 'raxx-vault'/);
+        assert.ok(del.includes(`'AWS_ACCESS_KEY_ID=${ID_1}'`), "delete checks the key id it wrote");
+        assert.ok(!/systemctl/.test(del), "delete restarts nothing");
+        assert.ok(!cmd.secretInputs.includes("delete") && !cmd.secretInputs.includes("create"), "the commands stay readable in previews");
+    });
+
+    it("a secret key id is still written in clear in the delete command (ids are not secrets), the secret never", async () => {
+        const regs = await register(() => new HostEnvFile("h", args({ vars: { AWS_ACCESS_KEY_ID: pulumi.secret(ID_2), AWS_SECRET_ACCESS_KEY: pulumi.secret(SECRET_2) }, port: 2222 })));
+        const cmd = regs.find((r) => r.type === "command:remote:Command")!;
+        assert.ok(!cmd.secretInputs.includes("delete"));
+        assert.ok(String(cmd.inputs.delete).includes(ID_2));
+        assert.ok(!String(cmd.inputs.delete).includes(SECRET_2));
+        assert.equal((cmd.inputs.triggers as unknown[])[1], 2222);
+    });
+
+    it("refuses bad arguments before registering anything, naming the field and never a value", async () => {
+        const regs = await register(() => assert.throws(() => new HostEnvFile("h", args({ vars: { TOKEN: SECRET_1 } })), (e: Error) => !e.message.includes(SECRET_1)));
+        assert.deepEqual(regs, []);
+        assert.throws(() => new HostEnvFile("h", args({ envFile: "etc/raxx.env" })), /HostEnvFile h: envFile must be an absolute path/);
+        assert.throws(() => new HostEnvFile("h", args({ envFile: "/etc/raxx/$(reboot).env" })), /envFile must be an absolute path/);
+        assert.throws(() => new HostEnvFile("h", args({ service: "raxx vault; reboot" })), /service must be a systemd unit name/);
+        assert.throws(() => new HostEnvFile("h", args({ vars: { "BAD-NAME": "x", AWS_ACCESS_KEY_ID: ID_1 } })), /BAD-NAME is not a valid variable name/);
+        assert.throws(() => new HostEnvFile("h", args({ vars: { TOKEN: SECRET_1 } })), /vars must include AWS_ACCESS_KEY_ID/);
+        assert.throws(() => new HostEnvFile("h", args({ port: 0 })), /port must be a TCP port/);
+    });
+
+    it("a value with a line break or NUL is refused, naming the variable and never the value", () => {
+        const where = "HostEnvFile h";
+        const place = "host h file /etc/a.env";
+        assert.equal(checkedStdin(where, place, NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 }), `AWS_ACCESS_KEY_ID=${ID_1}\nAWS_SECRET_ACCESS_KEY=${SECRET_1}\n`);
+        for (const bad of [`${SECRET_1}\nINJECTED=1`, `${SECRET_1}\r`, `${SECRET_1}\0`]) {
+            assert.throws(
+                () => checkedStdin(where, place, NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: bad }),
+                (err: Error) => /the value of AWS_SECRET_ACCESS_KEY contains a line break or NUL/.test(err.message) && !err.message.includes(SECRET_1),
+            );
+        }
+        assert.throws(() => checkedStdin(where, place, NAMES, { AWS_ACCESS_KEY_ID: ID_1 }), /AWS_SECRET_ACCESS_KEY has no value/);
+    });
+
+    it("the owner tag differs for every replacement trigger and for another resource name", () => {
+        const base = ownerTag("h", "host", 22, "ops", "/etc/a.env", NAMES);
+        assert.match(base, /^[0-9a-f]{12}$/);
+        for (const other of [
+            ownerTag("h2", "host", 22, "ops", "/etc/a.env", NAMES),
+            ownerTag("h", "host2", 22, "ops", "/etc/a.env", NAMES),
+            ownerTag("h", "host", 2222, "ops", "/etc/a.env", NAMES),
+            ownerTag("h", "host", 22, "deploy", "/etc/a.env", NAMES),
+            ownerTag("h", "host", 22, "ops", "/etc/b.env", NAMES),
+            ownerTag("h", "host", 22, "ops", "/etc/a.env", ["AWS_ACCESS_KEY_ID"]),
+        ]) {
+            assert.notEqual(other, base);
+        }
+    });
+});
+
+describe("HostEnvFile scripts run with /bin/sh against a real file", () => {
+    let dir: string;
+    let bin: string;
+    let file: string;
+    let calls: string;
+
+    const spec = (owner = "0123456789ab", envFile = file): EnvFileScriptSpec => ({ envFile, names: NAMES, service: "raxx-vault", owner });
+
+    function sh(script: string, stdin = "") {
+        const r = spawnSync("/bin/sh", ["-c", script], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+        return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    }
+
+    const read = () => fs.readFileSync(file, "utf8");
+    const log = () => (fs.existsSync(calls) ? fs.readFileSync(calls, "utf8") : "");
+    const leftovers = () => fs.readdirSync(dir).filter((f) => f.startsWith(".raxx-rotations"));
+
+    beforeEach(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-host-env-"));
+        bin = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-host-bin-"));
+        file = path.join(dir, "credentials.env");
+        calls = path.join(bin, "calls.log");
+        // systemctl records its arguments; mv records what it renames, and what
+        // the target held at that instant, before doing it.
+        fs.writeFileSync(path.join(bin, "systemctl"), `#!/bin/sh\necho "systemctl $*" >> '${calls}'\n`, { mode: 0o755 });
+        fs.writeFileSync(
+            path.join(bin, "mv"),
+            `#!/bin/sh\nsrc="$3"; dst="$4"\necho "mv $src -> $dst (target then: $(md5sum < "$dst" 2>/dev/null | cut -c1-8 || echo none))" >> '${calls}'\nexec /bin/mv "$@"\n`,
+            { mode: 0o755 },
+        );
+    });
+
+    afterEach(() => {
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.rmSync(bin, { recursive: true, force: true });
+    });
+
+    it("create writes the managed lines under its marker, mode 0600, then restarts the unit; prints names only", () => {
+        const r = sh(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 }));
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(read(), `${markerLine(spec())}\nAWS_ACCESS_KEY_ID=${ID_1}\nAWS_SECRET_ACCESS_KEY=${SECRET_1}\n`);
+        assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+        assert.match(log(), /systemctl restart raxx-vault\n$/);
+        assert.ok(!(r.stdout + r.stderr).includes(SECRET_1) && !(r.stdout + r.stderr).includes(ID_1));
+        assert.match(r.stdout, /wrote AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY to .*credentials\.env/);
+        assert.deepEqual(leftovers(), []);
+    });
+
+    it("a rewrite keeps every other line (another credential's too) and replaces only the managed ones, atomically", () => {
+        const other = "# raxx worker settings\nLOG_LEVEL=info\n# managed by raxx-rotations (owner fedcba987654): OTHER_KEY_ID OTHER_SECRET\nOTHER_KEY_ID=AKIAOTHER00000000001\nOTHER_SECRET=other-secret\n";
+        fs.writeFileSync(file, other, { mode: 0o644 });
+        assert.equal(sh(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 })).code, 0);
+        const inodeBefore = fs.statSync(file).ino;
+        const contentBefore = read();
+        fs.writeFileSync(calls, "");
+
+        const r = sh(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_2, AWS_SECRET_ACCESS_KEY: SECRET_2 }));
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(read(), `${other}${markerLine(spec())}\nAWS_ACCESS_KEY_ID=${ID_2}\nAWS_SECRET_ACCESS_KEY=${SECRET_2}\n`);
+        assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+        // Atomic: a temp file in the same directory renamed over the target, which held the old content until then.
+        const mv = /^mv (\S+) -> (\S+) \(target then: ([0-9a-f]{8})\)$/m.exec(log());
+        assert.ok(mv, log());
+        assert.equal(path.dirname(mv[1]), dir);
+        assert.match(path.basename(mv[1]), /^\.raxx-rotations\./);
+        assert.equal(mv[2], file);
+        const md5 = spawnSync("md5sum", { input: contentBefore, encoding: "utf8" }).stdout.slice(0, 8);
+        assert.equal(mv[3], md5, "the file was never written in place");
+        assert.notEqual(fs.statSync(file).ino, inodeBefore, "a new inode: renamed, not rewritten");
+        assert.ok(log().indexOf("mv ") < log().indexOf("systemctl restart"), "restart after the rename");
+        assert.deepEqual(leftovers(), []);
+    });
+
+    it("stdin that lacks a name fails before touching the file, and says which name without any value", () => {
+        fs.writeFileSync(file, "LOG_LEVEL=info\n", { mode: 0o600 });
+        const r = sh(writeScript(spec()), `AWS_SECRET_ACCESS_KEY=${SECRET_1}\nSTRAY=1\n`);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /did not carry exactly one AWS_ACCESS_KEY_ID/);
+        assert.ok(!r.stderr.includes(SECRET_1));
+        assert.equal(read(), "LOG_LEVEL=info\n");
+        assert.equal(log(), "", "no rename, no restart");
+        assert.deepEqual(leftovers(), [], "the temp file is removed");
+    });
+
+    it("a missing directory fails with a message naming it", () => {
+        const r = sh(writeScript(spec("0123456789ab", path.join(dir, "missing", "x.env"))), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 }));
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /directory .*missing does not exist/);
+    });
+
+    it("delete removes its lines and marker only while they still hold its key id, keeping the rest; no restart", () => {
+        fs.writeFileSync(file, "LOG_LEVEL=info\n", { mode: 0o600 });
+        assert.equal(sh(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 })).code, 0);
+        fs.writeFileSync(calls, "");
+        const r = sh(deleteScript(spec(), "AWS_ACCESS_KEY_ID", ID_1));
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(read(), "LOG_LEVEL=info\n");
+        assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+        assert.ok(!log().includes("systemctl"));
+        assert.deepEqual(leftovers(), []);
+    });
+
+    it("delete of the old key leaves the lines of a newer key alone", () => {
+        assert.equal(sh(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_2, AWS_SECRET_ACCESS_KEY: SECRET_2 })).code, 0);
+        const before = read();
+        const r = sh(deleteScript(spec(), "AWS_ACCESS_KEY_ID", ID_1));
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(read(), before);
+        assert.match(r.stdout, new RegExp(`no longer holds AWS_ACCESS_KEY_ID=${ID_1} under this resource's marker`));
+    });
+
+    it("delete of a replaced resource leaves the same key alone when the new resource wrote it (another owner tag)", () => {
+        // The new resource (a new login for the same host and file) wrote the same key first.
+        assert.equal(sh(writeScript(spec("aaaaaaaaaaaa")), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 })).code, 0);
+        assert.equal(sh(writeScript(spec("bbbbbbbbbbbb")), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 })).code, 0);
+        const before = read();
+        assert.equal(before.split("\n").filter((l) => l.startsWith("# managed")).length, 1, "one marker per managed set");
+        assert.equal(sh(deleteScript(spec("aaaaaaaaaaaa"), "AWS_ACCESS_KEY_ID", ID_1)).code, 0);
+        assert.equal(read(), before);
+    });
+
+    it("delete of a file that is gone succeeds and does nothing", () => {
+        const r = sh(deleteScript(spec(), "AWS_ACCESS_KEY_ID", ID_1));
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(!fs.existsSync(file));
+    });
+});

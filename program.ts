@@ -16,6 +16,7 @@ export async function program(): Promise<Record<string, unknown>> {
     const credentials = validate(() => parseCredentials(config.getObject<unknown>("credentials")));
     refuseUnsupportedConsumers(credentials);
     const sinks = sinkSettings(config, credentials);
+    const audit = { webhookUrl: config.getSecret("auditWebhookUrl"), actor: config.get("auditActor") };
 
     // Epoch moves are judged against what the last successful update applied,
     // read back from this stack's own outputs.
@@ -41,7 +42,9 @@ export async function program(): Promise<Record<string, unknown>> {
         const rotation = new AwsAccessKeyRotation(credential.name, {
             credential,
             plan: plans.get(credential.name)!,
+            last: last.get(credential.name),
             sinks,
+            audit,
         });
         rotations[credential.name] = rotation.summary;
     }
@@ -66,7 +69,7 @@ function validate<T>(parse: () => T): T {
 // in full, but a consumer this version cannot write must stop the preview rather
 // than be skipped: an unlisted holder of the old key would break when it is
 // deactivated.
-const supportedConsumers = new Set(["github", "heroku", "infisical"]);
+const supportedConsumers = new Set(["github", "heroku", "infisical", "hosts"]);
 
 /** Credentials of the project's own sinks, read only when some credential needs them. */
 function sinkSettings(config: pulumi.Config, credentials: Credential[]): SinkSettings {
@@ -101,6 +104,16 @@ function sinkSettings(config: pulumi.Config, credentials: Credential[]): SinkSet
             );
         }
         settings.infisical = { ...parsed.data, token };
+    }
+    if (uses("hosts")) {
+        const privateKey = config.getSecret("sshPrivateKey");
+        if (!privateKey) {
+            throw new pulumi.RunError(
+                "raxx-rotations:sshPrivateKey is not set and the matrix has SSH host consumers: " +
+                    "pulumi config set --secret raxx-rotations:sshPrivateKey < ~/.ssh/<the deploy key>",
+            );
+        }
+        settings.hosts = { privateKey };
     }
     return settings;
 }

@@ -8,6 +8,8 @@ export interface GithubSecretsSinkArgs {
     environment?: string;
     /** Secret name → value; values are made Pulumi secrets here whatever they were. */
     secrets: Record<string, pulumi.Input<string>>;
+    /** What every write waits for (the new key's validation): a component's own dependsOn does not reach its children. */
+    dependsOn?: pulumi.Resource[];
 }
 
 /**
@@ -27,7 +29,7 @@ export class GithubSecretsSink extends pulumi.ComponentResource {
         this.place = `github ${args.repository}${args.environment ? ` environment ${args.environment}` : ""}`;
         this.writes = Object.entries(args.secrets).map(([secretName, value]) => {
             const childName = `${name}-${secretName}`;
-            const childOpts = { parent: this };
+            const childOpts = { parent: this, dependsOn: args.dependsOn };
             const secretValue = pulumi.secret(value);
             return args.environment
                 ? new github.ActionsEnvironmentSecret(

@@ -26,6 +26,8 @@ export interface HostEnvFileArgs {
      * removed only while they still hold it. Default AWS_ACCESS_KEY_ID.
      */
     idName?: string;
+    /** What the write waits for (the new key's validation): a component's own dependsOn does not reach its children. */
+    dependsOn?: pulumi.Resource[];
 }
 
 /** What the write and delete scripts are built from (all plain, none secret). */
@@ -201,7 +203,7 @@ export class HostEnvFile extends pulumi.ComponentResource {
                 stdin: pulumi.secret(values),
                 triggers: [args.host, port, args.user, args.envFile, names.join(",")],
             },
-            { parent: this, additionalSecretOutputs: ["stdin", "stdout", "stderr"] },
+            { parent: this, dependsOn: args.dependsOn, additionalSecretOutputs: ["stdin", "stdout", "stderr"] },
         );
         this.registerOutputs({ place: this.place, names });
     }

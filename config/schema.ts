@@ -74,13 +74,17 @@ const consumers = z
 const probe = z.strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be a lower-case name (letters, digits, -)"),
     command: nonEmpty("a shell command"),
+    /** Keep the command's output out of the engine log and errors (it may echo credentials); default true. */
+    sensitive: z.boolean().optional(),
 });
 
 const awsVerify = z.strictObject({
     /** ARN that STS GetCallerIdentity must return for the new key. */
     expectArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:user\/.+$/, "must be an IAM user ARN").optional(),
-    /** SOP step 6: wait this long for IAM eventual consistency before probing. */
+    /** SOP step 6: wait this long for IAM eventual consistency before probing (default 60, the SOP's). */
     propagationSeconds: nonNegativeInt.optional(),
+    /** How long the new key may be refused by STS before validation gives up (default 120). */
+    validationTimeoutSeconds: positiveInt().optional(),
     probes: z.array(probe).optional(),
 });
 

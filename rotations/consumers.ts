@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Consumers } from "../config/schema";
 import { GithubSecretsSink } from "../components/github-secrets-sink";
 import { HerokuConfigVars } from "../components/heroku-config-vars";
+import { HostEnvFile } from "../components/host-env-file";
 import { InfisicalSecret } from "../components/infisical-secret";
 import { InfisicalSettings } from "../config/schema";
 
@@ -9,6 +10,7 @@ import { InfisicalSettings } from "../config/schema";
 export interface SinkSettings {
     heroku?: { apiKey: pulumi.Output<string>; baseUrl?: string };
     infisical?: InfisicalSettings & { token: pulumi.Output<string> };
+    hosts?: { privateKey: pulumi.Output<string> };
 }
 
 export interface ConsumerWrites {
@@ -28,6 +30,8 @@ export function writeConsumers(
     secrets: Record<string, pulumi.Input<string>>,
     settings: SinkSettings,
     parent: pulumi.Resource,
+    /** What every write waits for: the new credential's validation. */
+    dependsOn: pulumi.Resource[] = [],
 ): ConsumerWrites {
     const written = Object.keys(secrets).join(", ");
     const writes: pulumi.Resource[] = [];
@@ -37,7 +41,7 @@ export function writeConsumers(
         const suffix = consumer.environment ? `-${consumer.environment}` : "";
         const sink = new GithubSecretsSink(
             `${name}-github-${consumer.repository}${suffix}`,
-            { repository: consumer.repository, environment: consumer.environment, secrets },
+            { repository: consumer.repository, environment: consumer.environment, secrets, dependsOn },
             { parent },
         );
         writes.push(...sink.writes);
@@ -54,7 +58,7 @@ export function writeConsumers(
             const secret = new InfisicalSecret(
                 `${name}-infisical-${environment}-${folder}-${secretName}`,
                 { siteUrl, projectId, environment, secretPath: consumer.secretPath, secretName, value, token },
-                { parent },
+                { parent, dependsOn },
             );
             writes.push(secret);
         }
@@ -67,10 +71,32 @@ export function writeConsumers(
         const vars = new HerokuConfigVars(
             `${name}-heroku-${consumer.app}`,
             { app: consumer.app, vars: secrets, apiKey: settings.heroku.apiKey, baseUrl: settings.heroku.baseUrl },
-            { parent },
+            { parent, dependsOn },
         );
         writes.push(vars);
         places.push(`${vars.place}: ${written}`);
+    }
+
+    for (const consumer of consumers.hosts ?? []) {
+        if (!settings.hosts) throw new pulumi.RunError(missing("raxx-rotations:sshPrivateKey", "SSH host"));
+        const file = consumer.envFile.replace(/^\/+/, "").replace(/[^A-Za-z0-9]+/g, "-");
+        const host = new HostEnvFile(
+            `${name}-host-${consumer.host}-${file}`,
+            {
+                host: consumer.host,
+                port: consumer.port,
+                user: consumer.user,
+                envFile: consumer.envFile,
+                service: consumer.service,
+                vars: secrets,
+                privateKey: settings.hosts.privateKey,
+                idName: Object.keys(secrets)[0],
+                dependsOn,
+            },
+            { parent },
+        );
+        writes.push(host.writes);
+        places.push(`${host.place}: ${written}`);
     }
 
     return { writes, places };

@@ -16,6 +16,8 @@ export interface AppliedCredential {
     retiredEpoch: number;
     /** Epochs whose keys the last update declared (the active one and, in overlap, the inactive one). */
     keyEpochs: number[];
+    /** Their key ids, by epoch (for the usage check and the audit event). */
+    keyIds?: Record<number, string>;
 }
 
 export type Move = "first" | "unchanged" | "retire" | "rotate" | "rollback";

@@ -23,7 +23,7 @@ export function parseLastApplied(value: unknown): Map<string, AppliedCredential>
     if (typeof value !== "object") throw unreadable("is not a mapping");
     for (const [name, entry] of Object.entries(value as Record<string, unknown>)) {
         const e = entry as { epoch?: unknown; retiredEpoch?: unknown; keys?: unknown };
-        const keys = Array.isArray(e?.keys) ? (e.keys as { epoch?: unknown }[]) : undefined;
+        const keys = Array.isArray(e?.keys) ? (e.keys as { epoch?: unknown; keyId?: unknown }[]) : undefined;
         if (
             typeof e?.epoch !== "number" ||
             typeof e.retiredEpoch !== "number" ||
@@ -36,6 +36,7 @@ export function parseLastApplied(value: unknown): Map<string, AppliedCredential>
             epoch: e.epoch,
             retiredEpoch: e.retiredEpoch,
             keyEpochs: keys.map((k) => k.epoch as number),
+            keyIds: Object.fromEntries(keys.filter((k) => typeof k.keyId === "string").map((k) => [k.epoch as number, k.keyId as string])),
         });
     }
     return applied;

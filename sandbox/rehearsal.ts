@@ -75,6 +75,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
         iamUsers: iamUsersOf(base.credentials),
         githubOwner: base.githubOwner,
         herokuApps: herokuAppsOf(base.credentials),
+        sshHosts: hostsOf(base.credentials).map((h) => h.host),
         infisical: { environments: infisicalEnvironmentsOf(base) },
         log: () => undefined,
     });
@@ -89,12 +90,15 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
             program,
             envVars: world.awsEnv(),
         });
-        writeSandboxConfig(workDir, base.config, world);
+        const adapted = writeSandboxConfig(workDir, base.config, world);
+        for (const line of adapted.notes) log(`  sandbox: ${line}`);
         await stack.setConfig("github:token", { value: world.githubToken, secret: true });
         await stack.setConfig("raxx-rotations:herokuApiKey", { value: world.herokuApiKey, secret: true });
         await stack.setConfig("raxx-rotations:infisicalToken", { value: world.infisicalToken, secret: true });
+        await stack.setConfig("raxx-rotations:auditWebhookUrl", { value: world.audit.webhookUrl, secret: true });
+        if (world.hosts) await stack.setConfig("raxx-rotations:sshPrivateKey", { value: world.hosts.privateKey, secret: true });
 
-        const runner = new StepRunner(stack, world, workDir, log, engineOutput);
+        const runner = new StepRunner(stack, world, workDir, log, engineOutput, adapted.hostNames);
         const total = options.scenario.steps.length;
         for (const [index, step] of options.scenario.steps.entries()) {
             log(`[${index + 1}/${total}] ${describeStep(step)}`);
@@ -139,6 +143,8 @@ class StepRunner {
         private readonly workDir: string,
         private readonly log: (line: string) => void,
         private readonly engineOutput: string[],
+        /** Rewritten host consumer ("127.0.0.1:<port>:<path>") → its name in the stack file ("<host>:<envFile>"). */
+        private readonly hostNames: Map<string, string>,
     ) {}
 
     async run(index: number, step: Step): Promise<StepReport> {
@@ -228,6 +234,15 @@ class StepRunner {
                 const result = await recoverStack({ stack: this.stack, iamEnv: this.world.awsEnv(), log: (l) => this.log(`      ${l}`) });
                 return result.actions.length ? "ok" : "nothing to do";
             }
+            case "consistency":
+                this.world.refuseNewKeysAtStsFor((body.seconds as number) * 1000);
+                return "ok";
+            case "use": {
+                const keyId = await this.keyOf(body.credential as string, body.key as string);
+                if (body.clear) this.world.clearKeyUses(keyId);
+                else this.world.recordKeyUse(keyId, body.service as string, body.region as string, Date.now() + (body.inSeconds as number) * 1000);
+                return "ok";
+            }
             case "adopt": {
                 const credential = body.credential as string;
                 const user = (await this.credentials())[credential]?.iamUser as string | undefined;
@@ -245,12 +260,19 @@ class StepRunner {
             await this.world.drift(body as Parameters<World["drift"]>[0]);
             return;
         }
+        const keyId = await this.keyOf(body.credential as string, body.key as string);
+        const user = (await this.credentials())[body.credential as string]?.iamUser as string;
+        await this.world.drift({ service: "iam", user, keyId, status: body.status as "Active" | "Inactive" | "Deleted" });
+    }
+
+    /** A credential's active or inactive key id, from the stack outputs of the last update. */
+    private async keyOf(credential: string, which: string): Promise<string> {
         const outputs = await this.stack.outputs();
-        const rotations = (outputs.rotations?.value ?? {}) as Record<string, { iamUser: string; activeKeyId: string; inactiveKeyId: string | null }>;
-        const entry = rotations[body.credential as string];
-        const keyId = body.key === "active" ? entry?.activeKeyId : entry?.inactiveKeyId;
-        if (!entry || !keyId) throw new Error(`drift: credential ${String(body.credential)} has no ${String(body.key)} key in the stack outputs`);
-        await this.world.drift({ service: "iam", user: entry.iamUser, keyId, status: body.status as "Active" | "Inactive" | "Deleted" });
+        const rotations = (outputs.rotations?.value ?? {}) as Record<string, { activeKeyId: string; inactiveKeyId: string | null }>;
+        const entry = rotations[credential];
+        const keyId = which === "active" ? entry?.activeKeyId : entry?.inactiveKeyId;
+        if (!entry || !keyId) throw new Error(`credential ${credential} has no ${which} key in the stack outputs`);
+        return keyId;
     }
 
     /** During the next `up`, SIGKILL the CLI (and its plugins) once the armed world event is seen. */
@@ -295,7 +317,9 @@ class StepRunner {
             verdicts.push(exactlyOneActiveKey(timeline, t1, users));
             const all = await this.stack.getAllConfig();
             const infisical = JSON.parse(all["raxx-rotations:infisical"]?.value ?? "{}") as { environment?: string };
-            verdicts.push(consumersHoldActiveKey(timeline, t1, expectedConsumers(credentials, await this.owner(), infisical.environment)));
+            verdicts.push(
+                consumersHoldActiveKey(timeline, t1, expectedConsumers(credentials, await this.owner(), infisical.environment, this.hostNames)),
+            );
         }
         if (kind === "preview") verdicts.push(nothingWrittenBetween(timeline, t0, t1));
         verdicts.push(await this.noSecretInPlaintext());
@@ -345,6 +369,7 @@ export function expectedConsumers(
     credentials: Record<string, Record<string, unknown>>,
     owner: string,
     infisicalEnvironment = "prod",
+    hostNames = new Map<string, string>(),
 ): ExpectedConsumer[] {
     const expected: ExpectedConsumer[] = [];
     for (const entry of Object.values(credentials)) {
@@ -353,7 +378,12 @@ export function expectedConsumers(
             github?: { repository: string; environment?: string }[];
             heroku?: { app: string }[];
             infisical?: { secretPath: string; environment?: string }[];
+            hosts?: { host: string; port?: number; envFile: string }[];
         };
+        for (const h of consumers.hosts ?? []) {
+            const consumer = hostNames.get(`${h.host}:${h.port ?? 22}:${h.envFile}`) ?? `${h.host}:${h.envFile}`;
+            expected.push({ service: "hosts", consumer, names: [names.id, names.secret], user: String(entry.iamUser) });
+        }
         for (const h of consumers.heroku ?? []) {
             expected.push({ service: "heroku", consumer: h.app, names: [names.id, names.secret], user: String(entry.iamUser) });
         }
@@ -440,15 +470,18 @@ function iamUsersOf(credentials: Record<string, Record<string, unknown>>): strin
 
 /**
  * The stack file of the rehearsal: the prod stack's plain config (secure values
- * cannot be decrypted here and are replaced by the world's), pointed at the world.
+ * cannot be decrypted here and are replaced by the world's), pointed at the
+ * world. What the sandbox cannot run as written is adapted, and said: the
+ * propagation wait is shortened, probes ask the sandbox's probe server, and SSH
+ * hosts become the loopback sshd.
  */
-function writeSandboxConfig(workDir: string, prod: Record<string, unknown>, world: World): void {
+function writeSandboxConfig(workDir: string, prod: Record<string, unknown>, world: World): { notes: string[]; hostNames: Map<string, string> } {
     const file = path.join(workDir, `Pulumi.${STACK}.yaml`);
     const doc = (fs.existsSync(file) ? parse(fs.readFileSync(file, "utf8")) : {}) ?? {};
     const config: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(prod)) {
         if (typeof value === "object" && value !== null && "secure" in value) continue;
-        config[key] = value;
+        config[key] = structuredClone(value);
     }
     config["aws:region"] = "us-east-1";
     config["github:baseUrl"] = world.endpoints.github;
@@ -462,9 +495,40 @@ function writeSandboxConfig(workDir: string, prod: Record<string, unknown>, worl
         projectId: world.infisicalProjectId,
         environment: infisical.environment ?? "prod",
     };
+
+    const notes = new Set<string>();
+    const hostNames = new Map<string, string>();
+    const credentials = (config["raxx-rotations:credentials"] ?? {}) as Record<string, Record<string, unknown>>;
+    for (const [name, entry] of Object.entries(credentials)) {
+        const verify = (entry.verify ?? {}) as { propagationSeconds?: number; probes?: { name: string; command: string }[] };
+        const seconds = verify.propagationSeconds ?? 60;
+        if (seconds > 1) notes.add(`propagationSeconds ${seconds} → 1 (IAM here is consistent at once)`);
+        verify.propagationSeconds = Math.min(seconds, 1);
+        for (const probe of verify.probes ?? []) {
+            probe.command = world.probes.command(probe.name);
+            notes.add(`probe commands ask the sandbox's probe server (a fault { service: probe } makes one fail)`);
+        }
+        entry.verify = verify;
+        const consumers = (entry.consumers ?? {}) as { hosts?: Record<string, unknown>[] };
+        const names = (entry.secretNames as { id: string; secret: string } | undefined) ?? { id: "AWS_ACCESS_KEY_ID", secret: "AWS_SECRET_ACCESS_KEY" };
+        for (const h of consumers.hosts ?? []) {
+            if (!world.hosts) throw new Error(`credentials.${name}: host consumers but the sandbox started no sshd`);
+            const original = `${String(h.host)}:${String(h.envFile)}`;
+            const endpoint = world.hosts.endpoint(String(h.host));
+            const envFile = world.hosts.envPath(String(h.host), String(h.envFile), [names.id, names.secret]);
+            Object.assign(h, { host: endpoint.host, port: endpoint.port, user: endpoint.user, envFile });
+            hostNames.set(`${endpoint.host}:${endpoint.port}:${envFile}`, original);
+            notes.add(`SSH hosts are a real sshd on 127.0.0.1 (one port per host), env files under its test user's home`);
+        }
+    }
     doc.config = config;
     // Quoted strings: an unquoted 2026-04-24 would reach the program as a timestamp.
     fs.writeFileSync(file, stringify(doc, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }));
+    return { notes: [...notes], hostNames };
+}
+
+function hostsOf(credentials: Record<string, Record<string, unknown>>): { host: string }[] {
+    return Object.values(credentials).flatMap((c) => ((c.consumers as { hosts?: { host: string }[] })?.hosts ?? []));
 }
 
 function listFiles(dir: string): string[] {

@@ -78,6 +78,19 @@ const stepBodies = {
     recover: engineStep,
     /** Make a key by hand for the credential's IAM user and set its adoptKeyId (a first deployment that adopts). */
     adopt: z.strictObject({ credential: z.string().min(1) }),
+    /** IAM eventual consistency: from now on STS refuses any key younger than this. */
+    consistency: z.strictObject({ seconds: z.number().min(0) }),
+    /** Something the matrix does not list uses a credential's key now (GetAccessKeyLastUsed shows it). */
+    use: z.strictObject({
+        credential: z.string().min(1),
+        key: z.enum(["active", "inactive"]),
+        service: z.string().min(1).default("s3"),
+        region: z.string().min(1).default("us-east-1"),
+        /** Seconds from now; a use in the future stands for one that comes during the next update. */
+        inSeconds: z.number().default(0),
+        /** Forget the injected uses of that key (the unlisted holder was found and switched). */
+        clear: z.literal(true).optional(),
+    }),
 } as const;
 
 type Bodies = typeof stepBodies;

@@ -19,6 +19,9 @@ import { FaultBoard, FaultSpec } from "./services/faults";
 import { GithubDrift, GithubServer } from "./services/github-server";
 import { HerokuDrift, HerokuServer } from "./services/heroku-server";
 import { InfisicalDrift, InfisicalServer } from "./services/infisical-server";
+import { AuditServer } from "./services/audit-server";
+import { ProbeServer } from "./services/probe-server";
+import { SshHostDrift, SshHostService } from "./services/sshd";
 import { KeyRegistry } from "./services/key-registry";
 import { SandboxService, ServiceContext } from "./services/service";
 import { KeyStatus, Snapshot, Timeline, TimelineExport } from "./services/timeline";
@@ -40,6 +43,8 @@ export interface WorldOptions {
   herokuApps?: string[];
   /** The one Infisical project served, its environments and folders (unset: every folder exists). */
   infisical?: { projectId?: string; environments?: string[]; folders?: string[] };
+  /** SSH hosts (as consumers name them) served by one real sshd on loopback; none: sshd is not started. */
+  sshHosts?: string[];
   log?: Log;
 }
 
@@ -47,6 +52,7 @@ export type DriftSpec =
   | ({ service: "github" } & GithubDrift)
   | ({ service: "heroku" } & HerokuDrift)
   | ({ service: "infisical" } & InfisicalDrift)
+  | ({ service: "hosts" } & SshHostDrift)
   | { service: "iam"; user: string; keyId: string; status: KeyStatus };
 
 export interface KeyInfo {
@@ -95,6 +101,13 @@ export class World {
     private readonly github: GithubServer,
     readonly heroku: HerokuServer,
     readonly infisical: InfisicalServer,
+    /** The SOP's audit webhook (receives secret.rotate.completed). */
+    readonly audit: AuditServer,
+    /** Downstream probes: `probes.command(name)` is a command whose success a fault controls. */
+    readonly probes: ProbeServer,
+    /** SSH hosts, when the options named any. */
+    readonly hosts: SshHostService | undefined,
+    private readonly proxy: AwsRecordingProxy,
     private readonly admin: AdminCredentials,
     private readonly iam: IAMClient,
     secrets: { githubToken: string; herokuApiKey: string; infisicalToken: string; infisicalProjectId: string },
@@ -132,7 +145,10 @@ export class World {
         environments: opts.infisical?.environments,
         folders: opts.infisical?.folders,
       });
-      for (const s of [proxy, github, heroku, infisical]) {
+      const audit = new AuditServer(ctx);
+      const probes = new ProbeServer(ctx);
+      const hosts = opts.sshHosts?.length ? new SshHostService(ctx, { hosts: opts.sshHosts }) : undefined;
+      for (const s of [proxy, github, heroku, infisical, audit, probes, ...(hosts ? [hosts] : [])]) {
         await s.start();
         started.push(s);
       }
@@ -145,6 +161,10 @@ export class World {
         github,
         heroku,
         infisical,
+        audit,
+        probes,
+        hosts,
+        proxy,
         admin,
         iamClient(proxy.url, admin, "world"),
         { githubToken, herokuApiKey, infisicalToken, infisicalProjectId },
@@ -208,6 +228,12 @@ export class World {
       await this.infisical.drift(d);
       return;
     }
+    if (spec.service === "hosts") {
+      if (!this.hosts) throw new Error("drift: this world serves no SSH hosts");
+      const { service: _service, ...d } = spec;
+      await this.hosts.drift(d);
+      return;
+    }
     if (spec.status === "Deleted") {
       await this.iam.send(new DeleteAccessKeyCommand({ UserName: spec.user, AccessKeyId: spec.keyId }));
     } else {
@@ -243,6 +269,20 @@ export class World {
 
   exportTimeline(): TimelineExport {
     return this.timeline.export();
+  }
+
+  /** IAM eventual consistency: STS refuses keys younger than `ms` (InvalidClientTokenId). */
+  refuseNewKeysAtStsFor(ms: number): void {
+    this.proxy.refuseNewKeysAtStsFor(ms);
+  }
+
+  /** A use of a key by something the program does not know (GetAccessKeyLastUsed answers it). */
+  recordKeyUse(keyId: string, serviceName: string, region: string, at?: number): void {
+    this.proxy.recordUse(keyId, serviceName, region, at);
+  }
+
+  clearKeyUses(keyId?: string): void {
+    this.proxy.clearUses(keyId);
   }
 
   /** Whether a string is one of the SecretAccessKeys this world has issued (for leak checks). */

@@ -23,7 +23,41 @@ function vaultKeys(report: RehearsalReport): string[] {
     return [...new Set(report.timelines.iam.filter((e) => e.user === VAULT).map((e) => e.keyId))];
 }
 
+/** A failed gate stops the update before deactivation: the key active before it is still Active then. */
+function oldKeyStillActiveAfterFailure(report: RehearsalReport): void {
+    const failed = report.steps.find((s) => s.kind === "up" && s.outcome === "fail");
+    assert.ok(failed, "the scenario has no failed up");
+    const keys = vaultKeys(report);
+    const before = keys.filter((k) => report.timelines.iam.some((e) => e.keyId === k && e.at < failed.startedAt && e.status === "Active"));
+    const old = before[before.length - 1];
+    assert.equal(keyStatusAt(report.timelines, old, failed.endedAt), "Active", "the old key was deactivated although a gate failed");
+    assert.equal(keyStatusAt(report.timelines, old, report.timelines.exportedAt), "Inactive", "the rerun completed the rotation");
+}
+
 const checks: Record<string, (report: RehearsalReport) => void> = {
+    "gate-validation"(report) {
+        const bump = report.steps.filter((s) => s.kind === "up")[1];
+        const sts = report.timelines.events.filter((e) => e.service === "sts" && e.at >= bump.startedAt && e.at <= bump.endedAt);
+        assert.ok(sts.some((e) => e.status === 403), "STS never refused the young key");
+        const accepted = sts.find((e) => e.status === 200)!;
+        const newKey = vaultKeys(report)[1];
+        const firstWrite = report.timelines.consumers.find((e) => e.holds === newKey)!;
+        assert.ok(firstWrite.at > accepted.at, "a consumer was written before the new key was validated");
+        const failed = report.steps.find((s) => s.outcome === "fail")!;
+        const refusedKey = report.timelines.iam.find((e) => e.at >= failed.startedAt && e.at <= failed.endedAt && e.status === "Active")!.keyId;
+        assert.ok(!report.timelines.consumers.some((e) => e.holds === refusedKey), "an unvalidated key reached a consumer");
+    },
+    "gate-probe": oldKeyStillActiveAfterFailure,
+    "gate-usage": oldKeyStillActiveAfterFailure,
+    "host-unreachable": oldKeyStillActiveAfterFailure,
+    "audit-webhook-down"(report) {
+        const posts = report.timelines.events.filter((e) => e.service === "audit" && e.write);
+        assert.ok(posts.some((e) => e.status === 503), "the webhook outage was not exercised");
+        assert.equal(posts[posts.length - 1].status, 200, "the event was delivered at last");
+        const [oldKey] = vaultKeys(report);
+        const firstBump = report.steps.filter((s) => s.kind === "up")[1];
+        assert.equal(keyStatusAt(report.timelines, oldKey, firstBump.endedAt), "Inactive", "an audit outage must not hold the rotation");
+    },
     "first-deploy-and-bump"(report) {
         const [oldKey, newKey] = vaultKeys(report);
         const deactivated = report.timelines.iam.find((e) => e.keyId === oldKey && e.status === "Inactive");

@@ -83,6 +83,9 @@ export async function runProgram(options: RunOptions): Promise<Run> {
                 return { id: args.custom ? `${args.name}-id` : "", state: args.inputs };
             },
             call(args) {
+                if (args.token === "aws:iam/getUser:getUser") {
+                    return { ...args.inputs, arn: `arn:aws:iam::123456789012:user/${String(args.inputs.userName)}` };
+                }
                 return args.inputs;
             },
         },

@@ -11,6 +11,7 @@ type Summary = {
     inactiveKeyId: string | null;
     keys: { epoch: number; slot: string; status: string; keyId: string }[];
     consumers: string[];
+    gates: string[];
 };
 
 /** An operator's sequence of `pulumi up`s: each run sees the outputs the previous one exported. */
@@ -349,5 +350,90 @@ describe("Infisical consumers", () => {
         const noSettings = await runProgram({ credentials: { "vault-operator": withInfisical() }, config: { "raxx-rotations:infisicalToken": "t" } });
         assert.match(noSettings.error?.message ?? "", /raxx-rotations:infisical: is required when the matrix has Infisical consumers/);
         assert.deepEqual([...noToken.registrations, ...noSettings.registrations], []);
+    });
+});
+
+describe("gates, in the lifecycle's order", () => {
+    const VALIDATION = "pulumi-nodejs:dynamic/raxx-rotations:KeyValidation";
+    const WAIT = "pulumi-nodejs:dynamic/raxx-rotations:PropagationWait";
+    const USAGE = "pulumi-nodejs:dynamic/raxx-rotations:KeyUsageCheck";
+    const AUDIT = "pulumi-nodejs:dynamic/raxx-rotations:AuditEvent";
+    const PROBE = "command:local:Command";
+    const withProbes = (overrides: Record<string, unknown> = {}) =>
+        vaultOperator({
+            verify: { propagationSeconds: 5, probes: [{ name: "s3-backup-dry-run", command: "heroku run --app raxx-api-prod python -m scripts.s3_backup_dry_run" }] },
+            ...overrides,
+        });
+    const type = (run: Run, t: string, name: string) => run.get(t, name);
+
+    it("a bump validates the new key, writes consumers, waits, probes, checks usage — then deactivates, probes again, audits", async () => {
+        const first = await runProgram({ credentials: { "vault-operator": withProbes() } });
+        assert.equal(first.error, undefined, first.error?.message);
+        const oldKeyId = summary(first).activeKeyId;
+        const bump = await runProgram({ credentials: { "vault-operator": withProbes({ epoch: 2 }) }, lastOutputs: first.outputs });
+        const newKeyId = summary(bump).activeKeyId;
+
+        const validation = type(bump, VALIDATION, "vault-operator-validate");
+        assert.equal(validation.inputs.keyId, newKeyId);
+        assert.equal(validation.inputs.expectArn, "arn:aws:iam::123456789012:user/raxx-vault-operator", "the IAM user's own ARN when verify.expectArn is unset");
+        assert.ok(validation.secretInputs.includes("secret"), "the key's secret goes to the validation as a secret");
+        for (const w of consumerWrites(bump)) assert.ok(w.dependencies.includes(validation.name), `${w.name} is written before the key is validated`);
+
+        const wait = type(bump, WAIT, "vault-operator-propagation");
+        assert.equal(wait.inputs.seconds, 5);
+        for (const w of consumerWrites(bump)) assert.ok(wait.dependencies.includes(w.name), `the wait starts before ${w.name}`);
+        const probe = type(bump, PROBE, "vault-operator-probe-s3-backup-dry-run-after-switch");
+        assert.ok(probe.dependencies.includes(wait.name));
+        assert.deepEqual(probe.inputs.triggers, [newKeyId, "after-switch"]);
+
+        const usage = type(bump, USAGE, "vault-operator-usage-check");
+        assert.equal(usage.inputs.oldKeyId, oldKeyId, "the usage check looks at the key active before the bump");
+        assert.ok(usage.dependencies.includes(probe.name) && usage.dependencies.includes(wait.name));
+
+        const deactivation = slot(bump, "b")!;
+        for (const gate of [validation, wait, probe, usage]) assert.ok(deactivation.dependencies.includes(gate.name), `deactivation does not wait for ${gate.name}`);
+
+        const settle = type(bump, WAIT, "vault-operator-deactivation-wait");
+        assert.ok(settle.dependencies.includes(deactivation.name));
+        const reprobe = type(bump, PROBE, "vault-operator-probe-s3-backup-dry-run-after-deactivation");
+        assert.ok(reprobe.dependencies.includes(settle.name));
+        const audit = type(bump, AUDIT, "vault-operator-audit");
+        assert.ok(audit.dependencies.includes(reprobe.name));
+        assert.deepEqual(audit.inputs.context, {
+            secret_name: "AWS_ACCESS_KEY_ID",
+            iam_user: "raxx-vault-operator",
+            old_key_id: oldKeyId,
+            new_key_id: newKeyId,
+            method: "programmatic",
+        });
+        assert.deepEqual(summary(bump).gates, [
+            "validate the new key at STS",
+            "wait 5s for propagation",
+            "probes: s3-backup-dry-run",
+            "usage check of the old key",
+            "deactivate the old key",
+            "probes again with the old key Inactive",
+            "audit event secret.rotate.completed",
+        ]);
+    });
+
+    it("a first deployment has no old key: no usage check, no deactivation, no audit", async () => {
+        const run = await runProgram({ credentials: { "vault-operator": withProbes() } });
+        assert.equal(run.find(USAGE, "vault-operator-usage-check"), undefined);
+        assert.equal(run.find(AUDIT, "vault-operator-audit"), undefined);
+        assert.ok(run.find(VALIDATION, "vault-operator-validate"));
+    });
+
+    it("an explicit verify.expectArn is what the validation requires", async () => {
+        const arn = "arn:aws:iam::123456789012:user/ops/raxx-vault-operator";
+        const run = await runProgram({ credentials: { "vault-operator": withProbes({ verify: { expectArn: arn } }) } });
+        assert.equal(run.get(VALIDATION, "vault-operator-validate").inputs.expectArn, arn);
+        assert.equal(run.get(WAIT, "vault-operator-propagation").inputs.seconds, 60, "the SOP's 60 s by default");
+    });
+
+    it("adoption: the usage check and the audit name the adopted key", async () => {
+        const run = await runProgram({ credentials: { "vault-operator": withProbes({ epoch: 2, adoptKeyId: "AKIAIOSFODNN7EXAMPLE" }) } });
+        assert.equal(run.get(USAGE, "vault-operator-usage-check").inputs.oldKeyId, "AKIAIOSFODNN7EXAMPLE");
+        assert.equal((run.get(AUDIT, "vault-operator-audit").inputs.context as { old_key_id: string }).old_key_id, "AKIAIOSFODNN7EXAMPLE");
     });
 });

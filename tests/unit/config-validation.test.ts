@@ -122,13 +122,13 @@ describe("config validation", () => {
         assert.match(await refused({}), /credentials: is empty/);
     });
 
-    it("refuses consumers this version cannot write instead of skipping them", async () => {
+    it("refuses SSH host consumers without raxx-rotations:sshPrivateKey, saying how to set it", async () => {
         const message = await refused({
             "vault-operator": vaultOperator({
                 consumers: { hosts: [{ host: "vault-host.raxx.app", user: "ops", envFile: "/etc/raxx/credentials.env", service: "raxx-vault" }] },
             }),
         });
-        assert.match(message, /credentials\.vault-operator\.consumers\.hosts: this version cannot write hosts consumers yet/);
+        assert.match(message, /raxx-rotations:sshPrivateKey is not set .*pulumi config set --secret raxx-rotations:sshPrivateKey/);
     });
 
     it("refuses Heroku consumers without raxx-rotations:herokuApiKey, saying how to set it", async () => {

@@ -12,7 +12,7 @@ describe("Pulumi.prod.yaml", () => {
     it("is a valid routing matrix that the program deploys", async () => {
         const run = await runProgram({
             credentials: config["raxx-rotations:credentials"],
-            config: { "github:owner": String(config["github:owner"]), "raxx-rotations:herokuApiKey": "test-key", "raxx-rotations:infisicalToken": "test-token", "raxx-rotations:infisical": JSON.stringify({ siteUrl: "https://vault.raxx.app", projectId: "test-project-id", environment: "prod" }) },
+            config: { "github:owner": String(config["github:owner"]), "raxx-rotations:herokuApiKey": "test-key", "raxx-rotations:infisicalToken": "test-token", "raxx-rotations:sshPrivateKey": "test-ssh-key", "raxx-rotations:infisical": JSON.stringify({ siteUrl: "https://vault.raxx.app", projectId: "test-project-id", environment: "prod" }) },
         });
         assert.equal(run.error, undefined, run.error?.message);
         const users = run.ofType(ACCESS_KEY).map((k) => k.inputs.user);
@@ -25,6 +25,7 @@ describe("Pulumi.prod.yaml", () => {
             config: {
                 "raxx-rotations:herokuApiKey": "test-key",
                 "raxx-rotations:infisicalToken": "test-token",
+                "raxx-rotations:sshPrivateKey": "test-ssh-key",
                 "raxx-rotations:infisical": JSON.stringify(config["raxx-rotations:infisical"]),
             },
         });

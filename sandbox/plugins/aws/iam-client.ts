@@ -149,3 +149,18 @@ export async function getCallerIdentity(): Promise<CallerIdentity> {
     const out = await client.send(new sdk.GetCallerIdentityCommand({}));
     return { accountId: out.Account ?? "", arn: out.Arn ?? "", userId: out.UserId ?? "" };
 }
+
+export interface IamUser {
+    arn: string;
+    path: string;
+    userId: string;
+    userName: string;
+}
+
+/** data.aws_iam_user: GetUser by name. */
+export async function getUser(userName: string): Promise<IamUser> {
+    const { sdk, client } = await iam();
+    const out = await client.send(new sdk.GetUserCommand({ UserName: userName }));
+    const u = out.User;
+    return { arn: u?.Arn ?? "", path: u?.Path ?? "/", userId: u?.UserId ?? "", userName: u?.UserName ?? userName };
+}

@@ -61,8 +61,17 @@ const impl: provider.Provider = {
         return accessKey.remove(id, props ?? {});
     },
 
-    async invoke(token: string) {
+    async invoke(token: string, inputs?: Record<string, unknown>) {
         switch (token) {
+            case "aws:iam/getUser:getUser": {
+                const userName = String(inputs?.userName ?? "");
+                try {
+                    const u = await iam.getUser(userName);
+                    return { outputs: { id: u.userId, arn: u.arn, path: u.path, userId: u.userId, userName: u.userName, permissionsBoundary: "", tags: {} } };
+                } catch (err) {
+                    throw new Error(`getUser ${userName}: ${iam.describeError(err)}`);
+                }
+            }
             case "aws:index/getCallerIdentity:getCallerIdentity": {
                 let who: iam.CallerIdentity;
                 try {

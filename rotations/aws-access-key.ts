@@ -53,8 +53,8 @@ export interface AwsAccessKeySummary {
     consumers: string[];
     /** The gates this credential's rotation runs, in order. */
     gates: string[];
-    /** The SOP's audit event of the last rotation (ids only), or null. */
-    audit: { event: string; delivered: boolean } | null;
+    /** The SOP's audit event of the last key switch (ids only). */
+    audit: { event: string; delivered: boolean };
 }
 
 /**
@@ -81,6 +81,7 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
         const oldKeyId = plan.previous ? (plan.previous.adoptKeyId ?? last?.keyIds?.[plan.previous.epoch]) : undefined;
         const gates: string[] = [];
         let places: string[] = [];
+        let switched: pulumi.Resource[] = [];
 
         this.keys = new TwoSlotAccessKey(
             name,
@@ -107,6 +108,7 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
                     gates.push(`wait ${seconds}s for propagation`);
                     const afterSwitch = probes(name, { probes: probeSpecs, keyId: active.keyId, phase: "after-switch", dependsOn: [wait] }, this);
                     if (probeSpecs.length) gates.push(`probes: ${probeSpecs.map((p) => p.name).join(", ")}`);
+                    switched = [wait, ...afterSwitch];
                     const before: pulumi.Resource[] = [validation, ...written.writes, wait, ...afterSwitch];
                     if (plan.previous) {
                         before.push(
@@ -124,7 +126,7 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        let audit: AuditEvent | undefined;
+        let audit: AuditEvent;
         const previous = this.keys.previous;
         if (previous) {
             gates.push("deactivate the old key");
@@ -137,10 +139,13 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
             const afterDeactivation = probes(name, { probes: probeSpecs, keyId: this.keys.active.keyId, phase: "after-deactivation", dependsOn: [settle] }, this);
             if (probeSpecs.length) gates.push("probes again with the old key Inactive");
             audit = this.auditEvent(name, args, previous.id, [settle, ...afterDeactivation]);
-        } else if (plan.move === "rollback" && last) {
-            audit = this.auditEvent(name, args, last.keyIds?.[last.epoch], []);
+        } else {
+            // Declared at every epoch so that it stays put between rotations: it
+            // posts once per new active key (its diff looks at new_key_id only).
+            const replaced = plan.move === "rollback" && last ? last.keyIds?.[last.epoch] : undefined;
+            audit = this.auditEvent(name, args, replaced, switched);
         }
-        if (audit) gates.push("audit event secret.rotate.completed");
+        gates.push("audit event secret.rotate.completed");
 
         const keys: pulumi.Output<KeySummary>[] = [
             this.keys.active.keyId.apply((keyId) => ({ epoch: plan.active.epoch, slot: plan.active.slot, status: "Active" as const, keyId })),
@@ -149,9 +154,7 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
             const p = plan.previous;
             keys.push(previous.id.apply((keyId) => ({ epoch: p.epoch, slot: p.slot, status: "Inactive" as const, keyId })));
         }
-        const auditSummary = audit
-            ? pulumi.all([audit.event, audit.delivered]).apply(([event, delivered]) => ({ event, delivered }))
-            : pulumi.output(null);
+        const auditSummary = pulumi.all([audit.event, audit.delivered]).apply(([event, delivered]) => ({ event, delivered }));
         this.summary = pulumi.all([pulumi.all(keys), auditSummary]).apply(([declared, auditOut]) => ({
             kind: "aws-access-key" as const,
             iamUser: credential.iamUser,

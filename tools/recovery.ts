@@ -56,7 +56,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
         log(line);
     };
 
-    const running = runningPulumiUpdates();
+    const running = runningPulumiUpdates(stack.workspace.workDir);
     if (running.length > 0) {
         throw new RecoveryRefused(
             `a Pulumi operation is running on this machine (${running.join("; ")}); wait for it to finish or stop it, then run recover again`,
@@ -145,14 +145,24 @@ function shortUrn(urn: string): string {
     return urn.split("::").pop() ?? urn;
 }
 
-/** `pulumi up|refresh|...` processes on this machine (another operator's terminal, a CI job). */
-function runningPulumiUpdates(): string[] {
+/**
+ * `pulumi up|refresh|...` processes of this project on this machine (another
+ * terminal, a CI job): those running in the project's folder. Updates of other
+ * projects, elsewhere, are none of our business; a file backend's lock is
+ * checked separately.
+ */
+function runningPulumiUpdates(workDir: string): string[] {
     const found: string[] = [];
+    const ours = fs.realpathSync(workDir);
     for (const entry of fs.readdirSync("/proc")) {
         if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
         try {
             const argv = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").filter(Boolean);
-            if (path.basename(argv[0] ?? "") === "pulumi" && argv.slice(1).some((a) => UPDATE_VERBS.has(a))) {
+            if (
+                path.basename(argv[0] ?? "") === "pulumi" &&
+                argv.slice(1).some((a) => UPDATE_VERBS.has(a)) &&
+                fs.readlinkSync(`/proc/${entry}/cwd`) === ours
+            ) {
                 found.push(`pid ${entry}: ${argv.map((a) => path.basename(a)).slice(0, 3).join(" ")}`);
             }
         } catch {

@@ -417,11 +417,26 @@ describe("gates, in the lifecycle's order", () => {
         ]);
     });
 
-    it("a first deployment has no old key: no usage check, no deactivation, no audit", async () => {
+    it("a first deployment has no old key: no usage check, no deactivation; the audit event names no old key", async () => {
         const run = await runProgram({ credentials: { "vault-operator": withProbes() } });
         assert.equal(run.find(USAGE, "vault-operator-usage-check"), undefined);
-        assert.equal(run.find(AUDIT, "vault-operator-audit"), undefined);
         assert.ok(run.find(VALIDATION, "vault-operator-validate"));
+        const audit = run.get(AUDIT, "vault-operator-audit");
+        assert.equal((audit.inputs.context as { old_key_id?: string }).old_key_id, undefined);
+        assert.ok(audit.dependencies.includes("vault-operator-probe-s3-backup-dry-run-after-switch"));
+    });
+
+    it("the audit event stays declared between rotations (retire, rollback, after), keyed by the active key", async () => {
+        const first = await runProgram({ credentials: { "vault-operator": withProbes() } });
+        const bump = await runProgram({ credentials: { "vault-operator": withProbes({ epoch: 2 }) }, lastOutputs: first.outputs });
+        const bump3 = await runProgram({ credentials: { "vault-operator": withProbes({ epoch: 3 }) }, lastOutputs: bump.outputs });
+        const back = await runProgram({ credentials: { "vault-operator": withProbes({ epoch: 2, retiredEpoch: 1 }) }, lastOutputs: bump3.outputs });
+        const audit = back.get(AUDIT, "vault-operator-audit");
+        const ctx = audit.inputs.context as { old_key_id?: string; new_key_id: string };
+        assert.equal(ctx.new_key_id, summary(bump).activeKeyId, "after a rollback the event names the restored key");
+        assert.equal(ctx.old_key_id, summary(bump3).activeKeyId, "and the failed key it replaced");
+        const after = await runProgram({ credentials: { "vault-operator": withProbes({ epoch: 2, retiredEpoch: 1 }) }, lastOutputs: back.outputs });
+        assert.equal((after.get(AUDIT, "vault-operator-audit").inputs.context as { new_key_id: string }).new_key_id, ctx.new_key_id);
     });
 
     it("an explicit verify.expectArn is what the validation requires", async () => {

@@ -53,7 +53,7 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
     "audit-webhook-down"(report) {
         const posts = report.timelines.events.filter((e) => e.service === "audit" && e.write);
         assert.ok(posts.some((e) => e.status === 503), "the webhook outage was not exercised");
-        assert.equal(posts[posts.length - 1].status, 200, "the event was delivered at last");
+        assert.ok(posts[posts.length - 1].status >= 200 && posts[posts.length - 1].status < 300, "the event was delivered at last");
         const [oldKey] = vaultKeys(report);
         const firstBump = report.steps.filter((s) => s.kind === "up")[1];
         assert.equal(keyStatusAt(report.timelines, oldKey, firstBump.endedAt), "Inactive", "an audit outage must not hold the rotation");
@@ -117,14 +117,18 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
     },
 };
 
-describe("engine tier: scenarios through the real Pulumi engine", function () {
-    // A cold engine build (first run on a machine) takes minutes; a scenario ~20 s.
-    this.timeout(30 * 60 * 1000);
-    const files = fs.readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
+export const scenarioFiles = fs.readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
 
-    it("has a check or at least the invariants for every scenario file", () => {
-        assert.ok(files.length >= 10, `expected the scenarios of the engine issue, found ${files.join(", ")}`);
-    });
+/**
+ * Declares one test per scenario file whose index in the sorted list is
+ * `shard` modulo `shards`: mocha --parallel runs test files side by side, so
+ * the scenarios are spread over a few small files.
+ */
+export function scenarioTests(shard: number, shards: number): void {
+  describe(`engine tier: scenarios through the real Pulumi engine (${shard + 1}/${shards})`, function () {
+    // A cold engine build (first run on a machine) takes minutes; a scenario ~20-40 s.
+    this.timeout(30 * 60 * 1000);
+    const files = scenarioFiles.filter((_, i) => i % shards === shard);
 
     for (const file of files) {
         const scenario = loadScenario(path.join(dir, file));
@@ -136,4 +140,5 @@ describe("engine tier: scenarios through the real Pulumi engine", function () {
             checks[scenario.name]?.(report);
         });
     }
-});
+  });
+}

@@ -45,7 +45,10 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
         assert.ok(firstWrite.at > accepted.at, "a consumer was written before the new key was validated");
         const failed = report.steps.find((s) => s.outcome === "fail")!;
         const refusedKey = report.timelines.iam.find((e) => e.at >= failed.startedAt && e.at <= failed.endedAt && e.status === "Active")!.keyId;
-        assert.ok(!report.timelines.consumers.some((e) => e.holds === refusedKey), "an unvalidated key reached a consumer");
+        assert.ok(
+            !report.timelines.consumers.some((e) => e.holds === refusedKey && e.at <= failed.endedAt),
+            "a key that failed validation reached a consumer",
+        );
     },
     "gate-probe": oldKeyStillActiveAfterFailure,
     "gate-usage": oldKeyStillActiveAfterFailure,

@@ -22,6 +22,7 @@ import {
     UpdateAccessKeyCommand,
 } from "@aws-sdk/client-iam";
 import { createWorkspaceStack, Engine, ensureEngine, runPulumi } from "../../sandbox/engine";
+import { stateFiles } from "../helpers/state-files";
 
 const run = promisify(execFile);
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -273,17 +274,9 @@ describe("engine tier smoke: real Pulumi CLI, stand-in aws plugin, moto", functi
         const { stdout: exported } = await runPulumi({ engine, workDir, args: ["stack", "export", "--stack", "smoke"] });
         assert.ok(exported.includes(secondId));
         assert.ok(!exported.includes(secret), "stack export contains the plaintext secret");
-        const stateFiles: string[] = [];
-        const walk = (dir: string) => {
-            for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-                const p = path.join(dir, e.name);
-                if (e.isDirectory()) walk(p);
-                else stateFiles.push(p);
-            }
-        };
-        walk(path.join(workDir, "state"));
-        assert.ok(stateFiles.length > 0);
-        for (const f of stateFiles) {
+        const files = stateFiles(workDir);
+        assert.ok(files.length > 0);
+        for (const f of files) {
             assert.ok(!fs.readFileSync(f).includes(secret), `${f} contains the plaintext secret`);
         }
         assert.ok(!engineOutput.join("").includes(secret), "the engine's output contains the plaintext secret");

@@ -27,6 +27,7 @@ import { KeyRegistry } from "../../sandbox/services/key-registry";
 import { ProbeServer } from "../../sandbox/services/probe-server";
 import { ServiceContext, WorldEvent } from "../../sandbox/services/service";
 import { EventEntry, Timeline } from "../../sandbox/services/timeline";
+import { stateFiles } from "../helpers/state-files";
 
 const ACCOUNT = "123456789012";
 const USER = "raxx-vault-operator";
@@ -292,15 +293,7 @@ describe("engine tier: the gates in order through the real Pulumi engine", funct
         assert.ok(typeof (validation.inputs?.secret as { ciphertext?: unknown })?.ciphertext === "string", "the secret input is stored encrypted");
         assert.ok(!("secret" in (validation.outputs ?? {})), "no secret output");
 
-        const files: string[] = [];
-        const walk = (dir: string) => {
-            for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-                const p = path.join(dir, e.name);
-                if (e.isDirectory()) walk(p);
-                else files.push(p);
-            }
-        };
-        walk(path.join(workDir, "state"));
+        const files = stateFiles(workDir);
         assert.ok(files.length > 0);
         const texts = [stdout, ...files.map((f) => fs.readFileSync(f, "utf8")), engineOutput.join("")];
         let candidates = 0;

@@ -11,6 +11,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { HEROKU_CONFIG_VARS_TYPE, HerokuConfigVars } from "../../components/heroku-config-vars";
 import { createWorkspaceStack, Engine, ensureEngine, repoRoot, runPulumi } from "../../sandbox/engine";
 import { startTestHeroku, TestHeroku } from "../helpers/heroku-test-server";
+import { stateFiles } from "../helpers/state-files";
 
 const APP = "raxx-api-prod";
 const FIRST_KEY = "HRKU-engine-canary-key-first-3f9a";
@@ -147,15 +148,7 @@ describe("engine tier: HerokuConfigVars through the real Pulumi engine", functio
                 assert.ok(v && typeof v.ciphertext === "string", `${key} is stored encrypted`);
             }
         }
-        const files: string[] = [];
-        const walk = (dir: string) => {
-            for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-                const p = path.join(dir, e.name);
-                if (e.isDirectory()) walk(p);
-                else files.push(p);
-            }
-        };
-        walk(path.join(workDir, "state"));
+        const files = stateFiles(workDir);
         assert.ok(files.length > 0);
         for (const text of [stdout, ...files.map((f) => fs.readFileSync(f, "utf8")), engineOutput.join("")]) {
             for (const canary of CANARIES) assert.ok(!text.includes(canary), `plaintext secret found: ${canary.slice(0, 12)}...`);

@@ -18,6 +18,7 @@ import { KeyRegistry } from "../../sandbox/services/key-registry";
 import { ServiceContext } from "../../sandbox/services/service";
 import { SshHostService } from "../../sandbox/services/sshd";
 import { ConsumerEntry, Timeline } from "../../sandbox/services/timeline";
+import { stateFiles } from "../helpers/state-files";
 
 const HOST = "vault-host.raxx.app";
 const FILE_A = "/etc/raxx/credentials.env";
@@ -219,15 +220,7 @@ describe("engine tier: HostEnvFile (remote.Command) through the real engine, the
 
     it("neither the state files nor the engine's output hold a secret value or the private key in plaintext", async () => {
         const { stdout } = await runPulumi({ engine, workDir, args: ["stack", "export", "--stack", "hosts"] });
-        const files: string[] = [];
-        const walk = (dir: string) => {
-            for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-                const p = path.join(dir, e.name);
-                if (e.isDirectory()) walk(p);
-                else files.push(p);
-            }
-        };
-        walk(path.join(workDir, "state"));
+        const files = stateFiles(workDir);
         const histories = files.filter((f) => /history/.test(f));
         assert.ok(histories.length >= 5, `the history of every update is there to search (${histories.length} files)`);
         const keyLines = hosts.privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----"));

@@ -18,6 +18,7 @@ import { InfisicalServer, RecordedRequest } from "../../sandbox/services/infisic
 import { KeyRegistry } from "../../sandbox/services/key-registry";
 import { ServiceContext } from "../../sandbox/services/service";
 import { Timeline } from "../../sandbox/services/timeline";
+import { stateFiles } from "../helpers/state-files";
 
 const PROJECT = "proj-engine-41";
 const secret = (label: string) => `${label}-${randomBytes(8).toString("hex")}`;
@@ -204,15 +205,7 @@ describe("engine tier: InfisicalSecret through the real Pulumi engine", function
         await timed("destroy", () => stack.destroy({ onOutput }));
         assert.deepEqual(held(), { id: undefined, key: undefined });
         assert.deepEqual(writes(before).map((r) => r.method), ["DELETE", "DELETE"]);
-        const files: string[] = [];
-        const walk = (dir: string) => {
-            for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-                const p = path.join(dir, e.name);
-                if (e.isDirectory()) walk(p);
-                else files.push(p);
-            }
-        };
-        walk(path.join(workDir, "state"));
+        const files = stateFiles(workDir);
         assert.ok(files.length > 0);
         for (const f of files) {
             const text = fs.readFileSync(f, "utf8");

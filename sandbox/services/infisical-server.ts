@@ -23,7 +23,47 @@ export interface InfisicalServerOptions {
    * `requests`, for unit tests asserting exact calls. Never for rehearsals.
    */
   recordRequests?: boolean;
+  /**
+   * Machine identities the Token Auth routes know (ids). Unset: any id is an
+   * identity (Token Auth not attached until configured).
+   */
+  identities?: string[];
 }
+
+/** What `identity()` shows of a machine identity's Token Auth: never a token value. */
+export interface IdentityView {
+  identityId: string;
+  /** Token Auth attached (POST) to the identity. */
+  attached: boolean;
+  accessTokenTTL: number;
+  accessTokenMaxTTL: number;
+  tokens: { tokenId: string; name: string; accessTokenTTL: number; revoked: boolean; createdAt: string; expiresAt?: string }[];
+}
+
+interface MintedToken {
+  id: string;
+  identityId: string;
+  name: string;
+  accessToken: string;
+  accessTokenTTL: number;
+  accessTokenMaxTTL: number;
+  createdAt: number;
+  revoked: boolean;
+}
+
+interface IdentityState {
+  attached: boolean;
+  accessTokenTTL: number;
+  accessTokenMaxTTL: number;
+  accessTokenNumUsesLimit: number;
+  accessTokenTrustedIps: unknown[];
+  tokens: MintedToken[];
+}
+
+/** Infisical's default Token Auth TTL and max TTL: 30 days. */
+const DEFAULT_TOKEN_TTL = 2_592_000;
+/** Infisical caps TTLs at 10 years. */
+const MAX_TOKEN_TTL = 315_360_000;
 
 export interface InfisicalDrift {
   environment: string;
@@ -114,6 +154,7 @@ export class InfisicalServer implements SandboxService {
   private readonly folders: Set<string> | undefined;
   private readonly approvals = new Set<string>();
   private readonly secrets = new Map<string, StoredSecret>();
+  private readonly identities = new Map<string, IdentityState>();
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -150,6 +191,26 @@ export class InfisicalServer implements SandboxService {
   /** From now on the token gets 403 TokenError, as once its TTL has passed. */
   expireToken(token: string): void {
     this.tokens.set(token, "expired");
+  }
+
+  /** A machine identity's Token Auth and its tokens (revoked flags, TTLs), without token values. */
+  identity(identityId: string): IdentityView | undefined {
+    const id = this.identities.get(identityId);
+    if (!id) return undefined;
+    return {
+      identityId,
+      attached: id.attached,
+      accessTokenTTL: id.accessTokenTTL,
+      accessTokenMaxTTL: id.accessTokenMaxTTL,
+      tokens: id.tokens.map((t) => ({
+        tokenId: t.id,
+        name: t.name,
+        accessTokenTTL: t.accessTokenTTL,
+        revoked: t.revoked,
+        createdAt: new Date(t.createdAt).toISOString(),
+        expiresAt: t.accessTokenTTL > 0 ? new Date(t.createdAt + t.accessTokenTTL * 1000).toISOString() : undefined,
+      })),
+    };
   }
 
   /** Writes to this place answer 200 `{approval}` and change nothing, as under a change policy. */
@@ -229,12 +290,14 @@ export class InfisicalServer implements SandboxService {
   private authError(req: http.IncomingMessage): Reply | undefined {
     const m = /^Bearer\s+(.+)$/i.exec(String(req.headers.authorization ?? ""));
     const state = m ? this.tokens.get(m[1].trim()) : undefined;
+    if (state === "valid" && m && this.lapsed(m[1].trim())) return errorReply(403, "Your token has expired. Please re-authenticate.", "TokenError");
     if (state === "valid") return undefined;
     if (state === "expired") return errorReply(403, "Your token has expired. Please re-authenticate.", "TokenError");
     return errorReply(401, "No identity access token found", "UnauthorizedError");
   }
 
   private route(method: string, path: string, query: URLSearchParams, body: unknown, bodyIsJson: boolean): Reply {
+    if (path.startsWith("/api/v1/auth/token-auth/")) return this.tokenAuthRoute(method, path, query, body, bodyIsJson);
     const m = /^\/api\/(?:v3\/secrets\/raw|(v4)\/secrets)(?:\/([^/]+))?\/?$/.exec(path);
     if (!m) return errorReply(404, `Route ${method}:${path} not found`);
     const projectField = m[1] ? "projectId" : "workspaceId";
@@ -307,6 +370,157 @@ export class InfisicalServer implements SandboxService {
       default:
         return errorReply(404, `Route ${method}:${path} not found`);
     }
+  }
+
+  /** A minted token whose TTL has passed (by the clock): 403 TokenError, as in Infisical. */
+  private lapsed(accessToken: string): boolean {
+    for (const id of this.identities.values()) {
+      const t = id.tokens.find((x) => x.accessToken === accessToken);
+      if (t) return t.accessTokenTTL > 0 && Date.now() >= t.createdAt + t.accessTokenTTL * 1000;
+    }
+    return false;
+  }
+
+  private identityState(identityId: string): IdentityState | undefined {
+    if (this.opts.identities && !this.opts.identities.includes(identityId)) return undefined;
+    let id = this.identities.get(identityId);
+    if (!id) {
+      id = { attached: false, accessTokenTTL: DEFAULT_TOKEN_TTL, accessTokenMaxTTL: DEFAULT_TOKEN_TTL, accessTokenNumUsesLimit: 0, accessTokenTrustedIps: [], tokens: [] };
+      this.identities.set(identityId, id);
+    }
+    return id;
+  }
+
+  private tokenAuthRoute(method: string, path: string, query: URLSearchParams, body: unknown, bodyIsJson: boolean): Reply {
+    const notFound = errorReply(404, `Route ${method}:${path} not found`);
+    let parts: string[];
+    try {
+      parts = path.replace(/^\/api\/v1\/auth\/token-auth\//, "").replace(/\/+$/, "").split("/").map(decodeURIComponent);
+    } catch {
+      return errorReply(422, "Invalid path");
+    }
+    const params = (): Record<string, unknown> | undefined =>
+      bodyIsJson && body !== null && typeof body === "object" && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+    const badBody = errorReply(422, "Body must be a JSON object");
+
+    if (parts[0] === "identities" && parts.length >= 2) {
+      const identityId = parts[1];
+      const identity = this.identityState(identityId);
+      if (!identity) return errorReply(404, `Identity with ID ${identityId} not found`);
+      if (parts.length === 2) {
+        if (method === "GET") return identity.attached ? { status: 200, body: { identityTokenAuth: this.tokenAuthJson(identityId, identity) } } : errorReply(404, "The identity does not have token auth");
+        if (method !== "POST" && method !== "PATCH") return notFound;
+        if (method === "POST" && identity.attached) return errorReply(400, "Failed to add Token Auth to already configured identity");
+        if (method === "PATCH" && !identity.attached) return errorReply(404, "The identity does not have token auth");
+        const fields = params();
+        if (!fields) return badBody;
+        const issues: { path: string[]; message: string }[] = [];
+        for (const f of ["accessTokenTTL", "accessTokenMaxTTL", "accessTokenNumUsesLimit"]) {
+          const v = fields[f];
+          if (v === undefined) continue;
+          if (typeof v !== "number" || !Number.isInteger(v) || v < 0) issues.push({ path: [f], message: "Expected a non-negative integer" });
+          else if (f !== "accessTokenNumUsesLimit" && v > MAX_TOKEN_TTL) issues.push({ path: [f], message: `Number must be less than or equal to ${MAX_TOKEN_TTL}` });
+        }
+        if (fields.accessTokenTrustedIps !== undefined && !Array.isArray(fields.accessTokenTrustedIps)) issues.push({ path: ["accessTokenTrustedIps"], message: "Expected array" });
+        if (issues.length) return errorReply(422, JSON.stringify(issues));
+        const ttl = typeof fields.accessTokenTTL === "number" ? fields.accessTokenTTL : method === "POST" ? DEFAULT_TOKEN_TTL : identity.accessTokenTTL;
+        const maxTtl = typeof fields.accessTokenMaxTTL === "number" ? fields.accessTokenMaxTTL : method === "POST" ? DEFAULT_TOKEN_TTL : identity.accessTokenMaxTTL;
+        if (maxTtl > 0 && ttl > maxTtl) return errorReply(400, "Access token TTL cannot be greater than max TTL");
+        identity.attached = true;
+        identity.accessTokenTTL = ttl;
+        identity.accessTokenMaxTTL = maxTtl;
+        if (typeof fields.accessTokenNumUsesLimit === "number") identity.accessTokenNumUsesLimit = fields.accessTokenNumUsesLimit;
+        if (Array.isArray(fields.accessTokenTrustedIps)) identity.accessTokenTrustedIps = fields.accessTokenTrustedIps;
+        return { status: 200, body: { identityTokenAuth: this.tokenAuthJson(identityId, identity) } };
+      }
+      if (parts.length === 3 && parts[2] === "tokens") {
+        if (method === "GET") {
+          const limit = query.has("limit") ? Number(query.get("limit")) : 20;
+          const offset = query.has("offset") ? Number(query.get("offset")) : 0;
+          if (!Number.isInteger(limit) || limit < 1 || limit > 100 || !Number.isInteger(offset) || offset < 0) return errorReply(422, JSON.stringify([{ path: ["limit"], message: "limit must be 1-100, offset >= 0" }]));
+          return { status: 200, body: { tokens: identity.tokens.slice(offset, offset + limit).map((t) => this.tokenJson(t)) } };
+        }
+        if (method !== "POST") return notFound;
+        if (!identity.attached) return errorReply(400, "The identity does not have token auth");
+        const p = params();
+        if (!p) return badBody;
+        const name = p.name;
+        if (name !== undefined && typeof name !== "string") return errorReply(422, JSON.stringify([{ path: ["name"], message: "Expected string" }]));
+        const token: MintedToken = {
+          id: randomUUID(),
+          identityId,
+          name: typeof name === "string" ? name : "",
+          accessToken: `sandbox-it.${randomUUID().replace(/-/g, "")}${randomUUID().replace(/-/g, "")}`,
+          accessTokenTTL: identity.accessTokenTTL,
+          accessTokenMaxTTL: identity.accessTokenMaxTTL,
+          createdAt: Date.now(),
+          revoked: false,
+        };
+        identity.tokens.push(token);
+        this.tokens.set(token.accessToken, "valid");
+        return {
+          status: 200,
+          body: { accessToken: token.accessToken, expiresIn: token.accessTokenTTL, accessTokenMaxTTL: token.accessTokenMaxTTL, tokenType: "Bearer", tokenData: this.tokenJson(token) },
+        };
+      }
+      return notFound;
+    }
+
+    if (parts[0] === "tokens" && (parts.length === 2 || (parts.length === 3 && parts[2] === "revoke"))) {
+      const token = this.findToken(parts[1]);
+      if (parts.length === 3) {
+        if (method !== "POST") return notFound;
+        if (!token || token.revoked) return errorReply(404, `Token with ID ${parts[1]} not found or already revoked`);
+        token.revoked = true;
+        this.tokens.set(token.accessToken, "revoked");
+        return { status: 200, body: { message: "Successfully revoked access token" } };
+      }
+      if (!token) return errorReply(404, `Token with ID ${parts[1]} not found`);
+      if (method === "GET") return { status: 200, body: { token: this.tokenJson(token) } };
+      if (method !== "PATCH") return notFound;
+      const p = params();
+      if (!p) return badBody;
+      const name = p.name;
+      if (name !== undefined && typeof name !== "string") return errorReply(422, JSON.stringify([{ path: ["name"], message: "Expected string" }]));
+      if (typeof name === "string") token.name = name;
+      return { status: 200, body: { token: this.tokenJson(token) } };
+    }
+    return notFound;
+  }
+
+  private findToken(tokenId: string): MintedToken | undefined {
+    for (const id of this.identities.values()) {
+      const t = id.tokens.find((x) => x.id === tokenId);
+      if (t) return t;
+    }
+    return undefined;
+  }
+
+  private tokenAuthJson(identityId: string, id: IdentityState): Record<string, unknown> {
+    return {
+      identityId,
+      accessTokenTTL: id.accessTokenTTL,
+      accessTokenMaxTTL: id.accessTokenMaxTTL,
+      accessTokenNumUsesLimit: id.accessTokenNumUsesLimit,
+      accessTokenTrustedIps: id.accessTokenTrustedIps,
+    };
+  }
+
+  /** A token's metadata as Infisical lists it: never the access token itself. */
+  private tokenJson(t: MintedToken): Record<string, unknown> {
+    return {
+      id: t.id,
+      identityId: t.identityId,
+      name: t.name,
+      authMethod: "token-auth",
+      accessTokenTTL: t.accessTokenTTL,
+      accessTokenMaxTTL: t.accessTokenMaxTTL,
+      accessTokenNumUses: 0,
+      accessTokenNumUsesLimit: 0,
+      isAccessTokenRevoked: t.revoked,
+      createdAt: new Date(t.createdAt).toISOString(),
+      updatedAt: new Date(t.createdAt).toISOString(),
+    };
   }
 
   private approvalReply(environment: string, secretPath: string, name: string, op: string): Reply {

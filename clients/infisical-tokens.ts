@@ -1,0 +1,371 @@
+// Infisical machine identities, Token Auth (API-CONTRACTS.md, "Machine
+// identities, Token Auth"): configure the TTL, mint, get, rename and revoke
+// tokens, and check what a token can do. Same rules as clients/infisical.ts:
+// global fetch, one timeout per exchange, p-retry for 429/5xx/timeouts (every
+// timing configurable), errors that name the place and what to do and never
+// quote a token.
+//
+// Serialised BY VALUE into the dynamic-provider host with the components that
+// use it (components/identity-token*.ts, components/token-validation.ts): no
+// module-level state other than constants; p-retry is loaded through the host's
+// main module (loadPRetry).
+import type { InfisicalClientOptions, InfisicalError, InfisicalErrorKind } from "./infisical";
+
+/** Settings as for the secrets client: `token` is the rotator's access token (Bearer). */
+export type InfisicalTokenClientOptions = InfisicalClientOptions;
+
+/** The identity's Token Auth configuration, seconds. */
+export interface TokenAuthTtl {
+    accessTokenTTL: number;
+    accessTokenMaxTTL: number;
+}
+
+export interface TokenAuthConfig extends TokenAuthTtl {
+    /** True when Token Auth was not attached to the identity and this call attached it (POST). */
+    attached: boolean;
+}
+
+export interface MintedToken {
+    /** The token value: a secret. */
+    accessToken: string;
+    tokenId: string;
+    /** Seconds from now; 0 when the token does not expire. */
+    expiresIn: number;
+    name: string;
+}
+
+export interface TokenInfo {
+    tokenId: string;
+    name: string;
+    identityId?: string;
+    accessTokenTTL?: number;
+    revoked: boolean;
+}
+
+/** Where a token's ability to read secrets is checked: the project's root folder of one environment. */
+export interface TokenScope {
+    projectId: string;
+    environment: string;
+}
+
+export type TokenCheck =
+    | { ok: true; status: 200; secretCount: number }
+    /** 401: revoked (or never valid); 403 TokenError: expired or malformed; 403 other: no permission; 404: no such project/environment. */
+    | { ok: false; status: number; reason: "revoked" | "expired" | "permission" | "not-found"; code?: string };
+
+function tokenError(message: string, kind: InfisicalErrorKind, status?: number, code?: string, retryAfterMs?: number): InfisicalError {
+    // A plain Error with fields (see clients/infisical.ts): survives closure serialisation, and isInfisicalError() accepts it.
+    return Object.assign(new Error(message), { name: "InfisicalError" as const, kind, status, code, retryAfterMs });
+}
+
+export function isTokenClientError(err: unknown): err is InfisicalError {
+    return err instanceof Error && err.name === "InfisicalError" && typeof (err as Partial<InfisicalError>).kind === "string";
+}
+
+type PRetry = typeof import("p-retry");
+
+function loadPRetry(): PRetry {
+    // See clients/infisical.ts: in the engine's host this text's own require() searches a temp folder.
+    const main = require.main;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- no main module (a REPL): plain resolution is all there is
+    return (main ? main.require("p-retry") : require("p-retry")) as PRetry;
+}
+
+interface Answer {
+    status: number;
+    body: Record<string, unknown> | undefined;
+    retryAfterMs?: number;
+}
+
+interface Request {
+    /** Prefix of every message, e.g. "Infisical identity abc Token Auth". */
+    place: string;
+    method: string;
+    path: string;
+    body?: unknown;
+    /** Bearer to send; the rotator's token unless checking another one. */
+    bearer?: string;
+    /** Statuses handed back to the caller instead of thrown. */
+    pass: number[];
+    /** Retry 5xx and timeouts (false for a non-idempotent mint: a retry could mint twice). */
+    idempotent: boolean;
+    /** Said after a failure: what did or did not happen. */
+    effect: string;
+}
+
+const TOKEN_HINT = "the rotator's Infisical token (raxx-rotations:infisicalToken)";
+
+export class InfisicalTokenClient {
+    private readonly base: string;
+    private readonly token: string;
+    private readonly timeoutMs: number;
+    private readonly retries: number;
+    private readonly minBackoffMs: number;
+    private readonly maxBackoffMs: number;
+    private readonly maxRetryAfterMs: number;
+    /** Token values seen by this client (minted, checked): redacted from every message as the rotator's is. */
+    private readonly secrets: string[];
+
+    constructor(opts: InfisicalTokenClientOptions) {
+        if (!/^https?:\/\//i.test(opts.siteUrl)) throw tokenError(`Infisical siteUrl must start with http:// or https://, got "${opts.siteUrl}"`, "invalid");
+        if (!opts.token) throw tokenError(`${TOKEN_HINT} is empty — set it and rerun`, "unauthorized");
+        this.base = opts.siteUrl.replace(/\/+$/, "");
+        this.token = opts.token;
+        // Assigned here, not as a field initialiser: closure serialisation keeps only the constructor's body.
+        this.secrets = [opts.token];
+        this.timeoutMs = opts.timeoutMs ?? 15_000;
+        this.retries = opts.retries ?? 4;
+        this.minBackoffMs = opts.minBackoffMs ?? 1_000;
+        this.maxBackoffMs = Math.max(opts.maxBackoffMs ?? 15_000, this.minBackoffMs);
+        this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
+    }
+
+    /**
+     * Sets the identity's Token Auth TTL (PATCH), attaching Token Auth first when
+     * the identity does not have it (404 → POST the same body). Tokens minted
+     * afterwards live `accessTokenTTL` seconds.
+     */
+    async configureTokenAuth(identityId: string, ttl: TokenAuthTtl): Promise<TokenAuthConfig> {
+        const place = `Infisical identity ${identityId} Token Auth`;
+        const body = { accessTokenTTL: ttl.accessTokenTTL, accessTokenMaxTTL: ttl.accessTokenMaxTTL };
+        const path = `/api/v1/auth/token-auth/identities/${encodeURIComponent(identityId)}`;
+        const effect = "the TTL was not changed";
+        let answer = await this.request({ place, method: "PATCH", path, body, pass: [200, 400, 404], idempotent: true, effect });
+        let attached = false;
+        if (answer.status === 404 || (answer.status === 400 && notAttached(answer))) {
+            answer = await this.request({ place, method: "POST", path, body, pass: [200, 400, 404], idempotent: true, effect });
+            attached = true;
+        }
+        if (answer.status === 404) {
+            throw tokenError(`${place}: no machine identity ${identityId} (404 NotFound) — ${effect}; check identityId in the credential config`, "not-found", 404, code(answer));
+        }
+        if (answer.status === 400) {
+            throw tokenError(`${place}: Infisical refused TTL ${ttl.accessTokenTTL} s / max ${ttl.accessTokenMaxTTL} s (400 ${code(answer) ?? "BadRequest"}: ${this.serverMessage(answer)}) — ${effect}; the TTL must not exceed the max TTL`, "invalid", 400, code(answer));
+        }
+        const cfg = (answer.body?.identityTokenAuth ?? {}) as Record<string, unknown>;
+        return {
+            accessTokenTTL: typeof cfg.accessTokenTTL === "number" ? cfg.accessTokenTTL : ttl.accessTokenTTL,
+            accessTokenMaxTTL: typeof cfg.accessTokenMaxTTL === "number" ? cfg.accessTokenMaxTTL : ttl.accessTokenMaxTTL,
+            attached,
+        };
+    }
+
+    /**
+     * Mints a Token Auth token for the identity (TTL from the identity's Token
+     * Auth configuration). Not retried on 5xx or timeout: the token may exist by
+     * then, and a second mint would leave an orphan — the message says how to find it.
+     */
+    async mintToken(identityId: string, name: string): Promise<MintedToken> {
+        const place = `Infisical identity ${identityId} Token Auth`;
+        const answer = await this.request({
+            place,
+            method: "POST",
+            path: `/api/v1/auth/token-auth/identities/${encodeURIComponent(identityId)}/tokens`,
+            body: { name },
+            pass: [200, 400, 404],
+            idempotent: false,
+            effect: `no token was minted`,
+        });
+        if (answer.status === 404) throw tokenError(`${place}: no machine identity ${identityId} (404 NotFound) — no token was minted; check identityId in the credential config`, "not-found", 404, code(answer));
+        if (answer.status === 400) {
+            throw tokenError(`${place}: Infisical refused to mint token "${name}" (400 ${code(answer) ?? "BadRequest"}: ${this.serverMessage(answer)}) — no token was minted; is Token Auth attached to the identity (configure its TTL first)?`, "invalid", 400, code(answer));
+        }
+        const accessToken = answer.body?.accessToken;
+        const data = (answer.body?.tokenData ?? {}) as Record<string, unknown>;
+        if (typeof accessToken !== "string" || !accessToken || typeof data.id !== "string") {
+            throw tokenError(`${place}: unexpected answer to minting "${name}" (no accessToken or tokenData.id in a 200 answer) — check the Infisical version`, "unexpected", answer.status);
+        }
+        this.secrets.push(accessToken);
+        const expiresIn = typeof answer.body?.expiresIn === "number" ? answer.body.expiresIn : typeof data.accessTokenTTL === "number" ? data.accessTokenTTL : 0;
+        return { accessToken, tokenId: data.id, expiresIn, name: typeof data.name === "string" ? data.name : name };
+    }
+
+    /** The token's metadata (never its value), or undefined when Infisical does not know it (404). */
+    async getToken(tokenId: string): Promise<TokenInfo | undefined> {
+        const place = `Infisical Token Auth token ${tokenId}`;
+        const answer = await this.request({ place, method: "GET", path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}`, pass: [200, 404], idempotent: true, effect: "nothing was changed" });
+        if (answer.status === 404) return undefined;
+        const t = (answer.body?.token ?? {}) as Record<string, unknown>;
+        return {
+            tokenId: typeof t.id === "string" ? t.id : tokenId,
+            name: typeof t.name === "string" ? t.name : "",
+            identityId: typeof t.identityId === "string" ? t.identityId : undefined,
+            accessTokenTTL: typeof t.accessTokenTTL === "number" ? t.accessTokenTTL : undefined,
+            revoked: t.isAccessTokenRevoked === true,
+        };
+    }
+
+    /** Renames a token in place (PATCH). */
+    async renameToken(tokenId: string, name: string): Promise<void> {
+        const place = `Infisical Token Auth token ${tokenId}`;
+        const answer = await this.request({ place, method: "PATCH", path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}`, body: { name }, pass: [200, 404], idempotent: true, effect: "the token was not renamed" });
+        if (answer.status === 404) throw tokenError(`${place}: not found (404) — the token was not renamed; was it revoked outside Pulumi? run pulumi refresh`, "not-found", 404, code(answer));
+    }
+
+    /** Revokes a token. Returns false when Infisical answers 404 (not found or already revoked): revoking is then done. */
+    async revokeToken(tokenId: string): Promise<boolean> {
+        const place = `Infisical Token Auth token ${tokenId}`;
+        const answer = await this.request({ place, method: "POST", path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}/revoke`, pass: [200, 404], idempotent: true, effect: "the token may still be valid" });
+        return answer.status === 200;
+    }
+
+    /**
+     * Lists the secrets of the project's environment (root folder) WITH `token`
+     * (not the rotator's): the SOP's "infisical secrets list" check. 200 → ok;
+     * 401 → revoked; 403 TokenError → expired; other 403 → no permission; 404 →
+     * no such project/environment. Throws only what retrying could not fix
+     * (rate limits, 5xx, timeouts after retries) and unexpected answers.
+     */
+    async checkTokenWorks(token: string, scope: TokenScope): Promise<TokenCheck> {
+        if (!token) throw tokenError(`Infisical ${scope.environment} of project ${scope.projectId}: the token to check is empty`, "invalid");
+        if (!this.secrets.includes(token)) this.secrets.push(token);
+        const place = `Infisical ${scope.environment} of project ${scope.projectId}`;
+        const query = new URLSearchParams({ workspaceId: scope.projectId, environment: scope.environment, secretPath: "/" });
+        const answer = await this.request({ place, method: "GET", path: `/api/v3/secrets/raw?${query.toString()}`, bearer: token, pass: [200, 401, 403, 404], idempotent: true, effect: "nothing was changed" });
+        const c = code(answer);
+        if (answer.status === 200) {
+            const secrets = answer.body?.secrets;
+            return { ok: true, status: 200, secretCount: Array.isArray(secrets) ? secrets.length : 0 };
+        }
+        if (answer.status === 401) return { ok: false, status: 401, reason: "revoked", code: c };
+        if (answer.status === 403) return { ok: false, status: 403, reason: c === "TokenError" ? "expired" : "permission", code: c };
+        return { ok: false, status: 404, reason: "not-found", code: c };
+    }
+
+    private async request(r: Request): Promise<Answer> {
+        const pRetry = loadPRetry();
+        let attempts = 0;
+        const attempt = async (): Promise<Answer> => {
+            attempts += 1;
+            const answer = await this.fetchOnce(r);
+            if ((answer.status >= 200 && answer.status < 300) || r.pass.includes(answer.status)) return answer;
+            const err = this.classify(r, answer);
+            if (err.kind === "rate-limited" || (err.kind === "server" && r.idempotent)) throw err;
+            throw new pRetry.AbortError(err);
+        };
+        try {
+            return await pRetry(attempt, {
+                retries: this.retries,
+                factor: 2,
+                minTimeout: this.minBackoffMs,
+                maxTimeout: this.maxBackoffMs,
+                randomize: false,
+                onFailedAttempt: async (err) => {
+                    if (isTokenClientError(err) && !r.idempotent && (err.kind === "timeout" || err.kind === "network")) {
+                        // A request that may have reached Infisical must not be sent twice.
+                        throw tokenError(`${err.message}; a token may have been minted anyway — list the identity's tokens in Infisical and revoke any you do not recognise, then rerun`, err.kind, err.status, err.code);
+                    }
+                    const wanted = isTokenClientError(err) ? err.retryAfterMs : undefined;
+                    if (wanted === undefined || err.retriesLeft <= 0) return;
+                    if (wanted > this.maxRetryAfterMs) {
+                        throw tokenError(
+                            `${r.place}: rate limited (429); Infisical asks to wait ${Math.ceil(wanted / 1000)} s, more than the ${Math.ceil(this.maxRetryAfterMs / 1000)} s this client waits — ${r.effect}; rerun later`,
+                            "rate-limited",
+                            429,
+                            "RateLimitExceeded",
+                        );
+                    }
+                    const backoff = Math.min(this.minBackoffMs * 2 ** (err.attemptNumber - 1), this.maxBackoffMs);
+                    if (wanted > backoff) await new Promise((res) => setTimeout(res, wanted - backoff));
+                },
+            });
+        } catch (err) {
+            if (isTokenClientError(err) && attempts > 1 && ["rate-limited", "server", "timeout", "network"].includes(err.kind)) {
+                throw tokenError(`${err.message} (gave up after ${attempts} attempts)`, err.kind, err.status, err.code, err.retryAfterMs);
+            }
+            throw err;
+        }
+    }
+
+    private async fetchOnce(r: Request): Promise<Answer> {
+        const headers: Record<string, string> = { authorization: `Bearer ${r.bearer ?? this.token}`, accept: "application/json" };
+        if (r.body !== undefined) headers["content-type"] = "application/json";
+        let status: number;
+        let text: string;
+        let retryAfter: string | null;
+        try {
+            const res = await fetch(`${this.base}${r.path}`, {
+                method: r.method,
+                headers,
+                body: r.body === undefined ? undefined : JSON.stringify(r.body),
+                signal: AbortSignal.timeout(this.timeoutMs),
+            });
+            status = res.status;
+            retryAfter = res.headers.get("retry-after");
+            text = await res.text();
+        } catch (err) {
+            const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+            if (e.name === "TimeoutError" || e.name === "AbortError") {
+                throw tokenError(`${r.place}: no answer within ${formatMs(this.timeoutMs)} — ${r.effect === "no token was minted" ? "the outcome is unknown" : r.effect}; check that ${this.base} is reachable`, "timeout");
+            }
+            const why = e.cause?.code ?? e.cause?.message ?? e.message ?? "network error";
+            throw tokenError(`${r.place}: could not reach ${this.base} (${this.redact(String(why))}) — check siteUrl and the network`, "network");
+        }
+        let parsed: Record<string, unknown> | undefined;
+        try {
+            const value: unknown = text ? JSON.parse(text) : undefined;
+            parsed = value !== null && typeof value === "object" ? (value as Record<string, unknown>) : undefined;
+        } catch {
+            parsed = undefined;
+        }
+        if (status === 429) return { status, body: parsed, retryAfterMs: retryAfterMs(retryAfter, typeof parsed?.message === "string" ? parsed.message : undefined) };
+        return { status, body: parsed };
+    }
+
+    private classify(r: Request, answer: Answer): InfisicalError {
+        const { status } = answer;
+        const c = code(answer);
+        const whose = r.bearer ? "the token being checked" : TOKEN_HINT;
+        if (status === 401) return tokenError(`${r.place}: ${whose} was refused: revoked or wrong — ${r.effect}; set a valid token and rerun (401 ${c ?? "Unauthorized"})`, "unauthorized", status, c);
+        if (status === 403 && c === "TokenError") {
+            return tokenError(`${r.place}: ${whose} has expired or is malformed (403 TokenError) — ${r.effect}; mint a new token for the rotator's machine identity, set it and rerun`, "token", status, c);
+        }
+        if (status === 403) {
+            return tokenError(`${r.place}: the rotator's machine identity lacks permission for this (403 ${c ?? "Forbidden"}) — ${r.effect}; grant it permission to manage the identity's Token Auth and rerun`, "permission", status, c);
+        }
+        if (status === 422) return tokenError(`${r.place}: Infisical refused the request as invalid (422 ${c ?? "ValidationFailure"}: ${this.serverMessage(answer)}) — ${r.effect}`, "invalid", status, c);
+        if (status === 429) return tokenError(`${r.place}: rate limited by Infisical (429) — ${r.effect}`, "rate-limited", status, c, answer.retryAfterMs);
+        if (status >= 500) {
+            const maybe = r.idempotent ? "" : " — a token may have been minted anyway; list the identity's tokens in Infisical and revoke any you do not recognise, then rerun";
+            return tokenError(`${r.place}: Infisical answered ${status}${c ? ` ${c}` : ""}${maybe}`, "server", status, c);
+        }
+        return tokenError(`${r.place}: Infisical answered ${status}${c ? ` ${c}` : ""} (${this.serverMessage(answer)}) — ${r.effect}`, "unexpected", status, c);
+    }
+
+    private serverMessage(answer: Answer): string {
+        const m = answer.body?.message;
+        const text = typeof m === "string" ? m : Array.isArray(m) ? JSON.stringify(m) : "no message";
+        return this.redact(text).slice(0, 300);
+    }
+
+    /** Server and network messages are quoted; no token this client knows may ever be. */
+    private redact(text: string): string {
+        let out = text;
+        for (const s of this.secrets) out = out.split(s).join("[redacted]");
+        return out;
+    }
+}
+
+function code(answer: Answer): string | undefined {
+    return typeof answer.body?.error === "string" ? answer.body.error : undefined;
+}
+
+function notAttached(answer: Answer): boolean {
+    const m = answer.body?.message;
+    return typeof m === "string" && /does not have token auth|not (?:configured|attached)|failed to update token auth/i.test(m);
+}
+
+function retryAfterMs(header: string | null, message: string | undefined): number | undefined {
+    if (header) {
+        const secs = Number(header);
+        if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
+        const date = Date.parse(header);
+        if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
+    }
+    const m = message ? /try again in (\d+(?:\.\d+)?) ?(?:s\b|sec|second)/i.exec(message) : null;
+    return m ? Number(m[1]) * 1000 : undefined;
+}
+
+function formatMs(ms: number): string {
+    return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}

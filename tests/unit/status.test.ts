@@ -1,0 +1,83 @@
+import * as assert from "node:assert/strict";
+import * as path from "node:path";
+import { run, StatusRow } from "../../tools/status";
+
+const dir = path.join(__dirname, "..", "fixtures", "stacks");
+
+async function status(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await run(["--dir", dir, ...argv], (l) => out.push(l), (l) => err.push(l));
+    return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+describe("npm run status", () => {
+    it("reports stage, due date, days overdue, consumers and flags per credential (--json)", async () => {
+        const { code, out } = await status("--stack", "status", "--json", "--today", "2026-06-01");
+        assert.equal(code, 0);
+        const rows = JSON.parse(out) as StatusRow[];
+        const by = Object.fromEntries(rows.map((r) => [r.name, r]));
+        assert.deepEqual(rows.map((r) => r.name), ["due-soon", "overdue", "overlap-fresh", "overlap-stale", "undated"]);
+        assert.deepEqual(
+            { stage: by["due-soon"].stage, due: by["due-soon"].dueDate, overdue: by["due-soon"].daysOverdue, consumers: by["due-soon"].consumers, flags: by["due-soon"].flags },
+            { stage: "retired", due: "2026-06-19", overdue: 0, consumers: 2, flags: [] },
+        );
+        assert.equal(by.overdue.stage, "first");
+        assert.equal(by.overdue.rotatedOn, "2026-04-01", "an unquoted YAML date reads back as written");
+        assert.equal(by.overdue.dueDate, "2026-05-01");
+        assert.equal(by.overdue.daysOverdue, 31);
+        assert.equal(by["overlap-fresh"].stage, "overlap: previous key inactive");
+        assert.deepEqual(by["overlap-fresh"].problems, []);
+        assert.equal(by["overlap-stale"].stage, "overlap: previous key inactive");
+        assert.equal(by["overlap-stale"].consumers, 3);
+        assert.equal(by["overlap-stale"].daysOverdue, 0);
+        assert.deepEqual(by.undated.flags, ["no rotatedOn", "no cadenceDays"]);
+        assert.equal(by.undated.dueDate, null);
+    });
+
+    it("prints a table with one row per credential", async () => {
+        const { code, out } = await status("--stack", "status", "--today", "2026-06-01");
+        assert.equal(code, 0);
+        const row = out.split("\n").find((l) => l.includes("overdue ") && l.includes("aws-access-key"));
+        assert.ok(row, out);
+        assert.deepEqual(row.split("│").map((c) => c.trim()).filter(Boolean), ["overdue", "aws-access-key", "1", "first", "2026-04-01", "30", "2026-05-01", "31", "1", "-"]);
+        assert.match(out, /overlap: previous key inactive/);
+    });
+
+    it("--check exits 1 naming the overdue credential and the stale unretired key, and only them", async () => {
+        const { code, out } = await status("--stack", "status", "--check", "--today", "2026-06-01");
+        assert.equal(code, 1);
+        const reasons = out.split("\n").filter((l) => l.startsWith("  - "));
+        assert.equal(reasons.length, 2, out);
+        assert.match(reasons[0], /^ {2}- overdue: overdue by 31 day\(s\): due 2026-05-01/);
+        assert.match(reasons[1], /^ {2}- overlap-stale: the key of epoch 1 is still unretired past its 24 h observation window .*retiredEpoch: 1/);
+    });
+
+    it("--check exits 0 when everything is within cadence and window", async () => {
+        const { code, out } = await status("--stack", "healthy", "--check", "--today", "2026-06-01");
+        assert.equal(code, 0, out);
+        // A day later the overlap of overlap-fresh is past its window.
+        assert.equal((await status("--stack", "healthy", "--check", "--today", "2026-06-02")).code, 1);
+    });
+
+    it("a bad stack file exits 2 with the program's message", async () => {
+        const { code, out, err } = await status("--stack", "bad");
+        assert.equal(code, 2);
+        assert.equal(out, "");
+        assert.match(err, /^Invalid raxx-rotations:credentials in the stack config/);
+        assert.match(err, /credentials\.vault-operator\.epoc: unknown field \(did you mean epoch\?\)/);
+    });
+
+    it("a missing stack file or a bad option exits 2", async () => {
+        assert.equal((await status("--stack", "nope")).code, 2);
+        assert.match((await status("--stack", "status", "--bogus")).err, /unknown option --bogus/);
+        assert.match((await status("--stack", "status", "--today", "June")).err, /--today/);
+    });
+
+    it("reads the real Pulumi.prod.yaml", async () => {
+        const out: string[] = [];
+        const code = await run(["--stack", "prod", "--json", "--dir", path.join(__dirname, "..", "..")], (l) => out.push(l), () => undefined);
+        assert.equal(code, 0);
+        assert.ok((JSON.parse(out.join("\n")) as StatusRow[]).some((r) => r.name === "vault-operator"));
+    });
+});

@@ -1,0 +1,205 @@
+// Runs the real program under Pulumi's mock runtime and records what it
+// registers, exactly as the engine would receive it: type, name, inputs (and
+// which of them are secret), parent, dependencies, replacementTrigger,
+// deleteBeforeReplace and import id. Shared by the tests
+// (tests/helpers/mock-program.ts) and `npm run plan` (tools/plan.ts): the only
+// place that knows how the mock runtime works.
+import * as pulumi from "@pulumi/pulumi";
+import { program } from "../program";
+
+export interface Registration {
+    type: string;
+    name: string;
+    custom: boolean;
+    /** A read of an existing resource (a StackReference) rather than a managed one. */
+    read?: boolean;
+    inputs: Record<string, unknown>;
+    /** Top-level input names whose value went to the engine as a Pulumi secret. */
+    secretInputs: string[];
+    parent?: string;
+    /** Names of every resource this one waits for (explicit dependsOn and inputs). */
+    dependencies: string[];
+    replacementTrigger?: unknown;
+    deleteBeforeReplace: boolean;
+    importId?: string;
+}
+
+export interface Run {
+    registrations: Registration[];
+    /** Stack outputs, fully resolved (what the next run's StackReference will see). */
+    outputs: Record<string, unknown>;
+    /** The error the program failed with, if any. */
+    error?: Error;
+    get(type: string, name: string): Registration;
+    find(type: string, name: string): Registration | undefined;
+    ofType(type: string): Registration[];
+}
+
+export interface RunOptions {
+    /** The routing matrix, as it would be in Pulumi.<stack>.yaml. */
+    credentials: unknown;
+    /** What the last successful update exported; undefined = first deployment. */
+    lastOutputs?: Record<string, unknown>;
+    /** Other config keys, full names ("github:owner"). */
+    config?: Record<string, string>;
+    preview?: boolean;
+    /** The stack name the program sees (default prod). */
+    stack?: string;
+}
+
+/** The fake secret the mock IAM hands out for a key id: recognisable in any leak check. */
+export function fakeSecretFor(keyId: string): string {
+    return `canary-secret-${keyId}`;
+}
+
+const nameOf = (urn: string) => urn.split("::").pop() ?? urn;
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+export async function runProgram(options: RunOptions): Promise<Run> {
+    pulumi.runtime.setAllConfig({
+        "raxx-rotations:credentials": JSON.stringify(options.credentials),
+        "github:owner": "raxx-app",
+        "aws:region": "us-east-1",
+        ...options.config,
+    });
+    const registrations: Registration[] = [];
+    const triggers = new Map<string, unknown>();
+
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                if (args.type === "pulumi:pulumi:StackReference") {
+                    return {
+                        id: args.inputs.name,
+                        state: { name: args.inputs.name, outputs: options.lastOutputs ?? {}, secretOutputNames: [] },
+                    };
+                }
+                if (args.type === "aws:iam/accessKey:AccessKey") {
+                    // A key's id is fixed by its slot and epoch: the same resource with the
+                    // same trigger keeps its id across runs, a replacement gets a new one.
+                    const id = args.id || fakeKeyId(`${args.name}@${String(triggers.get(args.name))}`);
+                    return {
+                        id,
+                        state: { ...args.inputs, status: args.inputs.status ?? "Active", secret: fakeSecretFor(id) },
+                    };
+                }
+                return { id: args.custom ? `${args.name}-id` : "", state: args.inputs };
+            },
+            call(args) {
+                if (args.token === "aws:iam/getUser:getUser") {
+                    return { ...args.inputs, arn: `arn:aws:iam::123456789012:user/${String(args.inputs.userName)}` };
+                }
+                return args.inputs;
+            },
+        },
+        "raxx-rotations",
+        options.stack ?? "prod",
+        options.preview ?? false,
+        "organization",
+    );
+
+    const monitor = pulumi.runtime.getMonitor() as unknown as {
+        registerResource(req: RegisterRequest, cb: unknown): unknown;
+        readResource(req: ReadRequest, cb: unknown): unknown;
+    };
+    const originalRead = monitor.readResource.bind(monitor);
+    monitor.readResource = (req: ReadRequest, cb: unknown) => {
+        registrations.push({
+            type: req.getType(),
+            name: req.getName(),
+            custom: true,
+            read: true,
+            inputs: (req.getProperties()?.toJavaScript() ?? {}) as Record<string, unknown>,
+            secretInputs: [],
+            dependencies: req.getDependenciesList().map(nameOf),
+            deleteBeforeReplace: false,
+        });
+        return originalRead(req, cb);
+    };
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: RegisterRequest, cb: unknown) => {
+        const raw = (req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>;
+        const trigger = req.getReplacementTrigger()?.toJavaScript();
+        triggers.set(req.getName(), trigger);
+        registrations.push({
+            type: req.getType(),
+            name: req.getName(),
+            custom: req.getCustom(),
+            inputs: Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, unwrapSecret(v)])),
+            secretInputs: Object.entries(raw)
+                .filter(([, v]) => isSecret(v))
+                .map(([k]) => k),
+            parent: req.getParent() ? nameOf(req.getParent()) : undefined,
+            dependencies: req.getDependenciesList().map(nameOf),
+            replacementTrigger: unwrapSecret(trigger),
+            deleteBeforeReplace: req.getDeletebeforereplace(),
+            importId: req.getImportid() || undefined,
+        });
+        return original(req, cb);
+    };
+
+    let outputs: Record<string, unknown> = {};
+    let error: Error | undefined;
+    try {
+        const exported = await program();
+        outputs = await resolve(exported);
+    } catch (err) {
+        error = err as Error;
+    }
+    // Let registrations still in flight reach the monitor before asserting.
+    await new Promise((r) => setTimeout(r, 10));
+
+    const find = (type: string, name: string) => registrations.find((r) => r.type === type && r.name === name);
+    return {
+        registrations,
+        outputs,
+        error,
+        find,
+        get(type, name) {
+            const found = find(type, name);
+            if (!found) {
+                const names = registrations.map((r) => `${r.type} ${r.name}`).join("\n  ");
+                throw new Error(`no registration ${type} ${name}; registered:\n  ${names}`);
+            }
+            return found;
+        },
+        ofType: (type) => registrations.filter((r) => r.type === type),
+    };
+}
+
+interface ReadRequest {
+    getType(): string;
+    getName(): string;
+    getProperties(): { toJavaScript(): unknown } | undefined;
+    getDependenciesList(): string[];
+}
+
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getCustom(): boolean;
+    getParent(): string;
+    getObject(): { toJavaScript(): unknown } | undefined;
+    getReplacementTrigger(): { toJavaScript(): unknown } | undefined;
+    getDependenciesList(): string[];
+    getDeletebeforereplace(): boolean;
+    getImportid(): string;
+}
+
+function isSecret(v: unknown): boolean {
+    return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270";
+}
+
+function unwrapSecret(v: unknown): unknown {
+    return isSecret(v) ? (v as { value: unknown }).value : v;
+}
+
+function fakeKeyId(seed: string): string {
+    let h = 0;
+    for (const c of seed) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
+    return `AKIAMOCK${h.toString(36).toUpperCase().padStart(12, "0")}`;
+}
+
+async function resolve(value: unknown): Promise<Record<string, unknown>> {
+    return new Promise((done) => pulumi.output(value as pulumi.Input<Record<string, unknown>>).apply((v) => done(v as Record<string, unknown>)));
+}

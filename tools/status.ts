@@ -1,0 +1,149 @@
+// `npm run status -- --stack prod [--json] [--check] [--today YYYY-MM-DD] [--dir DIR]`
+//
+// Reads Pulumi.<stack>.yaml (no Pulumi CLI, no credentials) and prints one row per
+// credential of the routing matrix: where it stands in its lifecycle and when it
+// is due. `--check` exits 1 when a credential is overdue or keeps an unretired
+// previous key past its observation window (CI's daily check).
+import Table from "cli-table3";
+import { Credential } from "../config/schema";
+import { ConfigError, parseCredentials } from "../config/validate";
+import { parseArgs, readWorkingTree, StackFileError } from "./stack-config";
+
+/** Stage 2 may come 24 h after the switch (README, "Retire"). */
+export const OBSERVATION_WINDOW_HOURS = 24;
+const DAY = 24 * 3600 * 1000;
+
+export interface StatusRow {
+    name: string;
+    kind: string;
+    epoch: number;
+    stage: string;
+    rotatedOn: string | null;
+    cadenceDays: number | null;
+    dueDate: string | null;
+    daysOverdue: number;
+    consumers: number;
+    flags: string[];
+    /** Why `--check` fails for this credential; empty when it is fine. */
+    problems: string[];
+}
+
+export type Out = (line: string) => void;
+
+export function statusRows(credentials: Credential[], now: Date): StatusRow[] {
+    const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+    return credentials.map((c) => {
+        const entry = c as Credential & { legacy?: unknown };
+        const flags: string[] = [];
+        const problems: string[] = [];
+        const overlap = c.epoch > 1 && c.retiredEpoch < c.epoch - 1;
+        const stage = c.epoch === 1 ? "first" : overlap ? "overlap: previous key inactive" : "retired";
+        const rotated = c.rotatedOn ? Date.parse(`${c.rotatedOn}T00:00:00Z`) : undefined;
+        let dueDate: string | null = null;
+        let daysOverdue = 0;
+        if (rotated === undefined) flags.push("no rotatedOn");
+        if (c.cadenceDays === undefined) flags.push("no cadenceDays");
+        if (entry.legacy === true) flags.push("legacy token");
+        if (rotated !== undefined && c.cadenceDays !== undefined) {
+            const due = rotated + c.cadenceDays * DAY;
+            dueDate = new Date(due).toISOString().slice(0, 10);
+            daysOverdue = Math.max(0, Math.floor((today - due) / DAY));
+            if (daysOverdue > 0) problems.push(`overdue by ${daysOverdue} day(s): due ${dueDate} (rotatedOn ${c.rotatedOn} + ${c.cadenceDays} days); bump its epoch`);
+        }
+        if (overlap && rotated !== undefined) {
+            const windowEnd = rotated + OBSERVATION_WINDOW_HOURS * 3600 * 1000;
+            if (now.getTime() > windowEnd) {
+                problems.push(
+                    `the key of epoch ${c.epoch - 1} is still unretired past its ${OBSERVATION_WINDOW_HOURS} h observation window ` +
+                        `(rotatedOn ${c.rotatedOn}); retire it: retiredEpoch: ${c.epoch - 1}`,
+                );
+            }
+        }
+        if (overlap && rotated === undefined) flags.push("overlap age unknown");
+        const consumers = Object.values(c.consumers ?? {}).reduce((n, list) => n + (Array.isArray(list) ? list.length : 0), 0);
+        return {
+            name: c.name,
+            kind: c.kind,
+            epoch: c.epoch,
+            stage,
+            rotatedOn: c.rotatedOn ?? null,
+            cadenceDays: c.cadenceDays ?? null,
+            dueDate,
+            daysOverdue,
+            consumers,
+            flags,
+            problems,
+        };
+    });
+}
+
+export function renderTable(rows: StatusRow[]): string {
+    const table = new Table({
+        head: ["credential", "kind", "epoch", "stage", "rotated on", "cadence (days)", "due", "days overdue", "consumers", "flags"],
+        style: { head: [], border: [] },
+    });
+    for (const r of rows) {
+        table.push([
+            r.name,
+            r.kind,
+            r.epoch,
+            r.stage,
+            r.rotatedOn ?? "-",
+            r.cadenceDays ?? "-",
+            r.dueDate ?? "-",
+            r.daysOverdue,
+            r.consumers,
+            r.flags.join(", ") || "-",
+        ]);
+    }
+    return table.toString();
+}
+
+function parseToday(value: string | undefined): Date {
+    if (value === undefined) return new Date();
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) {
+        throw new StackFileError(`--today ${JSON.stringify(value)}: must be a date YYYY-MM-DD`);
+    }
+    return new Date(`${value}T00:00:00Z`);
+}
+
+/** The CLI: 0 fine, 1 `--check` found problems, 2 bad arguments or a bad stack file. */
+export async function run(argv: string[], out: Out = console.log, err: Out = console.error): Promise<number> {
+    let rows: StatusRow[];
+    let args: Record<string, string | boolean>;
+    try {
+        args = parseArgs(argv, ["stack", "today", "dir"], ["json", "check"]);
+        const stack = typeof args.stack === "string" ? args.stack : "prod";
+        const now = parseToday(args.today as string | undefined);
+        const { config } = readWorkingTree(stack, args.dir as string | undefined);
+        rows = statusRows(parseCredentials(config["raxx-rotations:credentials"]), now);
+    } catch (e) {
+        if (e instanceof ConfigError || e instanceof StackFileError) {
+            err(e.message);
+            return 2;
+        }
+        throw e;
+    }
+    if (args.json) out(JSON.stringify(rows, null, 2));
+    else out(renderTable(rows));
+    if (!args.check) return 0;
+    const failing = rows.filter((r) => r.problems.length > 0);
+    if (failing.length === 0) {
+        if (!args.json) out("check: every credential is within its cadence and observation window");
+        return 0;
+    }
+    const say = args.json ? err : out;
+    say(`check failed: ${failing.length} credential(s) need attention`);
+    for (const r of failing) for (const p of r.problems) say(`  - ${r.name}: ${p}`);
+    return 1;
+}
+
+if (require.main === module) {
+    run(process.argv.slice(2)).then(
+        (code) => (process.exitCode = code),
+        (e: unknown) => {
+            console.error(e instanceof Error ? e.message : String(e));
+            process.exitCode = 2;
+        },
+    );
+}

@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Credential, infisicalSettings } from "./config/schema";
 import { ConfigError, parseCredentials } from "./config/validate";
-import { AwsAccessKeyRotation, AwsAccessKeySummary } from "./rotations/aws-access-key";
-import { EpochMoveError, KeyPlan, planKeys } from "./rotations/epoch-moves";
+import { AwsAccessKeyRotation } from "./rotations/aws-access-key";
+import { EpochMoveError, KeyPlan, planKeys, planTokens } from "./rotations/epoch-moves";
+import { InfisicalTokenRotation } from "./rotations/infisical-token";
 import { SinkSettings } from "./rotations/consumers";
 import { readLastApplied } from "./rotations/last-applied";
 
@@ -16,6 +17,7 @@ export async function program(): Promise<Record<string, unknown>> {
     const credentials = validate(() => parseCredentials(config.getObject<unknown>("credentials")));
     refuseUnsupportedConsumers(credentials);
     const sinks = sinkSettings(config, credentials);
+    refuseRevokingOurOwnToken(config, credentials);
     const audit = { webhookUrl: config.getSecret("auditWebhookUrl"), actor: config.get("auditActor") };
 
     // Epoch moves are judged against what the last successful update applied,
@@ -25,7 +27,8 @@ export async function program(): Promise<Record<string, unknown>> {
     const refusals: string[] = [];
     for (const credential of credentials) {
         try {
-            plans.set(credential.name, planKeys(credential, last.get(credential.name)));
+            const plan = credential.kind === "aws-access-key" ? planKeys : planTokens;
+            plans.set(credential.name, plan(credential, last.get(credential.name)));
         } catch (err) {
             if (!(err instanceof EpochMoveError)) throw err;
             refusals.push(err.message);
@@ -37,16 +40,20 @@ export async function program(): Promise<Record<string, unknown>> {
         );
     }
 
-    const rotations: Record<string, pulumi.Output<AwsAccessKeySummary>> = {};
+    const rotations: Record<string, pulumi.Output<unknown>> = {};
     for (const credential of credentials) {
-        const rotation = new AwsAccessKeyRotation(credential.name, {
-            credential,
-            plan: plans.get(credential.name)!,
-            last: last.get(credential.name),
-            sinks,
-            audit,
-        });
-        rotations[credential.name] = rotation.summary;
+        const plan = plans.get(credential.name)!;
+        rotations[credential.name] =
+            credential.kind === "aws-access-key"
+                ? new AwsAccessKeyRotation(credential.name, { credential, plan, last: last.get(credential.name), sinks, audit }).summary
+                : new InfisicalTokenRotation(credential.name, {
+                      credential,
+                      plan,
+                      infisical: sinks.infisical!,
+                      sinks,
+                      audit,
+                      stack: pulumi.getStack(),
+                  }).summary;
     }
     return { rotations };
 }
@@ -86,12 +93,12 @@ function sinkSettings(config: pulumi.Config, credentials: Credential[]): SinkSet
         // herokuBaseUrl exists for rehearsals against the local sandbox.
         settings.heroku = { apiKey, baseUrl: config.get("herokuBaseUrl") };
     }
-    if (uses("infisical")) {
+    if (uses("infisical") || credentials.some((c) => c.kind === "infisical-token")) {
         const parsed = infisicalSettings.safeParse(config.getObject<unknown>("infisical"));
         if (!parsed.success) {
             const problems = parsed.error.issues.map((i) =>
                 i.code === "invalid_type" && i.path.length === 0
-                    ? "raxx-rotations:infisical: is required when the matrix has Infisical consumers ({siteUrl, projectId, environment})"
+                    ? "raxx-rotations:infisical: is required when the matrix has Infisical consumers or tokens ({siteUrl, projectId, environment})"
                     : `raxx-rotations:infisical${i.path.map((p) => `.${String(p)}`).join("")}: ${i.code === "unrecognized_keys" ? `unknown field(s) ${i.keys.join(", ")}` : i.message}`,
             );
             throw new pulumi.RunError(`Invalid Infisical settings (nothing was changed):\n${problems.map((p) => `  - ${p}`).join("\n")}`);
@@ -116,6 +123,28 @@ function sinkSettings(config: pulumi.Config, credentials: Credential[]): SinkSet
         settings.hosts = { privateKey };
     }
     return settings;
+}
+
+/**
+ * The bootstrap problem of the Infisical SOP: the stack authenticates to
+ * Infisical with its own token. Rotating the identity that token belongs to
+ * would revoke the stack's own access at the end of the update.
+ */
+function refuseRevokingOurOwnToken(config: pulumi.Config, credentials: Credential[]): void {
+    const rotator = config.get("infisicalRotatorIdentityId");
+    const own = credentials.filter((c) => c.kind === "infisical-token" && c.identityId === rotator);
+    if (own.length === 0) return;
+    throw new pulumi.RunError(
+        own
+            .map(
+                (c) =>
+                    `credentials.${c.name}.identityId: is the identity of the stack's own Infisical token (raxx-rotations:infisicalRotatorIdentityId); ` +
+                    "rotating it would revoke the token this stack authenticates with, mid-update. Rotate the rotator by hand: mint a new token " +
+                    "for it, pulumi config set --secret raxx-rotations:infisicalToken <new>, pulumi up (nothing is written), then revoke the old one " +
+                    "— keeping the break-glass copy (README, Break-glass) up to date",
+            )
+            .join("\n"),
+    );
 }
 
 function refuseUnsupportedConsumers(credentials: Credential[]): void {

@@ -6,8 +6,11 @@ export const AUDIT_EVENT_TYPE = "pulumi-nodejs:dynamic/raxx-rotations:AuditEvent
 /** The SOP step 8 context, field names as the SOP writes them. */
 export interface AuditContext {
     secret_name: string;
-    iam_user: string;
-    /** The key retired by this rotation; absent on a first deployment. */
+    /** AWS credentials (the AWS SOP's context). */
+    iam_user?: string;
+    /** Infisical tokens (the Infisical SOP's context): "machine-identity" or "service-token-legacy". */
+    token_type?: string;
+    /** The key or token retired by this rotation; absent on a first deployment. */
     old_key_id?: string;
     new_key_id: string;
     method: "programmatic";
@@ -131,7 +134,8 @@ function newEvent(inputs: AuditEventInputs): AuditEventBody {
     const { randomUUID } = require("crypto") as typeof import("crypto");
     const context: AuditContext = {
         secret_name: inputs.context.secret_name,
-        iam_user: inputs.context.iam_user,
+        ...(inputs.context.iam_user ? { iam_user: inputs.context.iam_user } : {}),
+        ...(inputs.context.token_type ? { token_type: inputs.context.token_type } : {}),
         ...(inputs.context.old_key_id ? { old_key_id: inputs.context.old_key_id } : {}),
         new_key_id: inputs.context.new_key_id,
         method: "programmatic",
@@ -142,7 +146,7 @@ function newEvent(inputs: AuditEventInputs): AuditEventBody {
 async function record(inputs: AuditEventInputs, body: AuditEventBody): Promise<AuditEventOutputs> {
     const event = JSON.stringify(body);
     const webhookConfigured = typeof inputs.webhookUrl === "string" && inputs.webhookUrl !== "";
-    const what = `audit event ${body.action} for ${body.context.iam_user} (new key ${body.context.new_key_id})`;
+    const what = `audit event ${body.action} for ${body.context.iam_user ?? body.context.secret_name} (new key ${body.context.new_key_id})`;
     let result: DeliveryResult;
     if (webhookConfigured) {
         result = await deliverAuditEvent(inputs.webhookUrl as string, event, body.id, inputs.delivery);

@@ -133,15 +133,86 @@ export const infisicalSettings = z.strictObject({
 });
 export type InfisicalSettings = z.infer<typeof infisicalSettings>;
 
+const placeholder = (v: string) => !/^REPLACE/i.test(v);
+
+/** Infisical's largest Token Auth TTL is ten years. */
+const MAX_TTL_DAYS = 3650;
+
+export const infisicalTokenEntry = z
+    .strictObject({
+        kind: z.literal("infisical-token"),
+        /** The machine identity whose Token Auth tokens this credential rotates. */
+        identityId: z
+            .string({ error: "is required (the machine identity's id: Access Control → Machine Identities)" })
+            .regex(/^[A-Za-z0-9][A-Za-z0-9-]{5,63}$/, { message: "must be a machine identity id", abort: true })
+            .refine(placeholder, "is still a placeholder: set the machine identity's id (Access Control → Machine Identities)"),
+        /** Token lifetime, always explicit (the SOP: do not rely on the default). */
+        ttlDays: z.preprocess(
+            numeric,
+            z
+                .number({ error: "is required: the token's TTL in days, explicit (the SOP warns against the default)" })
+                .int("must be a whole number of days")
+                .min(1, "must be at least 1 day")
+                .max(MAX_TTL_DAYS, `must be at most ${MAX_TTL_DAYS} days (Infisical's maximum TTL)`),
+        ),
+        /** The identity's maximum TTL (accessTokenMaxTTL); default ttlDays. */
+        maxTtlDays: z.preprocess(numeric, z.number().int().min(1).max(MAX_TTL_DAYS, `must be at most ${MAX_TTL_DAYS} days`)).optional(),
+        epoch: positiveInt(),
+        /** Tokens have no inactive stage: the previous token is revoked at the end of the bump. Kept for symmetry and status. */
+        retiredEpoch: nonNegativeInt.default(0),
+        cadenceDays: positiveInt().optional(),
+        rotatedOn: isoDate.optional(),
+        secretNames: z.strictObject({ token: secretName }).default({ token: "INFISICAL_SERVICE_TOKEN" }),
+        /** The token being replaced is a legacy service token (st.…): flagged "migrate to machine identity". */
+        legacyServiceToken: z.boolean().optional(),
+        /** Holders this program cannot write (the SOP's operator-local zshrc): listed as manual follow-ups. */
+        manualConsumers: z.array(nonEmpty("a description of where the token is kept")).optional(),
+        verify: z
+            .strictObject({
+                /** SOP step 6: a health endpoint whose JSON has `true` at `healthPath` once the consumers work. */
+                healthUrl: z.string().regex(/^https?:\/\/\S+$/, "must be an http(s) URL").optional(),
+                healthPath: z.string().regex(/^[A-Za-z0-9_.]+$/, "must be a dotted JSON path, e.g. infisical.ok").default("ok"),
+                propagationSeconds: nonNegativeInt.optional(),
+                probes: z.array(probe).optional(),
+            })
+            .optional(),
+        consumers,
+    })
+    .superRefine((entry, ctx) => {
+        if (entry.retiredEpoch >= entry.epoch) {
+            ctx.addIssue({ code: "custom", path: ["retiredEpoch"], message: `must be below epoch (${entry.epoch})` });
+        }
+        if (entry.maxTtlDays !== undefined && entry.maxTtlDays < entry.ttlDays) {
+            ctx.addIssue({ code: "custom", path: ["ttlDays"], message: `must not exceed the identity's maximum TTL (maxTtlDays: ${entry.maxTtlDays})` });
+        }
+        if ((entry.consumers.hosts ?? []).length > 0) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["consumers", "hosts"],
+                message: "SSH hosts can hold AWS keys only (the env-file writer needs a non-secret id); keep Infisical tokens off hosts",
+            });
+        }
+    });
+
+export type InfisicalTokenCredential = z.infer<typeof infisicalTokenEntry> & { name: string };
+
 export type GithubConsumer = z.infer<typeof githubConsumer>;
 export type InfisicalConsumer = z.infer<typeof infisicalConsumer>;
 export type HerokuConsumer = z.infer<typeof herokuConsumer>;
 export type HostConsumer = z.infer<typeof hostConsumer>;
 export type Consumers = z.infer<typeof consumers>;
 export type AwsAccessKeyCredential = z.infer<typeof awsAccessKeyEntry> & { name: string };
-export type Credential = AwsAccessKeyCredential;
+export type Credential = AwsAccessKeyCredential | InfisicalTokenCredential;
+
+/** The names a credential writes to every consumer. */
+export function secretNamesOf(credential: Credential): string[] {
+    return credential.kind === "aws-access-key"
+        ? [credential.secretNames.id, credential.secretNames.secret]
+        : [credential.secretNames.token];
+}
 
 /** Kinds this version of the program can rotate, each with its schema. */
 export const kinds = {
     "aws-access-key": awsAccessKeyEntry,
+    "infisical-token": infisicalTokenEntry,
 } as const;

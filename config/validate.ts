@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Consumers, Credential, kinds } from "./schema";
+import { Consumers, Credential, kinds, secretNamesOf } from "./schema";
 
 /** A stack file the program refuses. `problems` are one line each, already naming credential and field. */
 export class ConfigError extends Error {
@@ -77,7 +77,8 @@ function formatIssue(at: string, issue: z.core.$ZodIssue, schema: z.ZodType): st
             .join("; ");
     }
     if (issue.code === "invalid_type" && issue.input === undefined) {
-        return `${where}: is required`;
+        // A schema may say more than "is required" (what the field is, where to find it).
+        return `${where}: ${issue.message.startsWith("is required") ? issue.message : "is required"}`;
     }
     if (issue.code === "invalid_value" && issue.path.join(".") === "kind") {
         return `${where}: ${issue.message}`;
@@ -176,7 +177,7 @@ function findDuplicateWrites(credentials: Credential[]): string[] {
     const problems: string[] = [];
     for (const credential of credentials) {
         for (const { field, place } of consumerPlaces(credential.consumers)) {
-            for (const secret of [credential.secretNames.id, credential.secretNames.secret]) {
+            for (const secret of secretNamesOf(credential)) {
                 const key = `${place}\u0000${secret}`;
                 const here = `credentials.${credential.name}.${field}`;
                 const first = seen.get(key);

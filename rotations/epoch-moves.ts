@@ -121,3 +121,28 @@ function retiredBackwards(at: string, was: number, now: number): EpochMoveError 
             `and cannot come back. Set retiredEpoch: ${was} (or higher)`,
     );
 }
+
+/**
+ * Infisical tokens use the same slots and epochs but have no inactive stage:
+ * only the token of the current epoch is declared, so the previous one is
+ * revoked at the end of the update that replaced it — after every consumer was
+ * switched and checked. A revoked token cannot come back: there is no rollback,
+ * only a fresh token (a bump).
+ */
+export function planTokens(entry: EpochConfig, last: AppliedCredential | undefined): KeyPlan {
+    const { name, epoch: e, retiredEpoch: r } = entry;
+    const at = `credentials.${name}`;
+    const active = { epoch: e, slot: slotOf(e) };
+    if (!last) return { move: "first", active };
+    const l = last.epoch;
+    if (r < last.retiredEpoch) throw retiredBackwards(at, last.retiredEpoch, r);
+    if (e === l) return { move: "unchanged", active };
+    if (e === l + 1) return { move: "rotate", active };
+    if (e < l) {
+        throw new EpochMoveError(
+            `${at}.epoch: moved back from ${l} to ${e}; the token of epoch ${e} was revoked when ${e + 1} took over ` +
+                `and cannot come back. To replace a bad token, roll forward: set epoch: ${l + 1}`,
+        );
+    }
+    throw new EpochMoveError(`${at}.epoch: jumped from ${l} to ${e}; epochs move one step at a time. Set epoch: ${l + 1}`);
+}

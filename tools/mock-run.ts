@@ -83,6 +83,14 @@ export async function runProgram(options: RunOptions): Promise<Run> {
                         state: { ...args.inputs, status: args.inputs.status ?? "Active", secret: fakeSecretFor(id) },
                     };
                 }
+                if (args.type === "pulumi-nodejs:dynamic/raxx-rotations:IdentityToken") {
+                    // Like a key: one token per slot and epoch.
+                    const tokenId = `tok-${fakeKeyId(`${args.name}@${String(triggers.get(args.name))}`).toLowerCase()}`;
+                    return {
+                        id: tokenId,
+                        state: { ...args.inputs, tokenId, accessToken: fakeSecretFor(tokenId), expiresAt: "2027-02-23T00:00:00Z" },
+                    };
+                }
                 return { id: args.custom ? `${args.name}-id` : "", state: args.inputs };
             },
             call(args) {

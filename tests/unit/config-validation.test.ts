@@ -19,7 +19,7 @@ async function refused(credentials: unknown): Promise<string> {
 describe("config validation", () => {
     it("refuses an unknown kind, naming the credential and the allowed kinds", async () => {
         const message = await refused({ "vault-operator": vaultOperator({ kind: "aws-acess-key" }) });
-        assert.match(message, /credentials\.vault-operator\.kind: unknown kind "aws-acess-key" \(one of: aws-access-key\)/);
+        assert.match(message, /credentials\.vault-operator\.kind: unknown kind "aws-acess-key" \(one of: aws-access-key, infisical-token\)/);
     });
 
     for (const [label, epoch] of [

@@ -1,0 +1,154 @@
+import * as pulumi from "@pulumi/pulumi";
+import { InfisicalSettings, InfisicalTokenCredential } from "../config/schema";
+import { AuditEvent } from "../components/audit-event";
+import { IdentityToken } from "../components/identity-token";
+import { IdentityTokenAuth } from "../components/identity-token-auth";
+import { probes } from "../components/probes";
+import { PropagationWait } from "../components/propagation-wait";
+import { TokenValidation } from "../components/token-validation";
+import { AuditSettings, DEFAULT_PROPAGATION_SECONDS, KeySummary } from "./aws-access-key";
+import { SinkSettings, writeConsumers } from "./consumers";
+import { KeyPlan } from "./epoch-moves";
+
+export interface InfisicalTokenRotationArgs {
+    credential: InfisicalTokenCredential;
+    plan: KeyPlan;
+    /** Where tokens are minted and checked, and the rotator's own token. */
+    infisical: InfisicalSettings & { token: pulumi.Output<string> };
+    sinks: SinkSettings;
+    audit: AuditSettings;
+    /** The stack's name, for the SOP's token name raxx-<stack>-rotation-<date>. */
+    stack: string;
+}
+
+export interface InfisicalTokenSummary {
+    kind: "infisical-token";
+    identityId: string;
+    epoch: number;
+    retiredEpoch: number;
+    move: string;
+    tokenName: string;
+    activeTokenId: string;
+    expiresAt: string;
+    /** In the same shape as an access key's, so epoch moves are judged the same way. */
+    keys: KeySummary[];
+    consumers: string[];
+    gates: string[];
+    flags: string[];
+    /** Holders the program cannot write: update them by hand after the rotation. */
+    manualFollowUps: string[];
+    audit: { event: string; delivered: boolean };
+}
+
+/**
+ * One machine-identity token (the Infisical SOP): Token Auth with an explicit
+ * TTL, a token minted in the slot of its epoch, validated (it can list the
+ * project's secrets) before any consumer is written, every consumer written,
+ * the wait and the health check — and the previous token, no longer declared,
+ * revoked at the end of the update, its 401 confirmed.
+ */
+export class InfisicalTokenRotation extends pulumi.ComponentResource {
+    public readonly summary: pulumi.Output<InfisicalTokenSummary>;
+
+    constructor(name: string, args: InfisicalTokenRotationArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("raxx-rotations:rotations:InfisicalTokenRotation", name, {}, opts);
+        const { credential, plan, infisical } = args;
+        const { siteUrl, projectId, environment, token: rotator } = infisical;
+        const verify = credential.verify ?? { healthPath: "ok" };
+        const seconds = verify.propagationSeconds ?? DEFAULT_PROPAGATION_SECONDS;
+        const gates: string[] = [];
+
+        const auth = new IdentityTokenAuth(
+            `${name}-token-auth`,
+            {
+                siteUrl,
+                identityId: credential.identityId,
+                ttlSeconds: credential.ttlDays * 86400,
+                maxTtlSeconds: (credential.maxTtlDays ?? credential.ttlDays) * 86400,
+                token: rotator,
+            },
+            { parent: this },
+        );
+        const tokenName = `raxx-${args.stack}-rotation-${credential.rotatedOn ?? `epoch-${plan.active.epoch}`}-${name}`;
+        const token = new IdentityToken(
+            `${name}-slot-${plan.active.slot}`,
+            { siteUrl, identityId: credential.identityId, name: tokenName, projectId, environment, token: rotator },
+            { parent: this, dependsOn: [auth], replacementTrigger: plan.active.epoch },
+        );
+        const validation = new TokenValidation(
+            `${name}-validate`,
+            { siteUrl, projectId, environment, identityId: credential.identityId, accessToken: token.accessToken },
+            { parent: this },
+        );
+        gates.push(`token auth TTL ${credential.ttlDays} days`, "validate the new token (it lists the project's secrets)");
+
+        const written = writeConsumers(name, credential.consumers, { [credential.secretNames.token]: token.accessToken }, args.sinks, this, [validation]);
+        const wait = new PropagationWait(
+            `${name}-propagation`,
+            { seconds, trigger: pulumi.interpolate`${token.tokenId} ${written.places.join("; ")}` },
+            { parent: this, dependsOn: written.writes },
+        );
+        gates.push(`wait ${seconds}s for the consumers to restart`);
+        const checks = [...(verify.probes ?? [])];
+        if (verify.healthUrl) checks.push({ name: "health", command: healthCommand(verify.healthUrl, verify.healthPath), sensitive: false });
+        const afterSwitch = probes(name, { probes: checks, keyId: token.tokenId, phase: "after-switch", dependsOn: [wait] }, this);
+        if (checks.length) gates.push(`probes: ${checks.map((c) => c.name).join(", ")}`);
+        gates.push("revoke the previous token at the end of the update (401 confirmed)");
+
+        const audit = new AuditEvent(
+            `${name}-audit`,
+            {
+                action: "secret.rotate.completed",
+                context: {
+                    secret_name: credential.secretNames.token,
+                    token_type: "machine-identity",
+                    new_key_id: token.tokenId,
+                    method: "programmatic",
+                },
+                actor: args.audit.actor,
+                webhookUrl: args.audit.webhookUrl,
+            },
+            { parent: this, dependsOn: [wait, ...afterSwitch] },
+        );
+        gates.push("audit event secret.rotate.completed");
+
+        const flags = credential.legacyServiceToken ? ["legacy service token: migrate to machine identity"] : [];
+        const manualFollowUps = [
+            ...(credential.manualConsumers ?? []).map((c) => `update by hand: ${c}`),
+            ...(credential.legacyServiceToken
+                ? ["revoke the legacy service token by hand (Project → Access Control → Service Tokens): this rotation minted a machine-identity token in its place"]
+                : []),
+        ];
+        this.summary = pulumi
+            .all([token.tokenId, token.expiresAt, audit.event, audit.delivered])
+            .apply(([tokenId, expiresAt, event, delivered]) => ({
+                kind: "infisical-token" as const,
+                identityId: credential.identityId,
+                epoch: credential.epoch,
+                retiredEpoch: credential.retiredEpoch,
+                move: plan.move,
+                tokenName,
+                activeTokenId: tokenId,
+                expiresAt,
+                keys: [{ epoch: plan.active.epoch, slot: plan.active.slot, status: "Active" as const, keyId: tokenId }],
+                consumers: written.places,
+                gates,
+                flags,
+                manualFollowUps,
+                audit: { event, delivered },
+            }));
+        this.registerOutputs({ summary: this.summary });
+    }
+}
+
+/** A probe command for SOP step 6's `curl .../health/dependencies | jq '.infisical'`: exit 0 when the path holds true. */
+export function healthCommand(url: string, jsonPath: string): string {
+    const script =
+        "fetch(process.argv[1]).then((r)=>r.json()).then((j)=>{const v=process.argv[2].split('.').reduce((o,k)=>o==null?o:o[k],j);" +
+        "if(v!==true){console.error('health: '+process.argv[2]+' is not true');process.exit(1)}}).catch((e)=>{console.error('health: '+e.message);process.exit(1)})";
+    return `node -e ${shellQuote(script)} ${shellQuote(url)} ${shellQuote(jsonPath)}`;
+}
+
+function shellQuote(s: string): string {
+    return `'${s.replace(/'/g, `'\\''`)}'`;
+}

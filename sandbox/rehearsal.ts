@@ -65,7 +65,9 @@ const STACK = "rehearsal";
 
 export async function rehearse(options: RehearsalOptions): Promise<RehearsalReport> {
     const log = options.log ?? (() => undefined);
-    const stackFile = options.stackFile ?? path.join(repoRoot, "Pulumi.prod.yaml");
+    const stackFile = options.scenario.stackFile
+        ? path.join(repoRoot, options.scenario.stackFile)
+        : (options.stackFile ?? path.join(repoRoot, "Pulumi.prod.yaml"));
     const base = readStackConfig(stackFile);
     const started = Date.now();
 
@@ -313,7 +315,7 @@ class StepRunner {
         const verdicts = [atMostTwoKeysPerUser(timeline), noConsumerHoldsNonActiveKey(timeline)];
         if (kind === "up" && outcome !== "fail" && outcome !== "killed") {
             const credentials = await this.credentials();
-            const users = Object.values(credentials).map((c) => String(c.iamUser));
+            const users = Object.values(credentials).map(ownerOf);
             verdicts.push(exactlyOneActiveKey(timeline, t1, users));
             const all = await this.stack.getAllConfig();
             const infisical = JSON.parse(all["raxx-rotations:infisical"]?.value ?? "{}") as { environment?: string };
@@ -373,7 +375,7 @@ export function expectedConsumers(
 ): ExpectedConsumer[] {
     const expected: ExpectedConsumer[] = [];
     for (const entry of Object.values(credentials)) {
-        const names = (entry.secretNames as { id: string; secret: string } | undefined) ?? { id: "AWS_ACCESS_KEY_ID", secret: "AWS_SECRET_ACCESS_KEY" };
+        const names = secretNamesOf(entry);
         const consumers = (entry.consumers ?? {}) as {
             github?: { repository: string; environment?: string }[];
             heroku?: { app: string }[];
@@ -382,25 +384,25 @@ export function expectedConsumers(
         };
         for (const h of consumers.hosts ?? []) {
             const consumer = hostNames.get(`${h.host}:${h.port ?? 22}:${h.envFile}`) ?? `${h.host}:${h.envFile}`;
-            expected.push({ service: "hosts", consumer, names: [names.id, names.secret], user: String(entry.iamUser) });
+            expected.push({ service: "hosts", consumer, names, user: ownerOf(entry) });
         }
         for (const h of consumers.heroku ?? []) {
-            expected.push({ service: "heroku", consumer: h.app, names: [names.id, names.secret], user: String(entry.iamUser) });
+            expected.push({ service: "heroku", consumer: h.app, names, user: ownerOf(entry) });
         }
         for (const i of consumers.infisical ?? []) {
             expected.push({
                 service: "infisical",
                 consumer: `${i.environment ?? infisicalEnvironment}:${normalizeSecretPath(i.secretPath)}`,
-                names: [names.id, names.secret],
-                user: String(entry.iamUser),
+                names,
+                user: ownerOf(entry),
             });
         }
         for (const c of consumers.github ?? []) {
             expected.push({
                 service: "github",
                 consumer: `${owner}/${c.repository}${c.environment ? `@${c.environment}` : ""}`,
-                names: [names.id, names.secret],
-                user: String(entry.iamUser),
+                names,
+                user: ownerOf(entry),
             });
         }
     }
@@ -413,6 +415,8 @@ export function containsIssuedSecret(text: string, isIssued: (candidate: string)
         const run = match[0];
         for (let i = 0; i + 40 <= run.length; i++) if (isIssued(run.slice(i, i + 40))) return true;
     }
+    // Infisical tokens: dotted runs, tested whole.
+    for (const match of text.matchAll(/[A-Za-z0-9._-]{24,}/g)) if (isIssued(match[0])) return true;
     return false;
 }
 
@@ -459,6 +463,17 @@ function infisicalEnvironmentsOf(base: StackConfig): string[] {
     return [...new Set(["dev", "staging", "prod", settings.environment ?? "prod", ...envs])];
 }
 
+/** Whose credential the timeline files it under: the IAM user, or the machine identity of a token. */
+function ownerOf(entry: Record<string, unknown>): string {
+    return entry.kind === "infisical-token" ? `identity:${String(entry.identityId)}` : String(entry.iamUser);
+}
+
+function secretNamesOf(entry: Record<string, unknown>): string[] {
+    if (entry.kind === "infisical-token") return [(entry.secretNames as { token?: string } | undefined)?.token ?? "INFISICAL_SERVICE_TOKEN"];
+    const names = (entry.secretNames as { id: string; secret: string } | undefined) ?? { id: "AWS_ACCESS_KEY_ID", secret: "AWS_SECRET_ACCESS_KEY" };
+    return [names.id, names.secret];
+}
+
 function herokuAppsOf(credentials: Record<string, Record<string, unknown>>): string[] {
     const apps = Object.values(credentials).flatMap((c) => ((c.consumers as { heroku?: { app: string }[] })?.heroku ?? []).map((h) => h.app));
     return [...new Set(apps)];
@@ -500,7 +515,12 @@ function writeSandboxConfig(workDir: string, prod: Record<string, unknown>, worl
     const hostNames = new Map<string, string>();
     const credentials = (config["raxx-rotations:credentials"] ?? {}) as Record<string, Record<string, unknown>>;
     for (const [name, entry] of Object.entries(credentials)) {
-        const verify = (entry.verify ?? {}) as { propagationSeconds?: number; probes?: { name: string; command: string }[] };
+        const verify = (entry.verify ?? {}) as { propagationSeconds?: number; probes?: { name: string; command: string }[]; healthUrl?: string };
+        if (verify.healthUrl) {
+            verify.healthUrl = `${world.probes.url.replace(/\/$/, "")}/health/${name}`;
+            (verify as { healthPath?: string }).healthPath = "ok";
+            notes.add("health URLs ask the sandbox's probe server (a fault { service: probe } makes one fail)");
+        }
         const seconds = verify.propagationSeconds ?? 60;
         if (seconds > 1) notes.add(`propagationSeconds ${seconds} → 1 (IAM here is consistent at once)`);
         verify.propagationSeconds = Math.min(seconds, 1);
@@ -510,12 +530,12 @@ function writeSandboxConfig(workDir: string, prod: Record<string, unknown>, worl
         }
         entry.verify = verify;
         const consumers = (entry.consumers ?? {}) as { hosts?: Record<string, unknown>[] };
-        const names = (entry.secretNames as { id: string; secret: string } | undefined) ?? { id: "AWS_ACCESS_KEY_ID", secret: "AWS_SECRET_ACCESS_KEY" };
+        const [idName, secretName] = secretNamesOf(entry);
         for (const h of consumers.hosts ?? []) {
             if (!world.hosts) throw new Error(`credentials.${name}: host consumers but the sandbox started no sshd`);
             const original = `${String(h.host)}:${String(h.envFile)}`;
             const endpoint = world.hosts.endpoint(String(h.host));
-            const envFile = world.hosts.envPath(String(h.host), String(h.envFile), [names.id, names.secret]);
+            const envFile = world.hosts.envPath(String(h.host), String(h.envFile), [idName, secretName]);
             Object.assign(h, { host: endpoint.host, port: endpoint.port, user: endpoint.user, envFile });
             hostNames.set(`${endpoint.host}:${endpoint.port}:${envFile}`, original);
             notes.add(`SSH hosts are a real sshd on 127.0.0.1 (one port per host), env files under its test user's home`);

@@ -101,6 +101,8 @@ export type Step = { [K in StepKind]: { [P in K]: z.output<Bodies[K]> } }[StepKi
 export interface Scenario {
     name: string;
     description?: string;
+    /** The stack file to start from, relative to the repository (default: the CLI's --stack, Pulumi.prod.yaml). */
+    stackFile?: string;
     steps: Step[];
 }
 
@@ -137,8 +139,11 @@ export function parseScenario(doc: unknown, file = "<scenario>"): Scenario {
     if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
         throw new ScenarioError(file, ["must be a mapping with name and steps"]);
     }
-    const { name, description, steps, ...rest } = doc as Record<string, unknown>;
-    const problems: string[] = Object.keys(rest).map((k) => `${k}: unknown field (allowed: name, description, steps)`);
+    const { name, description, steps, stackFile, ...rest } = doc as Record<string, unknown>;
+    const problems: string[] = Object.keys(rest).map((k) => `${k}: unknown field (allowed: name, description, stackFile, steps)`);
+    if (stackFile !== undefined && (typeof stackFile !== "string" || !/^[\w./-]+\.yaml$/.test(stackFile))) {
+        problems.push("stackFile: must be a path to a Pulumi.<stack>.yaml, relative to the repository");
+    }
     if (typeof name !== "string" || !/^[a-z0-9][a-z0-9-]*$/.test(name)) problems.push("name: must be a lower-case name (letters, digits, -)");
     if (!Array.isArray(steps) || steps.length === 0) {
         problems.push("steps: must be a non-empty list");
@@ -168,7 +173,7 @@ export function parseScenario(doc: unknown, file = "<scenario>"): Scenario {
         parsed.push({ [kind]: result.data } as Step);
     });
     if (problems.length > 0) throw new ScenarioError(file, problems);
-    return { name: name as string, description: description as string | undefined, steps: parsed };
+    return { name: name as string, description: description as string | undefined, ...(stackFile ? { stackFile: stackFile as string } : {}), steps: parsed };
 }
 
 export function stepKind(step: Step): StepKind {

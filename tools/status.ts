@@ -33,17 +33,18 @@ export type Out = (line: string) => void;
 export function statusRows(credentials: Credential[], now: Date): StatusRow[] {
     const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
     return credentials.map((c) => {
-        const entry = c as Credential & { legacy?: unknown };
+        const entry = c as Credential & { legacyServiceToken?: unknown };
         const flags: string[] = [];
         const problems: string[] = [];
-        const overlap = c.epoch > 1 && c.retiredEpoch < c.epoch - 1;
-        const stage = c.epoch === 1 ? "first" : overlap ? "overlap: previous key inactive" : "retired";
+        // Tokens have no inactive stage: the previous one is revoked by the bump itself.
+        const overlap = c.kind === "aws-access-key" && c.epoch > 1 && c.retiredEpoch < c.epoch - 1;
+        const stage = c.epoch === 1 ? "first" : c.kind === "infisical-token" ? "previous token revoked" : overlap ? "overlap: previous key inactive" : "retired";
         const rotated = c.rotatedOn ? Date.parse(`${c.rotatedOn}T00:00:00Z`) : undefined;
         let dueDate: string | null = null;
         let daysOverdue = 0;
         if (rotated === undefined) flags.push("no rotatedOn");
         if (c.cadenceDays === undefined) flags.push("no cadenceDays");
-        if (entry.legacy === true) flags.push("legacy token");
+        if (entry.legacyServiceToken === true) flags.push("legacy service token: migrate to machine identity");
         if (rotated !== undefined && c.cadenceDays !== undefined) {
             const due = rotated + c.cadenceDays * DAY;
             dueDate = new Date(due).toISOString().slice(0, 10);

@@ -458,6 +458,10 @@ export class InfisicalServer implements SandboxService {
         };
         identity.tokens.push(token);
         this.tokens.set(token.accessToken, "valid");
+        // A minted token is a credential like an access key: consumers holding it are
+        // judged against its status on the same timeline (user "identity:<id>").
+        this.ctx.keys.register(token.id, token.accessToken);
+        this.ctx.timeline.recordKey({ user: `identity:${identityId}`, keyId: token.id, status: "Active" });
         return {
           status: 200,
           body: { accessToken: token.accessToken, expiresIn: token.accessTokenTTL, accessTokenMaxTTL: token.accessTokenMaxTTL, tokenType: "Bearer", tokenData: this.tokenJson(token) },
@@ -471,6 +475,8 @@ export class InfisicalServer implements SandboxService {
       if (parts.length === 3) {
         if (method !== "POST") return notFound;
         if (!token || token.revoked) return errorReply(404, `Token with ID ${parts[1]} not found or already revoked`);
+        // A revoke is a change away from usable: stamped before it takes effect.
+        this.ctx.timeline.recordKey({ user: `identity:${token.identityId}`, keyId: token.id, status: "Deleted" });
         token.revoked = true;
         this.tokens.set(token.accessToken, "revoked");
         return { status: 200, body: { message: "Successfully revoked access token" } };

@@ -92,6 +92,13 @@ export class ProbeServer implements SandboxService {
             }
         }
 
+        // A health endpoint (the Infisical SOP's /health/dependencies): JSON with ok: true.
+        if (/^\/health\/[^/]+$/.test(path) && method === "GET") {
+            res.writeHead(200, { "content-type": "application/json" });
+            res.end(JSON.stringify({ ok: true }));
+            announce(this.ctx, { service: "probe", event, status: 200 });
+            return;
+        }
         const status = m && method === "GET" ? 200 : 404;
         res.writeHead(status, { "content-type": "text/plain" });
         res.end(status === 200 ? "ok\n" : "not found\n");

@@ -6,7 +6,7 @@ describe("engine tier: scenario files", () => {
         for (const name of [
             "first-deploy-and-bump", "retire", "collapsed-bump", "rollback", "two-credentials", "consumer-removed",
             "refused-jump", "adoption", "github-500", "killed-up", "drift", "heroku-429", "infisical-401",
-            "gate-validation", "gate-probe", "gate-usage", "host-unreachable", "audit-webhook-down",
+            "gate-validation", "gate-probe", "gate-usage", "host-unreachable", "audit-webhook-down", "infisical-token",
         ]) {
             assert.ok(scenarioFiles.includes(`${name}.yaml`), `sandbox/scenarios/${name}.yaml is missing`);
         }

@@ -50,6 +50,23 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
             "a key that failed validation reached a consumer",
         );
     },
+    "infisical-token"(report) {
+        const tokens = report.timelines.iam.filter((e) => e.user === "identity:sandbox-identity-ci");
+        const ids = [...new Set(tokens.map((e) => e.keyId))];
+        assert.equal(ids.length, 3, "three epochs, three tokens");
+        const [first, second, third] = ids;
+        const revoked = (id: string) => tokens.find((e) => e.keyId === id && e.status === "Deleted");
+        // The previous token is revoked only after every consumer holds the new one.
+        for (const [old, next] of [[first, second], [second, third]]) {
+            const at = revoked(old)!.at;
+            const writes = report.timelines.consumers.filter((e) => e.holds === next);
+            assert.equal(writes.length, 3, "infisical, github and heroku hold the new token");
+            for (const w of writes) assert.ok(w.at < at, `${w.service} ${w.consumer} got the new token after the old one was revoked`);
+        }
+        const failed = report.steps.find((s) => s.outcome === "fail")!;
+        assert.equal(keyStatusAt(report.timelines, second, failed.endedAt), "Active", "a failed health check must leave the old token valid");
+        assert.equal(keyStatusAt(report.timelines, third, report.timelines.exportedAt), "Active");
+    },
     "gate-probe": oldKeyStillActiveAfterFailure,
     "gate-usage": oldKeyStillActiveAfterFailure,
     "host-unreachable": oldKeyStillActiveAfterFailure,

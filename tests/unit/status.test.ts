@@ -81,3 +81,15 @@ describe("npm run status", () => {
         assert.ok((JSON.parse(out.join("\n")) as StatusRow[]).some((r) => r.name === "vault-operator"));
     });
 });
+
+describe("npm run status with Infisical tokens", () => {
+    it("flags a legacy service token for migration and never calls a token's previous epoch an overlap", async () => {
+        const { code, out } = await status("--stack", "legacy", "--json", "--today", "2026-06-01");
+        assert.equal(code, 0);
+        const [row] = JSON.parse(out) as StatusRow[];
+        assert.equal(row.kind, "infisical-token");
+        assert.equal(row.stage, "previous token revoked");
+        assert.deepEqual(row.flags, ["legacy service token: migrate to machine identity"]);
+        assert.equal(row.dueDate, "2026-07-23");
+    });
+});

@@ -59,12 +59,66 @@ async function previewWith(n: number): Promise<number> {
     }
 }
 
+/**
+ * The write phase of one bump with N Heroku consumers, each PATCH delayed by
+ * `delayMs` in the sandbox: from the new key's validation (the last STS answer)
+ * to the last PATCH answered. Writes that run in parallel stay near one delay.
+ */
+async function writePhase(n: number, delayMs: number): Promise<number> {
+    const apps = Array.from({ length: n }, (_, i) => `raxx-bench-app-${i + 1}`);
+    const stack = {
+        config: {
+            "aws:region": "us-east-1",
+            "github:owner": "raxx-app",
+            "raxx-rotations:credentials": {
+                bench: {
+                    kind: "aws-access-key",
+                    iamUser: "raxx-bench",
+                    epoch: 1,
+                    verify: { propagationSeconds: 0 },
+                    consumers: { heroku: apps.map((app) => ({ app })) },
+                },
+            },
+        },
+    };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-bench-"));
+    const stackFile = path.join(dir, "Pulumi.bench.yaml");
+    fs.writeFileSync(stackFile, stringify(stack));
+    try {
+        const report = await rehearse({
+            scenario: parseScenario({
+                name: "bench-writes",
+                steps: ["up", { set: { "credentials.bench.epoch": 2 } }, { fault: { service: "heroku", method: "PATCH", delayMs } }, "up"],
+            }),
+            stackFile,
+        });
+        if (report.verdict !== "pass") throw new Error(`the ${n}-consumer bump failed`);
+        const bump = report.steps[3];
+        const events = report.timelines.events.filter((e) => e.at >= bump.startedAt && e.at <= bump.endedAt);
+        const validated = events.filter((e) => e.service === "sts").pop()!;
+        const patches = events.filter((e) => e.service === "heroku" && e.write);
+        if (patches.length !== n) throw new Error(`expected ${n} PATCHes, saw ${patches.length}`);
+        return patches[patches.length - 1].at - validated.at;
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
 async function main(): Promise<void> {
-    const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,10,50" } } });
+    const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,10,50" }, delay: { type: "string", default: "500" } } });
     console.log(`raxx-rotations bench (${os.cpus().length} cores, node ${process.version}) in ${repoRoot}`);
     for (const line of await bumpPhases()) console.log(line);
+    const delay = Number(values.delay);
+    console.log(`write phase of one bump with N Heroku consumers, each PATCH delayed ${delay} ms:`);
+    const sizes = values.sizes!.split(",").map(Number);
+    let single = 0;
+    for (const n of sizes) {
+        const ms = await writePhase(n, delay);
+        if (n === sizes[0]) single = ms;
+        console.log(`  ${String(n).padStart(3)} consumers  ${seconds(ms)}  (${(ms / single).toFixed(2)}x the ${sizes[0]}-consumer write)`);
+    }
     console.log("pulumi preview of a first deployment (N credentials, 2 GitHub secrets each):");
-    for (const n of values.sizes!.split(",").map(Number)) {
+    for (const n of sizes) {
         console.log(`  ${String(n).padStart(3)} credentials  ${seconds(await previewWith(n))}`);
     }
 }

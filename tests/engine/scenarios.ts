@@ -122,6 +122,11 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
         assert.ok(!report.timelines.consumers.some((e) => e.holds === adopted), "an adopted key must never feed a consumer");
         const statuses = report.timelines.iam.filter((e) => e.keyId === adopted).map((e) => `${e.status}${e.origin ? "/world" : ""}`);
         assert.deepEqual(statuses, ["Active/world", "Inactive", "Deleted"]);
+        // In production the consumers hold the hand-made key: it may go Inactive only once they all hold the new one.
+        const deactivated = report.timelines.iam.find((e) => e.keyId === adopted && e.status === "Inactive")!;
+        const newKey = report.timelines.iam.find((e) => e.user === VAULT && e.keyId !== adopted && e.status === "Active")!.keyId;
+        const writes = report.timelines.consumers.filter((e) => e.holds === newKey && e.at < deactivated.at);
+        assert.equal(writes.length, 10, "every vault-operator secret held the new key before the adopted one went Inactive");
     },
     "consumer-removed"(report) {
         const removed = report.timelines.consumers.filter((e) => e.consumer === "raxx-app/raxx-console@production");
@@ -145,20 +150,20 @@ export const scenarioFiles = fs.readdirSync(dir).filter((f) => f.endsWith(".yaml
  * the scenarios are spread over a few small files.
  */
 export function scenarioTests(shard: number, shards: number): void {
-  describe(`engine tier: scenarios through the real Pulumi engine (${shard + 1}/${shards})`, function () {
-    // A cold engine build (first run on a machine) takes minutes; a scenario ~20-40 s.
-    this.timeout(30 * 60 * 1000);
-    const files = scenarioFiles.filter((_, i) => i % shards === shard);
+    describe(`engine tier: scenarios through the real Pulumi engine (${shard + 1}/${shards})`, function () {
+        // A cold engine build (first run on a machine) takes minutes; a scenario ~20-40 s.
+        this.timeout(30 * 60 * 1000);
+        const files = scenarioFiles.filter((_, i) => i % shards === shard);
 
-    for (const file of files) {
-        const scenario = loadScenario(path.join(dir, file));
-        it(`${scenario.name}: ${scenario.description ?? ""}`, async () => {
-            const lines: string[] = [];
-            const report = await rehearse({ scenario, log: (l) => lines.push(l) });
-            if (process.env.RAXX_VERBOSE) console.log(lines.join("\n"));
-            assert.equal(report.verdict, "pass", `${explain(report)}\n--- progress ---\n${lines.join("\n")}`);
-            checks[scenario.name]?.(report);
-        });
-    }
-  });
+        for (const file of files) {
+            const scenario = loadScenario(path.join(dir, file));
+            it(`${scenario.name}: ${scenario.description ?? ""}`, async () => {
+                const lines: string[] = [];
+                const report = await rehearse({ scenario, log: (l) => lines.push(l) });
+                if (process.env.RAXX_VERBOSE) console.log(lines.join("\n"));
+                assert.equal(report.verdict, "pass", `${explain(report)}\n--- progress ---\n${lines.join("\n")}`);
+                checks[scenario.name]?.(report);
+            });
+        }
+    });
 }

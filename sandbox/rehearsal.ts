@@ -33,6 +33,13 @@ export interface RehearsalOptions {
     log?: (line: string) => void;
     /** Keep the work folder (state, stack file) for inspection. */
     keepWorkDir?: boolean;
+    /**
+     * `--parallel` of every up, preview and refresh. Unset: the engine's default,
+     * 4 × the CPUs it sees (8 on two cores) — more consumer writes than that queue.
+     */
+    parallel?: number;
+    /** Extra environment for the CLI (e.g. a PULUMI_* diagnostic setting in the bench). */
+    engineEnv?: Record<string, string>;
 }
 
 export interface StepReport {
@@ -90,7 +97,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
             workDir,
             stackName: STACK,
             program,
-            envVars: world.awsEnv(),
+            envVars: { ...world.awsEnv(), ...options.engineEnv },
         });
         const adapted = writeSandboxConfig(workDir, base.config, world);
         for (const line of adapted.notes) log(`  sandbox: ${line}`);
@@ -100,7 +107,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
         await stack.setConfig("raxx-rotations:auditWebhookUrl", { value: world.audit.webhookUrl, secret: true });
         if (world.hosts) await stack.setConfig("raxx-rotations:sshPrivateKey", { value: world.hosts.privateKey, secret: true });
 
-        const runner = new StepRunner(stack, world, workDir, log, engineOutput, adapted.hostNames);
+        const runner = new StepRunner(stack, world, workDir, log, engineOutput, adapted.hostNames, options.parallel);
         const total = options.scenario.steps.length;
         for (const [index, step] of options.scenario.steps.entries()) {
             log(`[${index + 1}/${total}] ${describeStep(step)}`);
@@ -147,6 +154,7 @@ class StepRunner {
         private readonly engineOutput: string[],
         /** Rewritten host consumer ("127.0.0.1:<port>:<path>") → its name in the stack file ("<host>:<envFile>"). */
         private readonly hostNames: Map<string, string>,
+        private readonly parallel?: number,
     ) {}
 
     async run(index: number, step: Step): Promise<StepReport> {
@@ -186,6 +194,7 @@ class StepRunner {
             color: "never" as const,
             onOutput: (out: string) => this.engineOutput.push(out),
             onEvent: (event: EngineEvent) => this.progress(event),
+            ...(this.parallel ? { parallel: this.parallel } : {}),
         };
         switch (kind) {
             case "up": {

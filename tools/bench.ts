@@ -1,7 +1,11 @@
 // npm run bench: timings of the engine tier, for the README.
-// 1. One bump of one credential (the prod config's vault-operator: 4 consumer
-//    secrets) under the sandbox, split into phases read off the world's timeline.
-// 2. `pulumi preview` of a first deployment with 1, 10 and 50 credentials.
+// 1. One bump of the prod config's vault-operator (every consumer kind, every
+//    gate) with latency injected into every consumer and probe, against its
+//    floor: the waits, the slowest consumer and the probes.
+// 2. The write phase of one bump with 1, 10 and 50 Heroku consumers: at the
+//    engine's default parallelism, at --parallel, and (diagnostic only) with the
+//    engine's per-step checkpoints skipped, to show what the file backend costs.
+// 3. `pulumi preview` of a first deployment with 1, 10 and 50 credentials.
 // A script, not a test: numbers vary with the machine.
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -10,29 +14,66 @@ import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { repoRoot } from "../sandbox/engine";
 import { rehearse } from "../sandbox/rehearsal";
-import { parseScenario } from "../sandbox/scenario";
+import { parseScenario, Step } from "../sandbox/scenario";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-async function bumpPhases(): Promise<string[]> {
+/** The sandbox's pause between GitHub writes (rehearsal.ts sets github:writeDelayMs). */
+const GITHUB_WRITE_DELAY_MS = 100;
+
+interface RotationLatency {
+    /** Added to every consumer write: Heroku PATCH, Infisical POST/PATCH, GitHub PUT, SSH connection. */
+    writeMs: number;
+    /** Added to every probe. */
+    probeMs: number;
+}
+
+/**
+ * One bump of vault-operator from the prod config, every write and probe
+ * slowed down, against its floor. Floor = the two waits (after the switch,
+ * after the deactivation; 1 s each in the sandbox) + the slowest consumer
+ * (GitHub's writes are serial by the provider's design: N × (latency + write
+ * delay); every other consumer writes in parallel: one latency) + the probes
+ * twice (before and after the deactivation).
+ */
+async function rotationAgainstFloor(latency: RotationLatency): Promise<string[]> {
+    const faults: Step[] = [
+        { fault: { service: "heroku", method: "PATCH", delayMs: latency.writeMs } },
+        { fault: { service: "infisical", method: "POST", delayMs: latency.writeMs } },
+        { fault: { service: "infisical", method: "PATCH", delayMs: latency.writeMs } },
+        { fault: { service: "github", method: "PUT", delayMs: latency.writeMs } },
+        { fault: { service: "hosts", delayMs: latency.writeMs } },
+        { fault: { service: "probe", delayMs: latency.probeMs } },
+    ];
     const report = await rehearse({
-        scenario: parseScenario({ name: "bench-bump", steps: ["up", { set: { "credentials.vault-operator.epoch": 2 } }, "up"] }),
+        scenario: parseScenario({ name: "bench-bump", steps: ["up", { set: { "credentials.vault-operator.epoch": 2 } }, ...faults, "up"] }),
     });
     if (report.verdict !== "pass") throw new Error("the bump rehearsal failed; run npm run rehearse to see why");
-    const bump = report.steps[2];
+    const bump = report.steps[report.steps.length - 1];
     const inBump = (at: number) => at >= bump.startedAt && at <= bump.endedAt;
     const events = report.timelines.events.filter((e) => inBump(e.at) && e.origin !== "world");
     const create = events.find((e) => e.event === "CreateAccessKey")!;
-    const writes = events.filter((e) => e.service === "github" && e.write);
+    const githubWrites = events.filter((e) => e.service === "github" && e.write);
+    const writes = events.filter((e) => e.write && ["github", "heroku", "infisical", "hosts"].includes(e.service));
     const deactivate = events.find((e) => e.event === "UpdateAccessKey")!;
+    const audit = events.filter((e) => e.service === "audit").pop()!;
+    const probes = events.filter((e) => e.service === "probe");
+    const waitsMs = 2 * 1000;
+    const slowestMs = Math.max(latency.writeMs, githubWrites.length * (latency.writeMs + GITHUB_WRITE_DELAY_MS));
+    const probesMs = 2 * latency.probeMs;
+    const floor = waitsMs + slowestMs + probesMs;
+    const span = audit.at - create.at;
     return [
-        `One bump of vault-operator (4 GitHub secrets), wall time ${seconds(bump.durationMs)}:`,
-        `  engine start, plan, plugins, CreateAccessKey  ${seconds(create.at - bump.startedAt)}`,
-        `  consumer writes (${writes.length} PUTs, 100 ms write delay)  ${seconds(writes[writes.length - 1].at - create.at)}`,
-        `  provider read-back, then UpdateAccessKey      ${seconds(deactivate.at - writes[writes.length - 1].at)}`,
-        `  engine finish (outputs, state)                ${seconds(bump.endedAt - deactivate.at)}`,
+        `One bump of vault-operator (prod config: ${writes.length} consumer writes, ${githubWrites.length} of them GitHub; ${probes.length} probe runs),`,
+        `${latency.writeMs} ms added to every consumer write, ${latency.probeMs} ms to every probe:`,
+        `  pulumi up wall time                            ${seconds(bump.durationMs)}`,
+        `  rotation: CreateAccessKey → audit event        ${seconds(span)}`,
+        `  floor: waits ${seconds(waitsMs)} + slowest consumer ${seconds(slowestMs)} + probes ${seconds(probesMs)} = ${seconds(floor)}  (rotation ${(span / floor).toFixed(2)}x its floor)`,
+        `  before: engine start, plan, plugins, CreateAccessKey  ${seconds(create.at - bump.startedAt)}`,
+        `  consumer writes, gates, UpdateAccessKey        ${seconds(deactivate.at - create.at)}`,
+        `  after: engine finish (outputs, state)          ${seconds(bump.endedAt - audit.at)}`,
     ];
 }
 
@@ -64,7 +105,7 @@ async function previewWith(n: number): Promise<number> {
  * `delayMs` in the sandbox: from the new key's validation (the last STS answer)
  * to the last PATCH answered. Writes that run in parallel stay near one delay.
  */
-async function writePhase(n: number, delayMs: number): Promise<number> {
+async function writePhase(n: number, delayMs: number, engine: { parallel?: number; env?: Record<string, string> }): Promise<number> {
     const apps = Array.from({ length: n }, (_, i) => `raxx-bench-app-${i + 1}`);
     const stack = {
         config: {
@@ -91,6 +132,8 @@ async function writePhase(n: number, delayMs: number): Promise<number> {
                 steps: ["up", { set: { "credentials.bench.epoch": 2 } }, { fault: { service: "heroku", method: "PATCH", delayMs } }, "up"],
             }),
             stackFile,
+            parallel: engine.parallel,
+            engineEnv: engine.env,
         });
         if (report.verdict !== "pass") throw new Error(`the ${n}-consumer bump failed`);
         const bump = report.steps[3];
@@ -105,21 +148,44 @@ async function writePhase(n: number, delayMs: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-    const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,10,50" }, delay: { type: "string", default: "500" } } });
-    console.log(`raxx-rotations bench (${os.cpus().length} cores, node ${process.version}) in ${repoRoot}`);
-    for (const line of await bumpPhases()) console.log(line);
+    const { values } = parseArgs({
+        options: {
+            sizes: { type: "string", default: "1,10,50" },
+            delay: { type: "string", default: "500" },
+            parallel: { type: "string", default: "64" },
+            only: { type: "string", default: "rotation,writes,preview" },
+        },
+    });
+    const only = new Set(values.only!.split(","));
     const delay = Number(values.delay);
-    console.log(`write phase of one bump with N Heroku consumers, each PATCH delayed ${delay} ms:`);
+    const parallel = Number(values.parallel);
     const sizes = values.sizes!.split(",").map(Number);
-    let single = 0;
-    for (const n of sizes) {
-        const ms = await writePhase(n, delay);
-        if (n === sizes[0]) single = ms;
-        console.log(`  ${String(n).padStart(3)} consumers  ${seconds(ms)}  (${(ms / single).toFixed(2)}x the ${sizes[0]}-consumer write)`);
+    console.log(`raxx-rotations bench (${os.cpus().length} cores, node ${process.version}) in ${repoRoot}`);
+    if (only.has("rotation")) {
+        for (const line of await rotationAgainstFloor({ writeMs: 300, probeMs: 200 })) console.log(line);
     }
-    console.log("pulumi preview of a first deployment (N credentials, 2 GitHub secrets each):");
-    for (const n of sizes) {
-        console.log(`  ${String(n).padStart(3)} credentials  ${seconds(await previewWith(n))}`);
+    if (only.has("writes")) {
+        console.log(`write phase of one bump with N Heroku consumers (new key validated → last PATCH answered), each PATCH delayed ${delay} ms:`);
+        const runs: { label: string; engine: { parallel?: number; env?: Record<string, string> } }[] = [
+            { label: `default parallelism (${os.cpus().length * 4})`, engine: {} },
+            { label: `--parallel ${parallel}`, engine: { parallel } },
+            { label: `--parallel ${parallel}, checkpoints skipped (diagnostic, never in production)`, engine: { parallel, env: { PULUMI_SKIP_CHECKPOINTS: "true" } } },
+        ];
+        for (const run of runs) {
+            console.log(`  ${run.label}:`);
+            let single = 0;
+            for (const n of sizes) {
+                const ms = await writePhase(n, delay, run.engine);
+                if (n === sizes[0]) single = ms;
+                console.log(`    ${String(n).padStart(3)} consumers  ${seconds(ms)}  (${(ms / single).toFixed(2)}x the ${sizes[0]}-consumer write)`);
+            }
+        }
+    }
+    if (only.has("preview")) {
+        console.log("pulumi preview of a first deployment (N credentials, 2 GitHub secrets each):");
+        for (const n of sizes) {
+            console.log(`  ${String(n).padStart(3)} credentials  ${seconds(await previewWith(n))}`);
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-// npm run rehearse [-- --scenario FILE] [--json] [--keep]
+// npm run rehearse [-- --scenario FILE] [--json] [--keep] [--parallel N]
 // Rehearses a rotation end to end with no cloud account: the real Pulumi engine,
 // the program, and a local world (moto, GitHub). Exit 0 only when every
 // invariant and every step's expectation held; 2 for a bad scenario file.
@@ -19,12 +19,19 @@ async function main(): Promise<number> {
             stack: { type: "string", default: "prod" },
             json: { type: "boolean", default: false },
             keep: { type: "boolean", default: false },
+            parallel: { type: "string" },
             help: { type: "boolean", short: "h", default: false },
         },
     });
     if (values.help) {
-        console.log("usage: npm run rehearse [-- --scenario FILE] [--stack prod] [--json] [--keep]");
+        console.log("usage: npm run rehearse [-- --scenario FILE] [--stack prod] [--json] [--keep] [--parallel N]");
+        console.log("  --parallel N  resource operations at once, as `pulumi up --parallel N` (default: 4 x CPUs)");
         return 0;
+    }
+    const parallel = values.parallel === undefined ? undefined : Number(values.parallel);
+    if (parallel !== undefined && !(Number.isInteger(parallel) && parallel > 0)) {
+        console.error(`--parallel must be a positive whole number, got "${values.parallel}"`);
+        return 2;
     }
     const file = values.scenario ?? path.join(repoRoot, "sandbox", "scenarios", "first-deploy-and-bump.yaml");
     let scenario;
@@ -44,6 +51,7 @@ async function main(): Promise<number> {
         stackFile: path.join(repoRoot, `Pulumi.${values.stack}.yaml`),
         log,
         keepWorkDir: values.keep,
+        parallel,
     });
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else log(formatReport(report));

@@ -71,6 +71,20 @@ describe("scenario files", () => {
         assert.match(result.stderr, /steps\[1\] \(fault\)/);
         assert.doesNotMatch(result.stdout + result.stderr, /engine|moto/i, "nothing may start for a bad file");
     });
+
+    for (const bad of ["0", "2.5"]) {
+        it(`npm run rehearse exits 2 on --parallel ${bad}, before starting anything`, () => {
+            const root = path.join(__dirname, "..", "..");
+            const result = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tools/rehearse.ts", `--parallel=${bad}`], {
+                cwd: root,
+                encoding: "utf8",
+                timeout: 60000,
+            });
+            assert.equal(result.status, 2, result.stderr);
+            assert.match(result.stderr, new RegExp(`--parallel must be a positive whole number, got "${bad.replace(".", "\\.")}"`));
+            assert.doesNotMatch(result.stdout + result.stderr, /engine|moto|rehearsal "/i, "nothing may start for a bad flag");
+        });
+    }
 });
 
 describe("leak scan", () => {

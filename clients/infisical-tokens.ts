@@ -3,13 +3,12 @@
 // tokens, and check what a token can do. Same rules as clients/infisical.ts:
 // global fetch, one timeout per exchange, p-retry for 429/5xx/timeouts (every
 // timing configurable), errors that name the place and what to do and never
-// quote a token.
+// quote a token — the request layer of clients/infisical-http.ts.
 //
 // Serialised BY VALUE into the dynamic-provider host with the components that
 // use it (components/identity-token*.ts, components/token-validation.ts): no
-// module-level state other than constants; p-retry is loaded through the host's
-// main module (loadPRetry).
-import type { InfisicalClientOptions, InfisicalError, InfisicalErrorKind } from "./infisical";
+// module-level state other than constants.
+import { Answer, errorCode as code, infisicalError as tokenError, InfisicalClientOptions, InfisicalError, InfisicalHttp, isInfisicalError, TOKEN_HINT } from "./infisical-http";
 
 /** Settings as for the secrets client: `token` is the rotator's access token (Bearer). */
 export type InfisicalTokenClientOptions = InfisicalClientOptions;
@@ -53,28 +52,8 @@ export type TokenCheck =
     /** 401: revoked (or never valid); 403 TokenError: expired or malformed; 403 other: no permission; 404: no such project/environment. */
     | { ok: false; status: number; reason: "revoked" | "expired" | "permission" | "not-found"; code?: string };
 
-function tokenError(message: string, kind: InfisicalErrorKind, status?: number, code?: string, retryAfterMs?: number): InfisicalError {
-    // A plain Error with fields (see clients/infisical.ts): survives closure serialisation, and isInfisicalError() accepts it.
-    return Object.assign(new Error(message), { name: "InfisicalError" as const, kind, status, code, retryAfterMs });
-}
-
 export function isTokenClientError(err: unknown): err is InfisicalError {
-    return err instanceof Error && err.name === "InfisicalError" && typeof (err as Partial<InfisicalError>).kind === "string";
-}
-
-type PRetry = typeof import("p-retry");
-
-function loadPRetry(): PRetry {
-    // See clients/infisical.ts: in the engine's host this text's own require() searches a temp folder.
-    const main = require.main;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- no main module (a REPL): plain resolution is all there is
-    return (main ? main.require("p-retry") : require("p-retry")) as PRetry;
-}
-
-interface Answer {
-    status: number;
-    body: Record<string, unknown> | undefined;
-    retryAfterMs?: number;
+    return isInfisicalError(err);
 }
 
 interface Request {
@@ -93,31 +72,12 @@ interface Request {
     effect: string;
 }
 
-const TOKEN_HINT = "the rotator's Infisical token (raxx-rotations:infisicalToken)";
-
 export class InfisicalTokenClient {
-    private readonly base: string;
-    private readonly token: string;
-    private readonly timeoutMs: number;
-    private readonly retries: number;
-    private readonly minBackoffMs: number;
-    private readonly maxBackoffMs: number;
-    private readonly maxRetryAfterMs: number;
-    /** Token values seen by this client (minted, checked): redacted from every message as the rotator's is. */
-    private readonly secrets: string[];
+    /** Knows, and never quotes, the rotator's token and every token minted or checked here. */
+    private readonly http: InfisicalHttp;
 
     constructor(opts: InfisicalTokenClientOptions) {
-        if (!/^https?:\/\//i.test(opts.siteUrl)) throw tokenError(`Infisical siteUrl must start with http:// or https://, got "${opts.siteUrl}"`, "invalid");
-        if (!opts.token) throw tokenError(`${TOKEN_HINT} is empty — set it and rerun`, "unauthorized");
-        this.base = opts.siteUrl.replace(/\/+$/, "");
-        this.token = opts.token;
-        // Assigned here, not as a field initialiser: closure serialisation keeps only the constructor's body.
-        this.secrets = [opts.token];
-        this.timeoutMs = opts.timeoutMs ?? 15_000;
-        this.retries = opts.retries ?? 4;
-        this.minBackoffMs = opts.minBackoffMs ?? 1_000;
-        this.maxBackoffMs = Math.max(opts.maxBackoffMs ?? 15_000, this.minBackoffMs);
-        this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
+        this.http = new InfisicalHttp(opts);
     }
 
     /**
@@ -175,7 +135,7 @@ export class InfisicalTokenClient {
         if (typeof accessToken !== "string" || !accessToken || typeof data.id !== "string") {
             throw tokenError(`${place}: unexpected answer to minting "${name}" (no accessToken or tokenData.id in a 200 answer) — check the Infisical version`, "unexpected", answer.status);
         }
-        this.secrets.push(accessToken);
+        this.http.neverQuote(accessToken);
         const expiresIn = typeof answer.body?.expiresIn === "number" ? answer.body.expiresIn : typeof data.accessTokenTTL === "number" ? data.accessTokenTTL : 0;
         return { accessToken, tokenId: data.id, expiresIn, name: typeof data.name === "string" ? data.name : name };
     }
@@ -218,7 +178,7 @@ export class InfisicalTokenClient {
      */
     async checkTokenWorks(token: string, scope: TokenScope): Promise<TokenCheck> {
         if (!token) throw tokenError(`Infisical ${scope.environment} of project ${scope.projectId}: the token to check is empty`, "invalid");
-        if (!this.secrets.includes(token)) this.secrets.push(token);
+        this.http.neverQuote(token);
         const place = `Infisical ${scope.environment} of project ${scope.projectId}`;
         const query = new URLSearchParams({ workspaceId: scope.projectId, environment: scope.environment, secretPath: "/" });
         const answer = await this.request({ place, method: "GET", path: `/api/v3/secrets/raw?${query.toString()}`, bearer: token, pass: [200, 401, 403, 404], idempotent: true, effect: "nothing was changed" });
@@ -232,84 +192,14 @@ export class InfisicalTokenClient {
         return { ok: false, status: 404, reason: "not-found", code: c };
     }
 
-    private async request(r: Request): Promise<Answer> {
-        const pRetry = loadPRetry();
-        let attempts = 0;
-        const attempt = async (): Promise<Answer> => {
-            attempts += 1;
-            const answer = await this.fetchOnce(r);
-            if ((answer.status >= 200 && answer.status < 300) || r.pass.includes(answer.status)) return answer;
-            const err = this.classify(r, answer);
-            if (err.kind === "rate-limited" || (err.kind === "server" && r.idempotent)) throw err;
-            throw new pRetry.AbortError(err);
-        };
-        try {
-            return await pRetry(attempt, {
-                retries: this.retries,
-                factor: 2,
-                minTimeout: this.minBackoffMs,
-                maxTimeout: this.maxBackoffMs,
-                randomize: false,
-                onFailedAttempt: async (err) => {
-                    if (isTokenClientError(err) && !r.idempotent && (err.kind === "timeout" || err.kind === "network")) {
-                        // A request that may have reached Infisical must not be sent twice.
-                        throw tokenError(`${err.message}; a token may have been minted anyway — list the identity's tokens in Infisical and revoke any you do not recognise, then rerun`, err.kind, err.status, err.code);
-                    }
-                    const wanted = isTokenClientError(err) ? err.retryAfterMs : undefined;
-                    if (wanted === undefined || err.retriesLeft <= 0) return;
-                    if (wanted > this.maxRetryAfterMs) {
-                        throw tokenError(
-                            `${r.place}: rate limited (429); Infisical asks to wait ${Math.ceil(wanted / 1000)} s, more than the ${Math.ceil(this.maxRetryAfterMs / 1000)} s this client waits — ${r.effect}; rerun later`,
-                            "rate-limited",
-                            429,
-                            "RateLimitExceeded",
-                        );
-                    }
-                    const backoff = Math.min(this.minBackoffMs * 2 ** (err.attemptNumber - 1), this.maxBackoffMs);
-                    if (wanted > backoff) await new Promise((res) => setTimeout(res, wanted - backoff));
-                },
-            });
-        } catch (err) {
-            if (isTokenClientError(err) && attempts > 1 && ["rate-limited", "server", "timeout", "network"].includes(err.kind)) {
-                throw tokenError(`${err.message} (gave up after ${attempts} attempts)`, err.kind, err.status, err.code, err.retryAfterMs);
-            }
-            throw err;
-        }
-    }
-
-    private async fetchOnce(r: Request): Promise<Answer> {
-        const headers: Record<string, string> = { authorization: `Bearer ${r.bearer ?? this.token}`, accept: "application/json" };
-        if (r.body !== undefined) headers["content-type"] = "application/json";
-        let status: number;
-        let text: string;
-        let retryAfter: string | null;
-        try {
-            const res = await fetch(`${this.base}${r.path}`, {
-                method: r.method,
-                headers,
-                body: r.body === undefined ? undefined : JSON.stringify(r.body),
-                signal: AbortSignal.timeout(this.timeoutMs),
-            });
-            status = res.status;
-            retryAfter = res.headers.get("retry-after");
-            text = await res.text();
-        } catch (err) {
-            const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-            if (e.name === "TimeoutError" || e.name === "AbortError") {
-                throw tokenError(`${r.place}: no answer within ${formatMs(this.timeoutMs)} — ${r.effect === "no token was minted" ? "the outcome is unknown" : r.effect}; check that ${this.base} is reachable`, "timeout");
-            }
-            const why = e.cause?.code ?? e.cause?.message ?? e.message ?? "network error";
-            throw tokenError(`${r.place}: could not reach ${this.base} (${this.redact(String(why))}) — check siteUrl and the network`, "network");
-        }
-        let parsed: Record<string, unknown> | undefined;
-        try {
-            const value: unknown = text ? JSON.parse(text) : undefined;
-            parsed = value !== null && typeof value === "object" ? (value as Record<string, unknown>) : undefined;
-        } catch {
-            parsed = undefined;
-        }
-        if (status === 429) return { status, body: parsed, retryAfterMs: retryAfterMs(retryAfter, typeof parsed?.message === "string" ? parsed.message : undefined) };
-        return { status, body: parsed };
+    private request(r: Request): Promise<Answer> {
+        return this.http.request({
+            ...r,
+            classify: (answer) => this.classify(r, answer),
+            timeoutNote: r.effect === "no token was minted" ? "the outcome is unknown" : r.effect,
+            rateLimitNote: r.effect,
+            lostNote: "a token may have been minted anyway — list the identity's tokens in Infisical and revoke any you do not recognise, then rerun",
+        });
     }
 
     private classify(r: Request, answer: Answer): InfisicalError {
@@ -333,39 +223,11 @@ export class InfisicalTokenClient {
     }
 
     private serverMessage(answer: Answer): string {
-        const m = answer.body?.message;
-        const text = typeof m === "string" ? m : Array.isArray(m) ? JSON.stringify(m) : "no message";
-        return this.redact(text).slice(0, 300);
+        return this.http.serverMessage(answer);
     }
-
-    /** Server and network messages are quoted; no token this client knows may ever be. */
-    private redact(text: string): string {
-        let out = text;
-        for (const s of this.secrets) out = out.split(s).join("[redacted]");
-        return out;
-    }
-}
-
-function code(answer: Answer): string | undefined {
-    return typeof answer.body?.error === "string" ? answer.body.error : undefined;
 }
 
 function notAttached(answer: Answer): boolean {
     const m = answer.body?.message;
     return typeof m === "string" && /does not have token auth|not (?:configured|attached)|failed to update token auth/i.test(m);
-}
-
-function retryAfterMs(header: string | null, message: string | undefined): number | undefined {
-    if (header) {
-        const secs = Number(header);
-        if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
-        const date = Date.parse(header);
-        if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
-    }
-    const m = message ? /try again in (\d+(?:\.\d+)?) ?(?:s\b|sec|second)/i.exec(message) : null;
-    return m ? Number(m[1]) * 1000 : undefined;
-}
-
-function formatMs(ms: number): string {
-    return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }

@@ -1,0 +1,262 @@
+// The request layer both Infisical clients share (clients/infisical.ts for
+// secrets, clients/infisical-tokens.ts for Token Auth): Node's global fetch with
+// one timeout per exchange, p-retry for 429 (honouring Retry-After), 5xx,
+// timeouts and network errors, and errors that name the place and what to do
+// and never quote a token or a value. What an answer MEANS stays with each client.
+//
+// Serialised BY VALUE into the dynamic-provider host with the clients: no
+// module-level state other than constants; fields are assigned in constructors
+// (closure serialisation keeps only a constructor's body); p-retry is loaded
+// through the host's main module (loadPRetry).
+
+export interface InfisicalClientOptions {
+    /** e.g. https://vault.raxx.app (no /api suffix). */
+    siteUrl: string;
+    /** A machine identity's access token; sent as `Authorization: Bearer`. */
+    token: string;
+    /** Per request, answer body included. Default 15 000. */
+    timeoutMs?: number;
+    /** Retries after the first attempt, for 429, 5xx, network errors and timeouts. Default 4. */
+    retries?: number;
+    /** First backoff; doubled per retry up to maxBackoffMs. Default 1 000. */
+    minBackoffMs?: number;
+    /** Default 15 000. */
+    maxBackoffMs?: number;
+    /** A 429 asking to wait longer than this fails at once instead of waiting. Default 60 000. */
+    maxRetryAfterMs?: number;
+}
+
+export type InfisicalErrorKind =
+    | "unauthorized"
+    | "token"
+    | "permission"
+    | "not-found"
+    | "already-exists"
+    | "invalid"
+    | "approval"
+    | "rate-limited"
+    | "server"
+    | "timeout"
+    | "network"
+    | "unexpected";
+
+/** Every failure of the Infisical clients. Messages name the place and what to do; never a token or value. */
+export interface InfisicalError extends Error {
+    name: "InfisicalError";
+    kind: InfisicalErrorKind;
+    /** HTTP status when Infisical answered. */
+    status?: number;
+    /** Infisical's `error` field (UnauthorizedError, TokenError, ...). */
+    code?: string;
+    /** For 429: how long Infisical asked to wait. */
+    retryAfterMs?: number;
+}
+
+// A plain Error with fields rather than a subclass: closure serialisation turns
+// `class extends Error` into a function whose instances are no Errors at all
+// (no message, not instanceof Error), which p-retry then reports as "[object Object]".
+export function infisicalError(message: string, kind: InfisicalErrorKind, status?: number, code?: string, retryAfterMs?: number): InfisicalError {
+    return Object.assign(new Error(message), { name: "InfisicalError" as const, kind, status, code, retryAfterMs });
+}
+
+export function isInfisicalError(err: unknown): err is InfisicalError {
+    return err instanceof Error && err.name === "InfisicalError" && typeof (err as Partial<InfisicalError>).kind === "string";
+}
+
+export const TOKEN_HINT = "the rotator's Infisical token (raxx-rotations:infisicalToken)";
+
+export interface Answer {
+    status: number;
+    body: Record<string, unknown> | undefined;
+    /** For 429: Retry-After, or the wait named in the message. */
+    retryAfterMs?: number;
+}
+
+export interface HttpRequest {
+    /** Prefix of every message, e.g. "Infisical prod / AWS_ACCESS_KEY_ID". */
+    place: string;
+    method: string;
+    /** Path and query under the site URL. */
+    path: string;
+    body?: unknown;
+    /** Bearer to send; the client's token unless checking another one. */
+    bearer?: string;
+    /** Answers handed back to the caller as they are (besides 2xx). */
+    pass: number[];
+    /** Retry 5xx, timeouts and network errors (false for a mint: a retry could mint twice). */
+    idempotent: boolean;
+    /** What an answer neither 2xx nor passed means, in the caller's words. */
+    classify: (answer: Answer) => InfisicalError;
+    /** Said after a timeout, before "check that … is reachable" (what did or did not happen). */
+    timeoutNote?: string;
+    /** Said when a 429 asks for a longer wait than allowed, before "rerun later". */
+    rateLimitNote?: string;
+    /** For a request that is not idempotent: said when it may have reached Infisical before failing. */
+    lostNote?: string;
+}
+
+type PRetry = typeof import("p-retry");
+
+function loadPRetry(): PRetry {
+    // In the engine's dynamic-provider host this module runs as serialised text
+    // whose own require() searches the working directory — a temp folder for
+    // inline programs. The host's main module lives in
+    // <project>/node_modules/@pulumi/pulumi, so resolving from it finds the
+    // project's node_modules wherever the engine was started.
+    const main = require.main;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- no main module (a REPL): plain resolution is all there is
+    return (main ? main.require("p-retry") : require("p-retry")) as PRetry;
+}
+
+export class InfisicalHttp {
+    readonly base: string;
+    private readonly token: string;
+    private readonly timeoutMs: number;
+    private readonly retries: number;
+    private readonly minBackoffMs: number;
+    private readonly maxBackoffMs: number;
+    private readonly maxRetryAfterMs: number;
+    /** Values never to quote: the client's token and any the caller adds (minted or checked tokens). */
+    private readonly secrets: string[];
+
+    constructor(opts: InfisicalClientOptions) {
+        if (!/^https?:\/\//i.test(opts.siteUrl)) throw infisicalError(`Infisical siteUrl must start with http:// or https://, got "${opts.siteUrl}"`, "invalid");
+        if (!opts.token) throw infisicalError(`${TOKEN_HINT} is empty — set it and rerun`, "unauthorized");
+        this.base = opts.siteUrl.replace(/\/+$/, "");
+        this.token = opts.token;
+        this.secrets = [opts.token];
+        this.timeoutMs = opts.timeoutMs ?? 15_000;
+        this.retries = opts.retries ?? 4;
+        this.minBackoffMs = opts.minBackoffMs ?? 1_000;
+        this.maxBackoffMs = Math.max(opts.maxBackoffMs ?? 15_000, this.minBackoffMs);
+        this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
+    }
+
+    /** Adds a value that no message may ever quote. */
+    neverQuote(value: string): void {
+        if (value && !this.secrets.includes(value)) this.secrets.push(value);
+    }
+
+    /** Server and network messages are quoted; no token this client knows (nor `extra`) may ever be. */
+    redact(text: string, extra?: string): string {
+        let out = text;
+        for (const s of this.secrets) out = out.split(s).join("[redacted]");
+        if (extra) out = out.split(extra).join("[redacted]");
+        return out;
+    }
+
+    /** Infisical's `message`, redacted and cut to 300 characters. */
+    serverMessage(answer: Answer, extra?: string): string {
+        const m = answer.body?.message;
+        const text = typeof m === "string" ? m : Array.isArray(m) ? JSON.stringify(m) : "no message";
+        return this.redact(text, extra).slice(0, 300);
+    }
+
+    /**
+     * One request with retries. Returns 2xx and `pass` answers; throws the
+     * caller's classification of everything else, at once when retrying cannot help.
+     */
+    async request(r: HttpRequest): Promise<Answer> {
+        const pRetry = loadPRetry();
+        let attempts = 0;
+        const attempt = async (): Promise<Answer> => {
+            attempts += 1;
+            const answer = await this.fetchOnce(r);
+            if ((answer.status >= 200 && answer.status < 300) || r.pass.includes(answer.status)) return answer;
+            const err = r.classify(answer);
+            if (err.kind === "rate-limited" || (err.kind === "server" && r.idempotent)) throw err;
+            throw new pRetry.AbortError(err);
+        };
+        try {
+            return await pRetry(attempt, {
+                retries: this.retries,
+                factor: 2,
+                minTimeout: this.minBackoffMs,
+                maxTimeout: this.maxBackoffMs,
+                randomize: false,
+                onFailedAttempt: async (err) => {
+                    if (isInfisicalError(err) && !r.idempotent && (err.kind === "timeout" || err.kind === "network")) {
+                        // A request that may have reached Infisical must not be sent twice.
+                        throw infisicalError(`${err.message}${r.lostNote ? `; ${r.lostNote}` : ""}`, err.kind, err.status, err.code);
+                    }
+                    const wanted = isInfisicalError(err) ? err.retryAfterMs : undefined;
+                    if (wanted === undefined || err.retriesLeft <= 0) return;
+                    if (wanted > this.maxRetryAfterMs) {
+                        throw infisicalError(
+                            `${r.place}: rate limited (429); Infisical asks to wait ${Math.ceil(wanted / 1000)} s, more than the ${Math.ceil(this.maxRetryAfterMs / 1000)} s this client waits — ${r.rateLimitNote ? `${r.rateLimitNote}; ` : ""}rerun later`,
+                            "rate-limited",
+                            429,
+                            "RateLimitExceeded",
+                        );
+                    }
+                    // p-retry then waits its own backoff: together at least what Infisical asked.
+                    const backoff = Math.min(this.minBackoffMs * 2 ** (err.attemptNumber - 1), this.maxBackoffMs);
+                    if (wanted > backoff) await new Promise((res) => setTimeout(res, wanted - backoff));
+                },
+            });
+        } catch (err) {
+            if (isInfisicalError(err) && attempts > 1 && ["rate-limited", "server", "timeout", "network"].includes(err.kind)) {
+                throw infisicalError(`${err.message} (gave up after ${attempts} attempts)`, err.kind, err.status, err.code, err.retryAfterMs);
+            }
+            throw err;
+        }
+    }
+
+    private async fetchOnce(r: HttpRequest): Promise<Answer> {
+        const headers: Record<string, string> = { authorization: `Bearer ${r.bearer ?? this.token}`, accept: "application/json" };
+        if (r.body !== undefined) headers["content-type"] = "application/json";
+        let status: number;
+        let text: string;
+        let retryAfter: string | null;
+        try {
+            // One signal for the whole exchange: a server that sends headers and then stalls times out too.
+            const res = await fetch(`${this.base}${r.path}`, {
+                method: r.method,
+                headers,
+                body: r.body === undefined ? undefined : JSON.stringify(r.body),
+                signal: AbortSignal.timeout(this.timeoutMs),
+            });
+            status = res.status;
+            retryAfter = res.headers.get("retry-after");
+            text = await res.text();
+        } catch (err) {
+            // fetch fails with a TypeError ("fetch failed") that p-retry would not retry: rethrow as ours.
+            const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+            if (e.name === "TimeoutError" || e.name === "AbortError") {
+                throw infisicalError(`${r.place}: no answer within ${formatMs(this.timeoutMs)} — ${r.timeoutNote ? `${r.timeoutNote}; ` : ""}check that ${this.base} is reachable`, "timeout");
+            }
+            const why = e.cause?.code ?? e.cause?.message ?? e.message ?? "network error";
+            throw infisicalError(`${r.place}: could not reach ${this.base} (${this.redact(String(why))}) — check siteUrl and the network`, "network");
+        }
+        let parsed: Record<string, unknown> | undefined;
+        try {
+            const value: unknown = text ? JSON.parse(text) : undefined;
+            parsed = value !== null && typeof value === "object" ? (value as Record<string, unknown>) : undefined;
+        } catch {
+            parsed = undefined;
+        }
+        if (status === 429) return { status, body: parsed, retryAfterMs: retryAfterMs(retryAfter, typeof parsed?.message === "string" ? parsed.message : undefined) };
+        return { status, body: parsed };
+    }
+}
+
+/** Infisical's `error` field (UnauthorizedError, TokenError, ...). */
+export function errorCode(answer: Answer): string | undefined {
+    return typeof answer.body?.error === "string" ? answer.body.error : undefined;
+}
+
+/** Retry-After (seconds or an HTTP date), else Infisical's "try again in N seconds". */
+function retryAfterMs(header: string | null, message: string | undefined): number | undefined {
+    if (header) {
+        const secs = Number(header);
+        if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
+        const date = Date.parse(header);
+        if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
+    }
+    const m = message ? /try again in (\d+(?:\.\d+)?) ?(?:s\b|sec|second)/i.exec(message) : null;
+    return m ? Number(m[1]) * 1000 : undefined;
+}
+
+function formatMs(ms: number): string {
+    return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}

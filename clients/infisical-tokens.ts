@@ -8,7 +8,7 @@
 // Serialised BY VALUE into the dynamic-provider host with the components that
 // use it (components/identity-token*.ts, components/token-validation.ts): no
 // module-level state other than constants.
-import { Answer, errorCode as code, infisicalError as tokenError, InfisicalClientOptions, InfisicalError, InfisicalHttp, isInfisicalError, TOKEN_HINT } from "./infisical-http";
+import { Answer, errorCode as code, HttpRequest, infisicalError as tokenError, InfisicalClientOptions, InfisicalError, InfisicalHttp, isInfisicalError, TOKEN_HINT } from "./infisical-http";
 
 /** Settings as for the secrets client: `token` is the rotator's access token (Bearer). */
 export type InfisicalTokenClientOptions = InfisicalClientOptions;
@@ -56,21 +56,8 @@ export function isTokenClientError(err: unknown): err is InfisicalError {
     return isInfisicalError(err);
 }
 
-interface Request {
-    /** Prefix of every message, e.g. "Infisical identity abc Token Auth". */
-    place: string;
-    method: string;
-    path: string;
-    body?: unknown;
-    /** Bearer to send; the rotator's token unless checking another one. */
-    bearer?: string;
-    /** Statuses handed back to the caller instead of thrown. */
-    pass: number[];
-    /** Retry 5xx and timeouts (false for a non-idempotent mint: a retry could mint twice). */
-    idempotent: boolean;
-    /** Said after a failure: what did or did not happen. */
-    effect: string;
-}
+/** A request of this client: the shared fields, plus what did or did not happen if it fails. */
+type Request = Omit<HttpRequest, "classify" | "timeoutNote" | "rateLimitNote" | "lostNote"> & { effect: string };
 
 export class InfisicalTokenClient {
     /** Knows, and never quotes, the rotator's token and every token minted or checked here. */

@@ -1,11 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Credential, infisicalSettings } from "./config/schema";
+import { AwsAccessKeyCredential, Credential, infisicalSettings } from "./config/schema";
 import { ConfigError, parseCredentials } from "./config/validate";
 import { AwsAccessKeyRotation } from "./rotations/aws-access-key";
 import { EpochMoveError, KeyPlan, planKeys, planTokens } from "./rotations/epoch-moves";
 import { InfisicalTokenRotation } from "./rotations/infisical-token";
 import { SinkSettings } from "./rotations/consumers";
 import { readLastApplied } from "./rotations/last-applied";
+import { checkUnmanagedKeys } from "./rotations/unmanaged-keys";
 
 /**
  * The whole Pulumi program as one function: `index.ts` exports it for
@@ -40,12 +41,27 @@ export async function program(): Promise<Record<string, unknown>> {
         );
     }
 
+    // What IAM holds now, listed before anything is registered (so never a key
+    // this update creates), against the keys the stack knows: a warning per
+    // credential whose user has keys nobody adopted (rotations/unmanaged-keys.ts).
+    const iamKeys = await checkUnmanagedKeys(
+        credentials.filter((c): c is AwsAccessKeyCredential => c.kind === "aws-access-key"),
+        last,
+    );
+
     const rotations: Record<string, pulumi.Output<unknown>> = {};
     for (const credential of credentials) {
         const plan = plans.get(credential.name)!;
         rotations[credential.name] =
             credential.kind === "aws-access-key"
-                ? new AwsAccessKeyRotation(credential.name, { credential, plan, last: last.get(credential.name), sinks, audit }).summary
+                ? new AwsAccessKeyRotation(credential.name, {
+                      credential,
+                      plan,
+                      last: last.get(credential.name),
+                      sinks,
+                      audit,
+                      iamKeys: iamKeys.get(credential.name),
+                  }).summary
                 : new InfisicalTokenRotation(credential.name, {
                       credential,
                       plan,

@@ -9,6 +9,7 @@ import { PropagationWait } from "../components/propagation-wait";
 import { TwoSlotAccessKey } from "../components/two-slot-access-key";
 import { writeConsumers, SinkSettings } from "./consumers";
 import { AppliedCredential, KeyPlan } from "./epoch-moves";
+import { UnmanagedKeysCheck, warnUnmanagedKeys } from "./unmanaged-keys";
 
 /** The SOP's wait for IAM eventual consistency before downstream checks (step 6). */
 export const DEFAULT_PROPAGATION_SECONDS = 60;
@@ -30,6 +31,8 @@ export interface AwsAccessKeyRotationArgs {
     /** How the project's own sinks (Heroku, Infisical, hosts) reach their APIs. */
     sinks: SinkSettings;
     audit: AuditSettings;
+    /** The IAM user's keys this stack does not know, listed before this update (`checkUnmanagedKeys`). */
+    iamKeys?: UnmanagedKeysCheck;
 }
 
 /** A key as the stack outputs report it: ids and statuses, never secrets. */
@@ -72,6 +75,7 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
     constructor(name: string, args: AwsAccessKeyRotationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("raxx-rotations:rotations:AwsAccessKeyRotation", name, {}, opts);
         const { credential, plan, last } = args;
+        warnUnmanagedKeys(args.iamKeys, this);
         const names = credential.secretNames;
         const verify = credential.verify ?? {};
         const seconds = verify.propagationSeconds ?? DEFAULT_PROPAGATION_SECONDS;

@@ -53,6 +53,8 @@ export interface StepReport {
     endedAt: number;
     durationMs: number;
     message?: string;
+    /** The program's and the engine's warnings during the step, each once (as `pulumi preview` shows them). */
+    warnings: string[];
     invariants: Verdict[];
 }
 
@@ -145,6 +147,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
 class StepRunner {
     private armedKill?: string;
     private killed = false;
+    /** Warnings of the step in progress, in order, without repeats (the engine sends each twice). */
+    private warnings: string[] = [];
 
     constructor(
         private readonly stack: Stack,
@@ -162,6 +166,7 @@ class StepRunner {
         const body = (step as Record<string, unknown>)[kind] as Record<string, unknown>;
         const expect = ["up", "preview", "refresh", "recover"].includes(kind) ? ((body.expect as string) ?? "ok") : undefined;
         const startedAt = now();
+        this.warnings = [];
         let outcome = "ok";
         let message: string | undefined;
         try {
@@ -184,6 +189,7 @@ class StepRunner {
             endedAt,
             durationMs: endedAt - startedAt,
             ...(message ? { message } : {}),
+            warnings: this.warnings,
             invariants,
         };
     }
@@ -311,6 +317,14 @@ class StepRunner {
         }
         const failed = event.resOpFailedEvent?.metadata;
         if (failed) this.log(`      FAILED ${failed.op} ${failed.urn.split("::").pop()}`);
+        const diag = event.diagnosticEvent;
+        if (diag?.severity === "warning") {
+            const text = diag.message.trim();
+            if (text && !this.warnings.includes(text)) {
+                this.warnings.push(text);
+                this.log(`      warning: ${text}`);
+            }
+        }
     }
 
     private async credentials(): Promise<Record<string, Record<string, unknown>>> {

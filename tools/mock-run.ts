@@ -24,8 +24,16 @@ export interface Registration {
     importId?: string;
 }
 
+/** A `pulumi.log.warn` the program emitted, and the name of the resource it was attached to. */
+export interface Warning {
+    message: string;
+    resource?: string;
+}
+
 export interface Run {
     registrations: Registration[];
+    /** Warnings the program logged (pulumi.log.warn), in order. */
+    warnings: Warning[];
     /** Stack outputs, fully resolved (what the next run's StackReference will see). */
     outputs: Record<string, unknown>;
     /** The error the program failed with, if any. */
@@ -42,9 +50,14 @@ export interface RunOptions {
     lastOutputs?: Record<string, unknown>;
     /** Other config keys, full names ("github:owner"). */
     config?: Record<string, string>;
-    preview?: boolean;
     /** The stack name the program sees (default prod). */
     stack?: string;
+    /**
+     * What IAM lists per user (the `aws.iam.getAccessKeys` invoke), as
+     * `{ accessKeyId, status, createDate }`; a user not listed has no keys.
+     * A value that is an Error makes the invoke fail with its message.
+     */
+    iamKeys?: Record<string, object[] | Error>;
 }
 
 /** The fake secret the mock IAM hands out for a key id: recognisable in any leak check. */
@@ -97,12 +110,20 @@ export async function runProgram(options: RunOptions): Promise<Run> {
                 if (args.token === "aws:iam/getUser:getUser") {
                     return { ...args.inputs, arn: `arn:aws:iam::123456789012:user/${String(args.inputs.userName)}` };
                 }
+                if (args.token === "aws:iam/getAccessKeys:getAccessKeys") {
+                    const user = String(args.inputs.user);
+                    const listed = options.iamKeys?.[user] ?? [];
+                    // The SDK rethrows an invoke's failure with the gRPC error's `details`, as the engine sends it.
+                    if (listed instanceof Error) throw Object.assign(new Error(listed.message), { details: listed.message });
+                    return { id: user, user, accessKeys: listed };
+                }
                 return args.inputs;
             },
         },
         "raxx-rotations",
         options.stack ?? "prod",
-        options.preview ?? false,
+        // Never a preview: the program awaits outputs that mocks leave unknown in a preview, and the run would never end.
+        false,
         "organization",
     );
 
@@ -146,6 +167,12 @@ export async function runProgram(options: RunOptions): Promise<Run> {
         return original(req, cb);
     };
 
+    // With no engine, pulumi.log.warn would print to the console: record instead.
+    const logged: { message: string; resource?: pulumi.Resource }[] = [];
+    const log = pulumi.log as { warn: typeof pulumi.log.warn };
+    const originalWarn = log.warn;
+    log.warn = async (message: string, resource?: pulumi.Resource) => void logged.push({ message, resource });
+
     let outputs: Record<string, unknown> = {};
     let error: Error | undefined;
     try {
@@ -156,10 +183,17 @@ export async function runProgram(options: RunOptions): Promise<Run> {
     }
     // Let registrations still in flight reach the monitor before asserting.
     await new Promise((r) => setTimeout(r, 10));
+    log.warn = originalWarn;
+    const warnings: Warning[] = [];
+    for (const w of logged) {
+        const urn = w.resource ? await new Promise<string>((done) => w.resource!.urn.apply(done)) : undefined;
+        warnings.push({ message: w.message, ...(urn ? { resource: nameOf(urn) } : {}) });
+    }
 
     const find = (type: string, name: string) => registrations.find((r) => r.type === type && r.name === name);
     return {
         registrations,
+        warnings,
         outputs,
         error,
         find,

@@ -4,7 +4,8 @@
 // against the sandbox probe server) → KeyUsageCheck → AuditEvent (sandbox
 // audit webhook). The order is read from the shared timeline's event log;
 // the dynamic providers run from their serialised form in the engine's
-// provider host.
+// provider host. One more stack runs the project's own program against the
+// same moto, for the warning about keys the stack does not manage.
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -13,6 +14,7 @@ import { EventEmitter } from "node:events";
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, ListAccessKeysCommand, PutUserPolicyCommand } from "@aws-sdk/client-iam";
 import * as aws from "@pulumi/aws";
 import { Stack } from "@pulumi/pulumi/automation";
+import { program as raxxProgram } from "../../program";
 import { AuditEvent, AuditEventBody } from "../../components/audit-event";
 import { KEY_VALIDATION_TYPE, KeyValidation } from "../../components/key-validation";
 import { KeyUsageCheck } from "../../components/key-usage-check";
@@ -47,6 +49,8 @@ describe("engine tier: the gates in order through the real Pulumi engine", funct
     let iam: IAMClient;
     let workDir: string;
     let stack: Stack;
+    /** The environment the CLI and its plugins get: IAM and STS through the recording proxy. */
+    let awsEnv: Record<string, string>;
     /** The hand-made key this credential is rotating away from (not managed by the program: it stays Active). */
     let oldKeyId = "";
     let epoch = 1;
@@ -134,23 +138,24 @@ describe("engine tier: the gates in order through the real Pulumi engine", funct
         oldKeyId = (await iam.send(new CreateAccessKeyCommand({ UserName: USER }))).AccessKey?.AccessKeyId ?? "";
 
         workDir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-gates-engine-"));
+        awsEnv = {
+            AWS_ENDPOINT_URL_IAM: proxy.url,
+            AWS_ENDPOINT_URL_STS: proxy.url,
+            AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+            AWS_REGION: "us-east-1",
+            AWS_DEFAULT_REGION: "us-east-1",
+            AWS_EC2_METADATA_DISABLED: "true",
+            AWS_CONFIG_FILE: "/dev/null",
+            AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+        };
         stack = await createWorkspaceStack({
             engine,
             workDir,
             stackName: "gates",
             program,
             config: { "aws:region": { value: "us-east-1" } },
-            envVars: {
-                AWS_ENDPOINT_URL_IAM: proxy.url,
-                AWS_ENDPOINT_URL_STS: proxy.url,
-                AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-                AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-                AWS_REGION: "us-east-1",
-                AWS_DEFAULT_REGION: "us-east-1",
-                AWS_EC2_METADATA_DISABLED: "true",
-                AWS_CONFIG_FILE: "/dev/null",
-                AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-            },
+            envVars: awsEnv,
         });
     });
 
@@ -283,6 +288,72 @@ describe("engine tier: the gates in order through the real Pulumi engine", funct
         assert.equal(delivered.outputs.delivered.value, true);
         assert.equal(delivered.outputs.auditEvent.value, result.outputs.auditEvent.value, "the same event, delivered late");
         await stack.preview({ expectNoChanges: true, onOutput });
+    });
+
+    it("the program warns about a key made by hand that the stack does not manage: at preview, at up, and after", async () => {
+        // Its own IAM user and stack, running the project's program (rotations/unmanaged-keys.ts).
+        const user = "raxx-unmanaged-demo";
+        await iam.send(new CreateUserCommand({ UserName: user }));
+        const made = (await iam.send(new CreateAccessKeyCommand({ UserName: user }))).AccessKey;
+        const handMade = made?.AccessKeyId ?? "";
+        const handMadeSecret = made?.SecretAccessKey ?? "";
+        assert.ok(handMade && handMadeSecret.length >= 20);
+        const own = await createWorkspaceStack({
+            engine,
+            workDir,
+            stackName: "unmanaged",
+            program: raxxProgram,
+            config: {
+                "aws:region": { value: "us-east-1" },
+                "raxx-rotations:credentials": {
+                    value: JSON.stringify({
+                        "ops-bot": {
+                            kind: "aws-access-key",
+                            iamUser: user,
+                            epoch: 1,
+                            verify: { expectArn: `arn:aws:iam::${ACCOUNT}:user/${user}`, propagationSeconds: 0, validationTimeoutSeconds: 30 },
+                        },
+                    }),
+                },
+            },
+            envVars: awsEnv,
+        });
+        const run = async (label: string, fn: (onOutput: (s: string) => void) => Promise<unknown>) => {
+            const out: string[] = [];
+            await timed(label, () => fn((s) => void (out.push(s), onOutput(s))));
+            const text = out.join("");
+            assert.ok(!text.includes(handMadeSecret), `${label}: the hand-made key's secret is in the engine output`);
+            // The warning as the engine's Diagnostics print it: one line, under the credential's component
+            // (the progress lines above repeat it after the resource's name).
+            return { text, warnings: text.split("\n").filter((l) => /^\s+warning: credentials\.ops-bot:/.test(l)) };
+        };
+
+        const t0 = ctx.timeline.now();
+        const preview = await run("preview (unmanaged key)", (o) => own.preview({ onOutput: o, color: "never" }));
+        assert.equal(preview.warnings.length, 1, preview.text);
+        assert.ok(
+            preview.warnings[0].includes(`credentials.ops-bot: IAM user ${user} has an access key this stack does not manage: ${handMade} (Active, created 20`),
+            preview.warnings[0],
+        );
+        assert.ok(preview.warnings[0].includes(`set credentials.ops-bot.adoptKeyId: ${handMade} (with epoch: 2 or more)`), preview.warnings[0]);
+        assert.match(preview.text, /raxx-rotations:rotations:AwsAccessKeyRotation \(ops-bot\):\s*\n\s*warning: credentials\.ops-bot:/, "on the credential's component");
+        const during = eventsSince(t0);
+        assert.ok(during.some((e) => e.service === "iam" && e.event === "ListAccessKeys" && e.status === 200), "the invoke listed the keys at preview");
+        assert.deepEqual(during.filter((e) => e.write).map((e) => e.event), [], "the preview wrote nothing");
+
+        // The up warns the same way, and never about the key it creates itself (listed before it exists).
+        const up = await run("up (unmanaged key)", (o) => own.up({ onOutput: o, color: "never" }));
+        const outputs = await own.outputs();
+        const created = (outputs.rotations.value as Record<string, { activeKeyId: string }>)["ops-bot"].activeKeyId;
+        assert.ok(created && created !== handMade);
+        assert.equal(up.warnings.length, 1, up.text);
+        assert.ok(up.warnings[0].includes(handMade) && !up.warnings[0].includes(created), up.warnings[0]);
+
+        // Later, the key the stack made is known (its outputs); the hand-made one is "made outside this stack".
+        const after = await run("preview (after up)", (o) => own.preview({ onOutput: o, color: "never" }));
+        assert.equal(after.warnings.length, 1, after.text);
+        assert.ok(after.warnings[0].includes(`${handMade} (Active, created`) && !after.warnings[0].includes(created), after.warnings[0]);
+        assert.match(after.warnings[0], /A key was made outside this stack; the next bump will fail on AWS's two-key limit .* delete it or find who made it/);
     });
 
     it("the state holds no SecretAccessKey or webhook token in plaintext; the validation's secret input is encrypted", async () => {

@@ -34,6 +34,11 @@ function oldKeyStillActiveAfterFailure(report: RehearsalReport): void {
     assert.equal(keyStatusAt(report.timelines, old, report.timelines.exportedAt), "Inactive", "the rerun completed the rotation");
 }
 
+/** The program's warnings about keys it does not manage (rotations/unmanaged-keys.ts), every step. */
+function unmanagedKeyWarnings(report: RehearsalReport): string[] {
+    return report.steps.flatMap((s) => s.warnings.filter((w) => /this stack does not manage/.test(w)).map((w) => `step ${s.index + 1}: ${w}`));
+}
+
 const checks: Record<string, (report: RehearsalReport) => void> = {
     "gate-validation"(report) {
         const bump = report.steps.filter((s) => s.kind === "up")[1];
@@ -93,6 +98,8 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
         const bump = report.steps.filter((s) => s.kind === "up")[1];
         const patches = report.timelines.events.filter((e) => e.service === "heroku" && e.write && e.at >= bump.startedAt && e.at <= bump.endedAt);
         assert.equal(patches.length, 1, "one Heroku PATCH (one release, one restart) per app per rotation");
+        // Every key in IAM is one this stack made: nothing to warn about, at any step.
+        assert.deepEqual(unmanagedKeyWarnings(report), []);
     },
     "github-500"(report) {
         const failed = report.steps.find((s) => s.kind === "up" && s.outcome === "fail")!;
@@ -127,6 +134,8 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
         const newKey = report.timelines.iam.find((e) => e.user === VAULT && e.keyId !== adopted && e.status === "Active")!.keyId;
         const writes = report.timelines.consumers.filter((e) => e.holds === newKey && e.at < deactivated.at);
         assert.equal(writes.length, 10, "every vault-operator secret held the new key before the adopted one went Inactive");
+        // The hand-made key is named by adoptKeyId: known, so never reported as unmanaged.
+        assert.deepEqual(unmanagedKeyWarnings(report), []);
     },
     "consumer-removed"(report) {
         const removed = report.timelines.consumers.filter((e) => e.consumer === "raxx-app/raxx-console@production");

@@ -2,4 +2,4 @@
 // registers (tools/mock-run.ts, shared with `npm run plan`). Test files state
 // scenarios and assertions; they import the machinery from here.
 export { fakeSecretFor, runProgram } from "../../tools/mock-run";
-export type { Registration, Run, RunOptions } from "../../tools/mock-run";
+export type { Registration, Run, RunOptions, Warning } from "../../tools/mock-run";

@@ -107,24 +107,30 @@ export async function deleteAccessKey(user: string | undefined, id: string): Pro
     }
 }
 
-/** Lists the user's keys and picks `id`; undefined when the key or the user is gone. */
-export async function findAccessKey(user: string, id: string): Promise<KeyMetadata | undefined> {
+/** ListAccessKeys, every page: the user's keys (metadata only). Throws NoSuchEntity for a missing user. */
+export async function listAccessKeys(user: string): Promise<KeyMetadata[]> {
     const { sdk, client } = await iam();
-    try {
-        for await (const page of sdk.paginateListAccessKeys({ client }, { UserName: user })) {
-            for (const k of page.AccessKeyMetadata ?? []) {
-                if (k.AccessKeyId === id) {
-                    return { id, user: k.UserName ?? user, status: asStatus(k.Status), createDate: rfc3339(k.CreateDate) };
-                }
+    const keys: KeyMetadata[] = [];
+    for await (const page of sdk.paginateListAccessKeys({ client }, { UserName: user })) {
+        for (const k of page.AccessKeyMetadata ?? []) {
+            if (k.AccessKeyId) {
+                keys.push({ id: k.AccessKeyId, user: k.UserName ?? user, status: asStatus(k.Status), createDate: rfc3339(k.CreateDate) });
             }
         }
+    }
+    return keys;
+}
+
+/** Lists the user's keys and picks `id`; undefined when the key or the user is gone. */
+export async function findAccessKey(user: string, id: string): Promise<KeyMetadata | undefined> {
+    try {
+        return (await listAccessKeys(user)).find((k) => k.id === id);
     } catch (err) {
         if (isNoSuchEntity(err)) {
             return undefined;
         }
         throw err;
     }
-    return undefined;
 }
 
 /**

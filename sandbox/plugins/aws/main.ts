@@ -72,6 +72,24 @@ const impl: provider.Provider = {
                     throw new Error(`getUser ${userName}: ${iam.describeError(err)}`);
                 }
             }
+            case "aws:iam/getAccessKeys:getAccessKeys": {
+                // data.aws_iam_access_keys (internal/service/iam/access_keys_data_source.go):
+                // id = user; access_keys = { access_key_id, create_date (RFC 3339), status } per
+                // key, metadata only; a missing user is an error, not an empty list.
+                const user = String(inputs?.user ?? "");
+                let keys: iam.KeyMetadata[];
+                try {
+                    keys = await iam.listAccessKeys(user);
+                } catch (err) {
+                    throw new Error(`reading IAM Access Keys (${user}): ${iam.describeError(err)}`);
+                }
+                const accessKeys = keys.map((k) => ({
+                    accessKeyId: k.id,
+                    status: k.status,
+                    ...(k.createDate !== undefined ? { createDate: k.createDate } : {}),
+                }));
+                return { outputs: { id: user, user, accessKeys } };
+            }
             case "aws:index/getCallerIdentity:getCallerIdentity": {
                 let who: iam.CallerIdentity;
                 try {

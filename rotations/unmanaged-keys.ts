@@ -40,6 +40,10 @@ export type UnmanagedKeysCheck =
           adoptKeyId?: string;
           /** Listed keys the stack does not know, in IAM's order. */
           unmanaged: ListedKey[];
+          /** On a first deployment: `adoptKeyId` is none of the user's keys (a typo, or another user's key). */
+          adoptMissing?: boolean;
+          /** Every listed key id, for the message about a missing adoptKeyId. */
+          listedIds?: string[];
       }
     | { credential: string; iamUser: string; error: string };
 
@@ -88,6 +92,9 @@ export async function checkUnmanagedKeys(
                       firstDeployment: !last.has(c.name),
                       ...(c.adoptKeyId ? { adoptKeyId: c.adoptKeyId } : {}),
                       unmanaged: unmanagedKeys(listing.keys, knownByUser.get(c.iamUser)!),
+                      ...(c.adoptKeyId && !last.has(c.name) && !listing.keys.some((k) => k.accessKeyId === c.adoptKeyId)
+                          ? { adoptMissing: true, listedIds: listing.keys.map((k) => k.accessKeyId) }
+                          : {}),
                   },
         );
     }
@@ -119,8 +126,13 @@ export function unmanagedKeysMessage(check: UnmanagedKeysCheck): string | undefi
             `(the update goes on): ${firstLine(check.error)}`
         );
     }
+    const missing = check.adoptMissing
+        ? `${at}.adoptKeyId names ${check.adoptKeyId}, which IAM user ${check.iamUser} does not have ` +
+          `(its keys: ${check.listedIds?.length ? check.listedIds.join(", ") : "none"}) — the import of the adopted key will fail at \`pulumi up\`; ` +
+          `check the id (aws iam list-access-keys --user-name ${check.iamUser}).`
+        : undefined;
     const keys = check.unmanaged;
-    if (keys.length === 0) return undefined;
+    if (keys.length === 0) return missing;
     const described = keys.map((k) => `${k.accessKeyId} (${k.status || "status unknown"}, created ${k.createDate || "at an unknown date"})`).join(", ");
     const head =
         `${at}: IAM user ${check.iamUser} has ${keys.length === 1 ? "an access key" : `${keys.length} access keys`} ` +
@@ -130,7 +142,7 @@ export function unmanagedKeysMessage(check: UnmanagedKeysCheck): string | undefi
         advice =
             `A key was made outside this stack; the next bump will fail on AWS's two-key limit (LimitExceeded at CreateAccessKey) — ` +
             `delete it or find who made it (CloudTrail: CreateAccessKey for ${check.iamUser}).`;
-    } else if (check.adoptKeyId) {
+    } else if (check.adoptKeyId && !check.adoptMissing) {
         advice =
             `This is the credential's first deployment and ${at}.adoptKeyId already names ${check.adoptKeyId}; a user holds at most ` +
             `two keys and this update creates one, so it will fail on AWS's two-key limit: delete the other key if nothing uses it.`;
@@ -147,7 +159,7 @@ export function unmanagedKeysMessage(check: UnmanagedKeysCheck): string | undefi
     const ownKey =
         `(If ${keys.length === 1 ? "it was" : "one was"} created by an earlier \`pulumi up\` of this stack that failed, it is that ` +
         `update's new key, not yet in the stack outputs: keep it and rerun \`pulumi up\`; after a killed \`up\`, \`npm run recover\` first.)`;
-    return `${head} ${advice} ${ownKey}`;
+    return [missing, `${head} ${advice} ${ownKey}`].filter(Boolean).join(" ");
 }
 
 /** Warns on the credential's component when its IAM user has keys the stack does not know. */

@@ -87,6 +87,37 @@ describe("unmanaged access keys: the program warns, under mocks", () => {
         assert.deepEqual(run.warnings, []);
     });
 
+    it("an adoptKeyId the user does not have (a typo) is named at preview, with the keys the user does have", async () => {
+        const run = await runProgram({
+            credentials: { "vault-operator": vaultOperator({ epoch: 2, adoptKeyId: ADOPTED }) },
+            iamKeys: { [USER]: [listed(HAND_MADE)] },
+        });
+        assert.equal(run.warnings.length, 1, JSON.stringify(run.warnings));
+        const message = run.warnings[0].message;
+        assert.match(message, /^credentials\.vault-operator\.adoptKeyId names AKIAIOSFODNN7EXAMPLE, which IAM user raxx-vault-operator does not have \(its keys: AKIAHANDMADE00000001\) — the import of the adopted key will fail/);
+        // ...and the key it has is the one to adopt.
+        assert.match(message, /set credentials\.vault-operator\.adoptKeyId: AKIAHANDMADE00000001/);
+        const none = await runProgram({ credentials: { "vault-operator": vaultOperator({ epoch: 2, adoptKeyId: ADOPTED }) } });
+        assert.deepEqual(
+            none.warnings.map((w) => w.message),
+            ["credentials.vault-operator.adoptKeyId names AKIAIOSFODNN7EXAMPLE, which IAM user raxx-vault-operator does not have (its keys: none) — the import of the adopted key will fail at `pulumi up`; check the id (aws iam list-access-keys --user-name raxx-vault-operator)."],
+        );
+    });
+
+    it("once adopted and later deleted (retired), adoptKeyId left in the config is not flagged", async () => {
+        const adopted = await runProgram({
+            credentials: { "vault-operator": vaultOperator({ epoch: 2, adoptKeyId: ADOPTED }) },
+            iamKeys: { [USER]: [listed(ADOPTED)] },
+        });
+        const retired = await runProgram({
+            credentials: { "vault-operator": vaultOperator({ epoch: 2, retiredEpoch: 1, adoptKeyId: ADOPTED }) },
+            lastOutputs: adopted.outputs,
+            iamKeys: { [USER]: keysOf(adopted).filter((k) => k.accessKeyId !== ADOPTED) },
+        });
+        assert.equal(retired.error, undefined, retired.error?.message);
+        assert.deepEqual(retired.warnings, []);
+    });
+
     it("keys the last update exported are known: no warning, on the bump and after it", async () => {
         const first = await runProgram({ credentials: { "vault-operator": vaultOperator() } });
         const bump = await runProgram({ credentials: { "vault-operator": vaultOperator({ epoch: 2 }) }, lastOutputs: first.outputs, iamKeys: { [USER]: keysOf(first) } });

@@ -11,12 +11,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { keepRunningWhenOutputCloses } from "./closed-output";
 import { stringify } from "yaml";
 import { repoRoot } from "../sandbox/engine";
 import { rehearse } from "../sandbox/rehearsal";
 import { parseScenario, Step } from "../sandbox/scenario";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+keepRunningWhenOutputCloses();
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 

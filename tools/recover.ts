@@ -4,9 +4,11 @@
 // hand), clears the pending creates and refreshes. Then run `pulumi up`.
 // Uses the `pulumi` CLI on PATH and the AWS credentials of the environment.
 import { parseArgs } from "node:util";
+import { keepRunningWhenOutputCloses } from "./closed-output";
 
 // The pinned AWS SDK works on Node 20; its notice about 2027 releases is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+keepRunningWhenOutputCloses();
 import * as path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { recoverStack, RecoveryRefused } from "./recovery";

@@ -300,8 +300,12 @@ export class World {
   }
 }
 
-/** Creates the users and an all-powerful admin whose key the world and the plugins use. */
-async function seedMoto(motoUrl: string, users: string[]): Promise<AdminCredentials> {
+/**
+ * Creates the users and an all-powerful admin whose key the world and the
+ * plugins use. Call it before `enableMotoAuth`. Also used by tests that run
+ * moto without a whole World.
+ */
+export async function seedMoto(motoUrl: string, users: string[]): Promise<AdminCredentials> {
   // Auth is still off: any credentials sign these calls.
   const seed = iamClient(motoUrl, { accessKeyId: "AKIASANDBOXSEEDING00", secretAccessKey: "seeding" });
   try {

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { EventEmitter } from "node:events";
-import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, ListAccessKeysCommand, PutUserPolicyCommand } from "@aws-sdk/client-iam";
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
 import * as aws from "@pulumi/aws";
 import { Stack } from "@pulumi/pulumi/automation";
 import { program as raxxProgram } from "../../program";
@@ -22,6 +22,7 @@ import { probes } from "../../components/probes";
 import { PropagationWait } from "../../components/propagation-wait";
 import { createWorkspaceStack, Engine, ensureEngine, runPulumi } from "../../sandbox/engine";
 import { enableMotoAuth, MotoServer, startMoto } from "../../sandbox/moto";
+import { seedMoto } from "../../sandbox/world";
 import { AuditServer } from "../../sandbox/services/audit-server";
 import { AwsRecordingProxy } from "../../sandbox/services/aws-proxy";
 import { FaultBoard } from "../../sandbox/services/faults";
@@ -114,25 +115,14 @@ describe("engine tier: the gates in order through the real Pulumi engine", funct
         engine = await timed("ensureEngine", () => ensureEngine((line) => console.error(`      ${line}`)));
         ctx = { timeline: new Timeline(), faults: new FaultBoard(), keys: new KeyRegistry(), events: new EventEmitter(), log: () => undefined };
         moto = await startMoto();
-        const seed = new IAMClient({ endpoint: moto.url, region: "us-east-1", credentials: { accessKeyId: "AKIASANDBOXSEEDING00", secretAccessKey: "seeding" } });
-        await seed.send(new CreateUserCommand({ UserName: "raxx-sandbox-admin" }));
-        await seed.send(
-            new PutUserPolicyCommand({
-                UserName: "raxx-sandbox-admin",
-                PolicyName: "sandbox-admin",
-                PolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] }),
-            }),
-        );
-        const admin = (await seed.send(new CreateAccessKeyCommand({ UserName: "raxx-sandbox-admin" }))).AccessKey;
-        await seed.send(new CreateUserCommand({ UserName: USER }));
-        seed.destroy();
+        const admin = await seedMoto(moto.url, [USER]);
         await enableMotoAuth(moto.url, 0);
 
         proxy = new AwsRecordingProxy(ctx, moto.url);
         probeServer = new ProbeServer(ctx);
         audit = new AuditServer(ctx);
         for (const s of [proxy, probeServer, audit]) await s.start();
-        const credentials = { accessKeyId: admin?.AccessKeyId ?? "", secretAccessKey: admin?.SecretAccessKey ?? "" };
+        const credentials = admin;
         iam = new IAMClient({ endpoint: proxy.url, region: "us-east-1", credentials, maxAttempts: 1 });
         // The key made by hand before this credential was managed: the one the rotation retires.
         oldKeyId = (await iam.send(new CreateAccessKeyCommand({ UserName: USER }))).AccessKey?.AccessKeyId ?? "";

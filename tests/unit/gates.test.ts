@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import * as vm from "node:vm";
-import { CreateAccessKeyCommand, CreateUserCommand, DeleteAccessKeyCommand, IAMClient, ListAccessKeysCommand, PutUserPolicyCommand } from "@aws-sdk/client-iam";
+import { CreateAccessKeyCommand, DeleteAccessKeyCommand, IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import * as pulumi from "@pulumi/pulumi";
 import { validateNewKey } from "../../clients/aws";
@@ -18,6 +18,7 @@ import { KEY_VALIDATION_TYPE, KeyValidation, keyValidationProvider, KeyValidatio
 import { probeCommand, probes } from "../../components/probes";
 import { PROPAGATION_WAIT_TYPE, PropagationWait, propagationWaitProvider, PropagationWaitInputs, PropagationWaitOutputs } from "../../components/propagation-wait";
 import { enableMotoAuth, MotoServer, startMoto } from "../../sandbox/moto";
+import { seedMoto } from "../../sandbox/world";
 import { AwsRecordingProxy } from "../../sandbox/services/aws-proxy";
 import { FaultBoard } from "../../sandbox/services/faults";
 import { KeyRegistry } from "../../sandbox/services/key-registry";
@@ -54,22 +55,11 @@ interface GateSandbox {
 async function startGateSandbox(users: string[]): Promise<GateSandbox> {
     const ctx: ServiceContext = { timeline: new Timeline(), faults: new FaultBoard(), keys: new KeyRegistry(), events: new EventEmitter(), log: () => undefined };
     const moto = await startMoto();
-    const seed = new IAMClient({ endpoint: moto.url, region: "us-east-1", credentials: { accessKeyId: "AKIASANDBOXSEEDING00", secretAccessKey: "seeding" } });
-    await seed.send(new CreateUserCommand({ UserName: "raxx-sandbox-admin" }));
-    await seed.send(
-        new PutUserPolicyCommand({
-            UserName: "raxx-sandbox-admin",
-            PolicyName: "sandbox-admin",
-            PolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] }),
-        }),
-    );
-    const admin = (await seed.send(new CreateAccessKeyCommand({ UserName: "raxx-sandbox-admin" }))).AccessKey;
-    for (const user of users) await seed.send(new CreateUserCommand({ UserName: user }));
-    seed.destroy();
+    const admin = await seedMoto(moto.url, users);
     await enableMotoAuth(moto.url, 0);
     const proxy = new AwsRecordingProxy(ctx, moto.url);
     await proxy.start();
-    const credentials = { accessKeyId: admin?.AccessKeyId ?? "", secretAccessKey: admin?.SecretAccessKey ?? "" };
+    const credentials = admin;
     const iam = new IAMClient({ endpoint: proxy.url, region: "us-east-1", credentials, maxAttempts: 1 });
     const issued: string[] = [];
     return {

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AwsAccessKeyCredential, Credential, infisicalSettings } from "./config/schema";
-import { ConfigError, parseCredentials } from "./config/validate";
+import { ConfigError, parseCredentials, placeholderProblems } from "./config/validate";
 import { AwsAccessKeyRotation } from "./rotations/aws-access-key";
 import { EpochMoveError, KeyPlan, planKeys, planTokens } from "./rotations/epoch-moves";
 import { InfisicalTokenRotation } from "./rotations/infisical-token";
@@ -15,7 +15,12 @@ import { checkUnmanagedKeys } from "./rotations/unmanaged-keys";
  */
 export async function program(): Promise<Record<string, unknown>> {
     const config = new pulumi.Config();
-    const credentials = validate(() => parseCredentials(config.getObject<unknown>("credentials")));
+    const credentials = validate(() => {
+        const parsed = parseCredentials(config.getObject<unknown>("credentials"));
+        const placeholders = placeholderProblems(parsed);
+        if (placeholders.length > 0) throw new ConfigError(placeholders);
+        return parsed;
+    });
     refuseUnsupportedConsumers(credentials);
     const sinks = sinkSettings(config, credentials);
     refuseRevokingOurOwnToken(config, credentials);

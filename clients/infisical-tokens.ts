@@ -167,8 +167,9 @@ export class InfisicalTokenClient {
         if (!token) throw tokenError(`Infisical ${scope.environment} of project ${scope.projectId}: the token to check is empty`, "invalid");
         this.http.neverQuote(token);
         const place = `Infisical ${scope.environment} of project ${scope.projectId}`;
-        const query = new URLSearchParams({ workspaceId: scope.projectId, environment: scope.environment, secretPath: "/" });
-        const answer = await this.request({ place, method: "GET", path: `/api/v3/secrets/raw?${query.toString()}`, bearer: token, pass: [200, 401, 403, 404], idempotent: true, effect: "nothing was changed" });
+        // viewSecretValue=false: the check needs the list, never the values.
+        const query = new URLSearchParams({ projectId: scope.projectId, environment: scope.environment, secretPath: "/", viewSecretValue: "false" });
+        const answer = await this.request({ place, method: "GET", path: `/api/v4/secrets?${query.toString()}`, bearer: token, pass: [200, 401, 403, 404], idempotent: true, effect: "nothing was changed" });
         const c = code(answer);
         if (answer.status === 200) {
             const secrets = answer.body?.secrets;

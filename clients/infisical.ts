@@ -1,5 +1,6 @@
-// A small client for Infisical's v3 "raw" secrets routes (API-CONTRACTS.md,
-// Infisical API) over Node's global fetch. Not @infisical/sdk: it is not
+// A small client for Infisical's v4 secrets routes (/api/v4/secrets/{name};
+// API-CONTRACTS.md, Infisical API: the v3 "raw" routes are filed as deprecated,
+// and the reference says to use the highest version) over Node's global fetch. Not @infisical/sdk: it is not
 // installed, has no Token Auth management, and retries 429 by itself — here one
 // retry policy (p-retry, every timing configurable) must cover 429, 5xx and
 // timeouts, and tests must be able to run it against a local server in ms.
@@ -67,7 +68,7 @@ export class InfisicalClient {
 
     /** The secret, or undefined when Infisical answers 404 (no such secret, or no such folder). */
     async getSecret(ref: SecretRef): Promise<SecretRecord | undefined> {
-        const query = new URLSearchParams({ workspaceId: ref.projectId, environment: ref.environment, secretPath: ref.secretPath, type: "shared" });
+        const query = new URLSearchParams({ projectId: ref.projectId, environment: ref.environment, secretPath: ref.secretPath, type: "shared" });
         const answer = await this.send(ref, "read", "GET", `${secretUrl(ref.name)}?${query.toString()}`);
         if (answer.status === 404) return undefined;
         if (answer.status !== 200) throw this.classify(ref, "read", answer);
@@ -115,7 +116,7 @@ export class InfisicalClient {
 
     /** DELETE this one secret. Returns false when it was already gone (404): deleting is then done. */
     async deleteSecret(ref: SecretRef): Promise<boolean> {
-        const body = { workspaceId: ref.projectId, environment: ref.environment, secretPath: ref.secretPath, type: "shared" };
+        const body = { projectId: ref.projectId, environment: ref.environment, secretPath: ref.secretPath, type: "shared" };
         const answer = await this.send(ref, "delete", "DELETE", secretUrl(ref.name), body);
         if (answer.status === 404) return false;
         if (answer.status !== 200) throw this.classify(ref, "delete", answer);
@@ -212,11 +213,11 @@ export class InfisicalClient {
 }
 
 function secretUrl(name: string): string {
-    return `/api/v3/secrets/raw/${encodeURIComponent(name)}`;
+    return `/api/v4/secrets/${encodeURIComponent(name)}`;
 }
 
 function writeBody(w: SecretWrite): Record<string, string> {
-    return { workspaceId: w.projectId, environment: w.environment, secretPath: w.secretPath, secretValue: w.value, type: "shared" };
+    return { projectId: w.projectId, environment: w.environment, secretPath: w.secretPath, secretValue: w.value, type: "shared" };
 }
 
 function alreadyExists(answer: Answer): boolean {

@@ -1,6 +1,8 @@
+import { AsyncResource } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { isPinnedHostKey, keyscanCommand, parseHostKey } from "../config/host-key";
 
 /** The type token of the component. */
 export const HOST_ENV_FILE_TYPE = "raxx-rotations:hosts:HostEnvFile";
@@ -20,6 +22,13 @@ export interface HostEnvFileArgs {
     vars: Record<string, pulumi.Input<string>>;
     /** The rotator's SSH private key (raxx-rotations:sshPrivateKey); made a Pulumi secret here. */
     privateKey: pulumi.Input<string>;
+    /**
+     * The host's public key, "ssh-ed25519 AAAA…": the connection is refused
+     * before anything is sent unless the host presents exactly this key.
+     */
+    hostKey: string;
+    /** Where the consumer is configured, for messages, e.g. "credentials.vault-operator.consumers.hosts[0]". */
+    configPath?: string;
     /**
      * The variable of `vars` whose value identifies the credential and is NOT
      * secret (an AWS access key id). The delete command names it: lines are
@@ -173,9 +182,11 @@ export class HostEnvFile extends pulumi.ComponentResource {
     constructor(name: string, args: HostEnvFileArgs, opts?: pulumi.ComponentResourceOptions) {
         // Validated before anything is registered.
         const names = validate(name, args);
+        const port = args.port ?? 22;
+        const pinned = parseHostKey(args.hostKey, args.host, port);
+        if (!isPinnedHostKey(pinned)) throw new Error(`HostEnvFile ${name}: hostKey ${pinned.problem}`);
         super(HOST_ENV_FILE_TYPE, name, {}, opts);
         const idName = args.idName ?? "AWS_ACCESS_KEY_ID";
-        const port = args.port ?? 22;
         const spec: EnvFileScriptSpec = {
             envFile: args.envFile,
             names,
@@ -194,19 +205,85 @@ export class HostEnvFile extends pulumi.ComponentResource {
             return id;
         });
 
+        const where = { host: args.host, port, user: args.user, fingerprint: pinned.fingerprint, type: pinned.type, configPath: args.configPath, place: this.place };
+        // The engine calls this in the program's process when the command fails:
+        // the provider's own error ("ssh: host key mismatch") says neither which
+        // host nor what to do.
+        // Bound to this async context: an inline (Automation API) program keeps its
+        // engine connection in async-local storage, which the hook's gRPC callback
+        // would not see — its log would go to the console instead of the update.
+        const explain = new pulumi.ErrorHook(
+            `${name}-explain-failure`,
+            AsyncResource.bind(async ({ errors, urn }: pulumi.ErrorHookArgs) => {
+                const message = explainHostFailure(errors, where);
+                // Attached by the URN the engine gave: the resource's own `urn` output
+                // resolves only once its failed step is over, i.e. after this hook.
+                if (message) await pulumi.log.error(message, { urn: pulumi.output(urn) } as unknown as pulumi.Resource);
+                return false;
+            }),
+        );
+
         this.writes = new command.remote.Command(
             `${name}-env-file`,
             {
-                connection: { host: args.host, port, user: args.user, privateKey: pulumi.secret(args.privateKey) },
+                connection: { host: args.host, port, user: args.user, privateKey: pulumi.secret(args.privateKey), hostKey: pinned.line },
                 create: writeScript(spec),
                 delete: keyId.apply((id) => deleteScript(spec, idName, id)),
                 stdin: pulumi.secret(values),
                 triggers: [args.host, port, args.user, args.envFile, names.join(",")],
+                // pulumi-command would send the last run's output as SSH env
+                // requests, which a default sshd refuses (no AcceptEnv) with a
+                // warning on every update; the scripts need none of it.
+                addPreviousOutputInEnv: false,
             },
-            { parent: this, dependsOn: args.dependsOn, additionalSecretOutputs: ["stdin", "stdout", "stderr"] },
+            {
+                parent: this,
+                dependsOn: args.dependsOn,
+                additionalSecretOutputs: ["stdin", "stdout", "stderr"],
+                hooks: { onError: [explain] },
+            },
         );
         this.registerOutputs({ place: this.place, names });
     }
+}
+
+export interface HostFailureContext {
+    host: string;
+    port: number;
+    user: string;
+    /** Fingerprint and type of the pinned key. */
+    fingerprint: string;
+    type: string;
+    configPath?: string;
+    place: string;
+}
+
+/**
+ * What an operator should do about a failed remote command, from
+ * pulumi-command's error text; undefined when the error is not about reaching
+ * the host (the script's own message is clear enough).
+ */
+export function explainHostFailure(errors: string[], c: HostFailureContext): string | undefined {
+    const text = errors.join("\n");
+    const at = `${c.host}:${c.port}`;
+    const field = c.configPath ? `${c.configPath}.hostKey` : "hostKey";
+    const nothing = `nothing was sent to ${c.place}, and the rotation stopped before the old key was touched (it stays Active)`;
+    if (/host key mismatch|no common algorithm for host key|host key verification failed|unable to verify host key/i.test(text)) {
+        return (
+            `${at} did not present the pinned host key (${field}, ${c.type} ${c.fingerprint}): ${nothing}. ` +
+            `Check the key the host really has — on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub; ` +
+            `from a network you trust: ${keyscanCommand(c.host, c.port, c.type)}. ` +
+            `If the host was rebuilt and its new key is confirmed, pin that key (${field}) and run pulumi up again; ` +
+            `if not, something else answers for ${c.host}: do not rerun until DNS and the network path are understood`
+        );
+    }
+    if (/unable to authenticate|permission denied \(publickey/i.test(text)) {
+        return `${at} refused the login of ${c.user} with raxx-rotations:sshPrivateKey: ${nothing}. Check that the key's public half is in ~${c.user}/.ssh/authorized_keys on the host, then run pulumi up again`;
+    }
+    if (/failed to dial|dial tcp|connection refused|no route to host|i\/o timeout|timed out|ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT/i.test(text)) {
+        return `${at} could not be reached over SSH: ${nothing}. Bring the host back (or remove it from the matrix) and run pulumi up again`;
+    }
+    return undefined;
 }
 
 function validate(name: string, args: HostEnvFileArgs): string[] {

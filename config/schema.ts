@@ -3,6 +3,7 @@
 // stack file must fail here, before any resource is registered, with one message
 // that names the credential and the field (DESIGN.md, "Config contract").
 import { z } from "zod";
+import { isPinnedHostKey, parseHostKey } from "./host-key";
 
 /** `pulumi config set --path ... 8` may store "8": accept digit strings as numbers. */
 function numeric(value: unknown): unknown {
@@ -54,13 +55,32 @@ export const herokuConsumer = z.strictObject({
     app: z.string({ error: "must be an app name" }).regex(/^[a-z0-9][a-z0-9-]{1,29}$/, "must be a Heroku app name"),
 });
 
-export const hostConsumer = z.strictObject({
-    host: nonEmpty("a host name"),
-    user: nonEmpty("a login user"),
-    envFile: z.string({ error: "must be an absolute path" }).regex(/^\/\S+$/, "must be an absolute path"),
-    service: nonEmpty("a systemd unit name"),
-    port: positiveInt("a TCP port").optional(),
-});
+export const hostConsumer = z
+    .strictObject({
+        host: nonEmpty("a host name"),
+        user: nonEmpty("a login user"),
+        envFile: z.string({ error: "must be an absolute path" }).regex(/^\/\S+$/, "must be an absolute path"),
+        service: nonEmpty("a systemd unit name"),
+        port: positiveInt("a TCP port").optional(),
+        /**
+         * The host's public key, pinned: one line "ssh-ed25519 AAAA…" (`ssh-keyscan -t ed25519 HOST`).
+         * Required: without it pulumi-command would hand the new secret to anything that answers for the host.
+         */
+        hostKey: z.string({
+            error: 'is required: the host\'s public key, one line "ssh-ed25519 AAAA…" — read it on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) or with `ssh-keyscan -t ed25519 HOST` from a network you trust',
+        }),
+    })
+    .transform((consumer, ctx) => {
+        // The prod file's placeholder passes here (status and plan read the matrix);
+        // the program refuses it before registering anything (placeholderProblems).
+        if (isPlaceholder(consumer.hostKey)) return consumer;
+        const pinned = parseHostKey(consumer.hostKey, consumer.host, consumer.port ?? 22);
+        if (!isPinnedHostKey(pinned)) {
+            ctx.addIssue({ code: "custom", path: ["hostKey"], message: pinned.problem });
+            return z.NEVER;
+        }
+        return { ...consumer, hostKey: pinned.line };
+    });
 
 const consumers = z
     .strictObject({
@@ -133,7 +153,11 @@ export const infisicalSettings = z.strictObject({
 });
 export type InfisicalSettings = z.infer<typeof infisicalSettings>;
 
-const placeholder = (v: string) => !/^REPLACE/i.test(v);
+/** A value Pulumi.prod.yaml ships with, to be replaced by an operator ("REPLACE-WITH-…"). */
+export function isPlaceholder(v: string): boolean {
+    return /^REPLACE/i.test(v.trim());
+}
+const placeholder = (v: string) => !isPlaceholder(v);
 
 /** Infisical's largest Token Auth TTL is ten years. */
 const MAX_TTL_DAYS = 3650;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Consumers, Credential, kinds, secretNamesOf } from "./schema";
+import { Consumers, Credential, isPlaceholder, kinds, secretNamesOf } from "./schema";
 
 /** A stack file the program refuses. `problems` are one line each, already naming credential and field. */
 export class ConfigError extends Error {
@@ -188,6 +188,25 @@ function findDuplicateWrites(credentials: Credential[]): string[] {
                 }
             }
         }
+    }
+    return problems;
+}
+
+/**
+ * Values the prod file ships as placeholders, which a deployment cannot use:
+ * the program refuses them before registering anything (status and plan,
+ * which only read the matrix, accept them).
+ */
+export function placeholderProblems(credentials: Credential[]): string[] {
+    const problems: string[] = [];
+    for (const credential of credentials) {
+        (credential.consumers.hosts ?? []).forEach((h, i) => {
+            if (isPlaceholder(h.hostKey)) {
+                problems.push(
+                    `credentials.${credential.name}.consumers.hosts[${i}].hostKey: is still the placeholder of Pulumi.prod.yaml: pin ${h.host}'s key — read it on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and compare with \`ssh-keyscan -t ed25519 ${h.host} | ssh-keygen -lf -\``,
+                );
+            }
+        });
     }
     return problems;
 }

@@ -77,7 +77,7 @@ export function writeConsumers(
         places.push(`${vars.place}: ${written}`);
     }
 
-    for (const consumer of consumers.hosts ?? []) {
+    for (const [index, consumer] of (consumers.hosts ?? []).entries()) {
         if (!settings.hosts) throw new pulumi.RunError(missing("raxx-rotations:sshPrivateKey", "SSH host"));
         const file = consumer.envFile.replace(/^\/+/, "").replace(/[^A-Za-z0-9]+/g, "-");
         const host = new HostEnvFile(
@@ -90,6 +90,8 @@ export function writeConsumers(
                 service: consumer.service,
                 vars: secrets,
                 privateKey: settings.hosts.privateKey,
+                hostKey: consumer.hostKey,
+                configPath: `credentials.${name}.consumers.hosts[${index}]`,
                 idName: Object.keys(secrets)[0],
                 dependsOn,
             },

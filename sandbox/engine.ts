@@ -69,7 +69,8 @@ async function buildEngine(log: (line: string) => void): Promise<Engine> {
         PULUMI_SKIP_CONFIRMATIONS: "true",
         // Plain JSON state files, so tests can search them for plaintext secrets.
         PULUMI_DIY_BACKEND_GZIP: "false",
-        // The stand-in plugins run on this machine's Node (20): keep the AWS SDK's notice about Node 22 out of the engine's output.
+        // The stand-in plugins run on the Node that runs this process: should that be
+        // older than the AWS SDK supports, keep its notice out of the engine's output.
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     };
     const providers = [

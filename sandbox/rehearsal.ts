@@ -24,6 +24,7 @@ import { findGithubDrift } from "../tools/github-drift";
 import { recoverStack } from "../tools/recovery";
 import { describeStep, Scenario, Step, stepKind, StepKind } from "./scenario";
 import { TimelineExport, World, WorldEvent } from "./world";
+import { HostPresence } from "./services/sshd";
 
 export interface RehearsalOptions {
     scenario: Scenario;
@@ -251,6 +252,28 @@ class StepRunner {
                 const result = await recoverStack({ stack: this.stack, iamEnv: this.world.awsEnv(), log: (l) => this.log(`      ${l}`) });
                 return result.actions.length ? "ok" : "nothing to do";
             }
+            case "host": {
+                const hosts = this.world.hosts;
+                if (!hosts) throw new Error("host: this rehearsal serves no SSH hosts");
+                const name = body.name as string;
+                if (body.presents) await hosts.present(name, body.presents as HostPresence);
+                if (body.pin) {
+                    const endpoint = hosts.endpoint(name);
+                    const key = hosts.hostKey(name);
+                    const pinned: string[] = [];
+                    for (const [credential, entry] of Object.entries(await this.credentials())) {
+                        const list = ((entry.consumers ?? {}) as { hosts?: { host: string; port?: number }[] }).hosts ?? [];
+                        for (const [i, h] of list.entries()) {
+                            if (h.host !== endpoint.host || h.port !== endpoint.port) continue;
+                            await this.stack.setConfig(`raxx-rotations:credentials.${credential}.consumers.hosts[${i}].hostKey`, { value: key }, true);
+                            pinned.push(`credentials.${credential}.consumers.hosts[${i}]`);
+                        }
+                    }
+                    if (pinned.length === 0) throw new Error(`host: no consumer of ${name} in the stack config`);
+                    this.log(`      pinned ${name}'s current host key (${key.split(" ").slice(0, 2).join(" ").slice(0, 40)}…) in ${pinned.join(", ")}`);
+                }
+                return "ok";
+            }
             case "consistency":
                 this.world.refuseNewKeysAtStsFor((body.seconds as number) * 1000);
                 return "ok";
@@ -358,6 +381,8 @@ class StepRunner {
     /** Scans the engine's output and the state file for any secret the world issued. */
     private async noSecretInPlaintext(): Promise<Verdict> {
         const places: [string, string][] = [["engine output", this.engineOutput.join("")]];
+        // What reached something else that answered for an SSH host: nothing may.
+        for (const text of this.world.hosts?.impostorReceived() ?? []) places.push(["an impostor SSH host's stdin", text]);
         const stateDir = path.join(this.workDir, "state");
         for (const file of listFiles(stateDir)) places.push([`state ${path.relative(stateDir, file)}`, fs.readFileSync(file, "utf8")]);
         const found = places.filter(([, text]) => containsIssuedSecret(text, (s) => this.world.isIssuedSecret(s))).map(([where]) => where);
@@ -559,9 +584,10 @@ function writeSandboxConfig(workDir: string, prod: Record<string, unknown>, worl
             const original = `${String(h.host)}:${String(h.envFile)}`;
             const endpoint = world.hosts.endpoint(String(h.host));
             const envFile = world.hosts.envPath(String(h.host), String(h.envFile), [idName, secretName]);
-            Object.assign(h, { host: endpoint.host, port: endpoint.port, user: endpoint.user, envFile });
+            // The operator pins the host's key; the sandbox's hosts are one sshd, so its key.
+            Object.assign(h, { host: endpoint.host, port: endpoint.port, user: endpoint.user, envFile, hostKey: world.hosts.hostKey(String(h.host)) });
             hostNames.set(`${endpoint.host}:${endpoint.port}:${envFile}`, original);
-            notes.add(`SSH hosts are a real sshd on 127.0.0.1 (one port per host), env files under its test user's home`);
+            notes.add(`SSH hosts are a real sshd on 127.0.0.1 (one port per host), env files under its test user's home, hostKey pinned to that sshd's key`);
         }
     }
     doc.config = config;

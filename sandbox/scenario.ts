@@ -78,6 +78,15 @@ const stepBodies = {
     recover: engineStep,
     /** Make a key by hand for the credential's IAM user and set its adoptKeyId (a first deployment that adopts). */
     adopt: z.strictObject({ credential: z.string().min(1) }),
+    /**
+     * What answers at an SSH host's port from now on (`presents`): the host itself,
+     * the host rebuilt with a new host key, or an impostor that takes any login;
+     * `pin: true` sets every consumer of that host's hostKey to the key it
+     * presents now (what an operator does after checking it on the host).
+     */
+    host: z
+        .strictObject({ name: z.string().min(1), presents: z.enum(["own", "rebuilt", "impostor"]).optional(), pin: z.literal(true).optional() })
+        .refine((h) => h.presents !== undefined || h.pin, { message: "a host step needs presents or pin: true" }),
     /** IAM eventual consistency: from now on STS refuses any key younger than this. */
     consistency: z.strictObject({ seconds: z.number().min(0) }),
     /** Something the matrix does not list uses a credential's key now (GetAccessKeyLastUsed shows it). */

@@ -22,6 +22,8 @@ export interface Registration {
     replacementTrigger?: unknown;
     deleteBeforeReplace: boolean;
     importId?: string;
+    /** Names of the error hooks (`hooks.onError`) bound to it. */
+    onErrorHooks: string[];
 }
 
 /** A `pulumi.log.warn` the program emitted, and the name of the resource it was attached to. */
@@ -130,7 +132,10 @@ export async function runProgram(options: RunOptions): Promise<Run> {
     const monitor = pulumi.runtime.getMonitor() as unknown as {
         registerResource(req: RegisterRequest, cb: unknown): unknown;
         readResource(req: ReadRequest, cb: unknown): unknown;
+        registerErrorHook?: (req: unknown, cb: (err: null, res: object) => void) => void;
     };
+    // The mock monitor takes hook bindings on resources but has no hook registry of its own.
+    monitor.registerErrorHook ??= (_req, cb) => cb(null, {});
     const originalRead = monitor.readResource.bind(monitor);
     monitor.readResource = (req: ReadRequest, cb: unknown) => {
         registrations.push({
@@ -142,6 +147,7 @@ export async function runProgram(options: RunOptions): Promise<Run> {
             secretInputs: [],
             dependencies: req.getDependenciesList().map(nameOf),
             deleteBeforeReplace: false,
+            onErrorHooks: [],
         });
         return originalRead(req, cb);
     };
@@ -163,6 +169,7 @@ export async function runProgram(options: RunOptions): Promise<Run> {
             replacementTrigger: unwrapSecret(trigger),
             deleteBeforeReplace: req.getDeletebeforereplace(),
             importId: req.getImportid() || undefined,
+            onErrorHooks: req.getHooks()?.getOnErrorList() ?? [],
         });
         return original(req, cb);
     };
@@ -226,6 +233,7 @@ interface RegisterRequest {
     getDependenciesList(): string[];
     getDeletebeforereplace(): boolean;
     getImportid(): string;
+    getHooks(): { getOnErrorList(): string[] } | undefined;
 }
 
 function isSecret(v: unknown): boolean {

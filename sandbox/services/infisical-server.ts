@@ -1,5 +1,6 @@
-// A local Infisical serving the secrets routes the project calls (v3 "raw",
-// and the same under /api/v4/secrets with projectId for workspaceId), with the
+// A local Infisical serving the secrets routes the project calls (v4,
+// /api/v4/secrets[/{name}] with projectId; the v3 "raw" routes, deprecated, are
+// NOT served: a leftover call fails loudly here), with the
 // error shapes of API-CONTRACTS.md. Unlike GitHub, Infisical hands values back
 // on read — that is how the program sees drift — so values are kept in memory
 // here; the timeline only ever gets the IAM key id a value belongs to.
@@ -10,7 +11,7 @@ import { announce, applyFault, LoopbackServer, readBody, SandboxService, Service
 import { Origin } from "./timeline";
 
 export interface InfisicalServerOptions {
-  /** The one project served: `workspaceId` (v3) / `projectId` (v4). */
+  /** The one project served (`projectId`). */
   projectId: string;
   /** Valid machine-identity access tokens. */
   tokens: string[];
@@ -229,7 +230,7 @@ export class InfisicalServer implements SandboxService {
   /** Writes or deletes a secret out of band; recorded on the timeline like any write, origin "world". */
   async drift(d: InfisicalDrift): Promise<void> {
     const path = normalizeSecretPath(d.secretPath);
-    const event = `/api/v3/secrets/raw/${encodeURIComponent(d.name)}`;
+    const event = `/api/v4/secrets/${encodeURIComponent(d.name)}`;
     if (d.delete) {
       const existed = this.remove(d.environment, path, d.name, "world");
       announce(this.ctx, { service: "infisical", event: `DELETE ${event}`, status: existed ? 200 : 404, write: true, origin: "world" });
@@ -298,12 +299,12 @@ export class InfisicalServer implements SandboxService {
 
   private route(method: string, path: string, query: URLSearchParams, body: unknown, bodyIsJson: boolean): Reply {
     if (path.startsWith("/api/v1/auth/token-auth/")) return this.tokenAuthRoute(method, path, query, body, bodyIsJson);
-    const m = /^\/api\/(?:v3\/secrets\/raw|(v4)\/secrets)(?:\/([^/]+))?\/?$/.exec(path);
+    const m = /^\/api\/v4\/secrets(?:\/([^/]+))?\/?$/.exec(path);
     if (!m) return errorReply(404, `Route ${method}:${path} not found`);
-    const projectField = m[1] ? "projectId" : "workspaceId";
+    const projectField = "projectId";
     let name: string | undefined;
     try {
-      name = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+      name = m[1] === undefined ? undefined : decodeURIComponent(m[1]);
     } catch {
       return errorReply(422, "Invalid secret name in path");
     }
@@ -325,7 +326,7 @@ export class InfisicalServer implements SandboxService {
       return errorReply(422, JSON.stringify([{ code: "invalid_enum_value", path: ["type"], message: "Only shared secrets are served by the sandbox" }]));
     }
     const projectId = params[projectField];
-    if (typeof projectId !== "string" || !projectId) return errorReply(400, `You must provide workspaceSlug or ${projectField}`);
+    if (typeof projectId !== "string" || !projectId) return errorReply(400, method === "GET" && name === undefined ? "Missing project id or environment" : "You must provide  workspaceId");
     if (projectId !== this.opts.projectId) return errorReply(404, `Project with ID '${projectId}' not found`);
     const environment = params.environment.trim();
     const secretPath = normalizeSecretPath(typeof params.secretPath === "string" ? params.secretPath : "/");
@@ -338,7 +339,7 @@ export class InfisicalServer implements SandboxService {
       const prefix = `${environment}\0${secretPath}\0`;
       const secrets = [...this.secrets.entries()]
         .filter(([k]) => k.startsWith(prefix))
-        .map(([k, s]) => this.secretJson(environment, secretPath, k.slice(prefix.length), s));
+        .map(([k, s]) => this.secretJson(environment, secretPath, k.slice(prefix.length), s, query.get("viewSecretValue") === "false"));
       return { status: 200, body: { secrets, imports: [] } };
     }
     if (!name.trim() || /[\s/]/.test(name)) return errorReply(422, JSON.stringify([{ code: "custom", path: ["secretName"], message: "Invalid secret name" }]));
@@ -559,7 +560,8 @@ export class InfisicalServer implements SandboxService {
     return true;
   }
 
-  private secretJson(environment: string, secretPath: string, name: string, s: StoredSecret): Record<string, unknown> {
+  /** `hidden`: `viewSecretValue=false`, as Infisical answers it (a mask instead of the value). */
+  private secretJson(environment: string, secretPath: string, name: string, s: StoredSecret, hidden = false): Record<string, unknown> {
     return {
       id: s.id,
       _id: s.id,
@@ -567,8 +569,8 @@ export class InfisicalServer implements SandboxService {
       environment,
       secretPath,
       secretKey: name,
-      secretValue: s.value,
-      secretValueHidden: false,
+      secretValue: hidden ? "<hidden-by-infisical>" : s.value,
+      secretValueHidden: hidden,
       secretComment: "",
       version: s.version,
       type: "shared",

@@ -24,6 +24,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { descendants } from "../processes";
 import { describeFault, sleep } from "./faults";
+import { SshImpostor } from "./ssh-impostor";
 import { EnvFileWatcher, parseEnvFile, RestartRecord, RestartLogFollower, setEnvLine } from "./host-files";
 import { announce, Log, SandboxService, ServiceContext } from "./service";
 
@@ -191,6 +192,10 @@ export class SshdProcess {
         private readonly rootDir: string,
         private readonly pidFile: string,
         private readonly log: Log,
+        /** The host key's public line, "ssh-ed25519 AAAA… comment": what a consumer pins. */
+        readonly hostPublicKey: string,
+        /** False for a sibling, which shares its first instance's user folder. */
+        private readonly ownsUserDir = true,
     ) {
         child.on("exit", () => {
             this.exited = true;
@@ -247,7 +252,7 @@ export class SshdProcess {
                 fs.writeFileSync(config, sshdConfig({ port, hostKey: hostKey.file, pidFile, userDir, user: account.user }), { mode: 0o600 });
                 try {
                     const child = await launch(config, pidFile, log);
-                    const proc = new SshdProcess(child, port, account, login.privateKey, userDir, rootDir, pidFile, log);
+                    const proc = new SshdProcess(child, port, account, login.privateKey, userDir, rootDir, pidFile, log, hostKey.publicKey.trim());
                     running.add(proc);
                     installExitHooks();
                     log(`hosts: sshd on 127.0.0.1:${port} (pid ${proc.pid}), user ${account.user}`);
@@ -260,6 +265,37 @@ export class SshdProcess {
         } catch (err) {
             fs.rmSync(rootDir, { recursive: true, force: true });
             fs.rmSync(userDir, { recursive: true, force: true });
+            throw err;
+        }
+    }
+
+    /**
+     * A second sshd serving the same user folder, login and files with a host
+     * key of its own: the same host after a rebuild, as far as a client can tell.
+     */
+    async sibling(): Promise<SshdProcess> {
+        const rootDir = fs.mkdtempSync(path.join(os.tmpdir(), `raxx-sshd-${process.pid}-`));
+        try {
+            const hostKey = await keyPair(rootDir, "ssh_host_ed25519_key", "raxx-sandbox-host-rebuilt");
+            let lastError: unknown;
+            for (let attempt = 0; attempt < 5; attempt++) {
+                const port = await freePort();
+                const pidFile = path.join(rootDir, `sshd-${port}.pid`);
+                const config = path.join(rootDir, `sshd_config-${port}`);
+                fs.writeFileSync(config, sshdConfig({ port, hostKey: hostKey.file, pidFile, userDir: this.userDir, user: this.account.user }), { mode: 0o600 });
+                try {
+                    const child = await launch(config, pidFile, this.log);
+                    const proc = new SshdProcess(child, port, this.account, this.privateKey, this.userDir, rootDir, pidFile, this.log, hostKey.publicKey.trim(), false);
+                    running.add(proc);
+                    this.log(`hosts: a second sshd (another host key) on 127.0.0.1:${port}`);
+                    return proc;
+                } catch (err) {
+                    lastError = err;
+                }
+            }
+            throw lastError;
+        } catch (err) {
+            fs.rmSync(rootDir, { recursive: true, force: true });
             throw err;
         }
     }
@@ -322,7 +358,7 @@ export class SshdProcess {
         running.delete(this);
         if (!this.exited) this.log("hosts: sshd watchdog still running after stop");
         fs.rmSync(this.rootDir, { recursive: true, force: true });
-        if (!opts.keepFiles) fs.rmSync(this.userDir, { recursive: true, force: true });
+        if (!opts.keepFiles && this.ownsUserDir) fs.rmSync(this.userDir, { recursive: true, force: true });
     }
 }
 
@@ -450,12 +486,20 @@ export interface HostRestart {
     unit: string;
 }
 
+/**
+ * What answers at a host's port: the host itself (`own`), the same host after
+ * a rebuild with a new host key (`rebuilt`: another sshd on the same files), or
+ * something else that takes any login (`impostor`).
+ */
+export type HostPresence = "own" | "rebuilt" | "impostor";
+
 interface HostProxy {
     host: string;
     port: number;
     server: net.Server;
     reachable: boolean;
     sockets: Set<net.Socket>;
+    presents: HostPresence;
 }
 
 /**
@@ -478,6 +522,8 @@ export class SshHostService implements SandboxService {
     private readonly restartList: HostRestart[] = [];
     private readonly watcher: EnvFileWatcher;
     private follower: RestartLogFollower | undefined;
+    private rebuilt: SshdProcess | undefined;
+    private impostor: SshImpostor | undefined;
 
     constructor(
         private readonly ctx: ServiceContext,
@@ -535,6 +581,10 @@ export class SshHostService implements SandboxService {
         this.watcher.close();
         await Promise.all([...this.proxies.values()].map((p) => this.closeProxy(p)));
         this.proxies.clear();
+        await this.rebuilt?.stop();
+        this.rebuilt = undefined;
+        await this.impostor?.stop();
+        this.impostor = undefined;
         await this.sshd.stop({ keepFiles: Boolean(process.env.RAXX_KEEP_WORKDIR) });
         this.sshd = undefined;
     }
@@ -543,13 +593,40 @@ export class SshHostService implements SandboxService {
     async addHost(host: string): Promise<{ host: string; port: number }> {
         const existing = this.proxies.get(host);
         if (existing) return { host: "127.0.0.1", port: existing.port };
-        const proxy: HostProxy = { host, port: 0, server: this.proxyServer(host), reachable: true, sockets: new Set() };
+        const proxy: HostProxy = { host, port: 0, server: this.proxyServer(host), reachable: true, sockets: new Set(), presents: "own" };
         await listen(proxy.server, 0);
         proxy.port = (proxy.server.address() as net.AddressInfo).port;
         this.proxies.set(host, proxy);
         fs.mkdirSync(this.hostRoot(host), { recursive: true });
         this.chownUp(this.hostRoot(host));
         return { host: "127.0.0.1", port: proxy.port };
+    }
+
+    /** The public key line `host` presents now ("ssh-ed25519 AAAA… comment"): what an operator pins after checking it. */
+    hostKey(host: string): string {
+        const p = this.proxies.get(host);
+        if (!p) throw new Error(`hosts: no host "${host}"`);
+        if (p.presents === "rebuilt" && this.rebuilt) return this.rebuilt.hostPublicKey;
+        if (p.presents === "impostor" && this.impostor) return this.impostor.hostPublicKey;
+        return this.running.hostPublicKey;
+    }
+
+    /** Makes `host`'s port answer with the host itself, the host rebuilt with a new host key, or an impostor. */
+    async present(host: string, presence: HostPresence): Promise<void> {
+        const p = this.proxies.get(host);
+        if (!p) throw new Error(`hosts: no host "${host}"`);
+        if (presence === "rebuilt") this.rebuilt ??= await this.running.sibling();
+        if (presence === "impostor") {
+            this.impostor ??= await SshImpostor.start((bytes) => announce(this.ctx, { service: "hosts", event: `EXEC impostor (${bytes} bytes on stdin)`, status: 0, write: true }));
+        }
+        p.presents = presence;
+        // Connections already open keep talking to whoever answered them.
+        announce(this.ctx, { service: "hosts", event: `PRESENTS ${presence} ${host}`, status: 0, origin: "world" });
+    }
+
+    /** What an impostor was sent on stdin, one entry per command (empty when none ever ran). */
+    impostorReceived(): string[] {
+        return [...(this.impostor?.received ?? [])];
     }
 
     /** Where a consumer of `host` connects: `{ host: "127.0.0.1", port }`. */
@@ -692,7 +769,8 @@ export class SshHostService implements SandboxService {
             socket.destroy();
             return;
         }
-        const upstream = net.connect(this.sshd.port, "127.0.0.1");
+        const target = proxy?.presents === "rebuilt" && this.rebuilt ? this.rebuilt.port : proxy?.presents === "impostor" && this.impostor ? this.impostor.port : this.sshd.port;
+        const upstream = net.connect(target, "127.0.0.1");
         upstream.on("connect", () => {
             if (upstream.localPort !== undefined) this.upstreamHost.set(upstream.localPort, host);
         });

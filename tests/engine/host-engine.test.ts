@@ -65,6 +65,7 @@ describe("engine tier: HostEnvFile (remote.Command) through the real engine, the
             service: UNIT,
             vars: { AWS_ACCESS_KEY_ID: desired.key.id, AWS_SECRET_ACCESS_KEY: pulumi.secret(desired.key.secret) },
             privateKey: new pulumi.Config("raxx-rotations").requireSecret("sshPrivateKey"),
+            hostKey: hosts.hostKey(HOST),
         });
         return { place: file.place, stdout: file.writes.stdout };
     }

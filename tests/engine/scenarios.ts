@@ -75,6 +75,22 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
     "gate-probe": oldKeyStillActiveAfterFailure,
     "gate-usage": oldKeyStillActiveAfterFailure,
     "host-unreachable": oldKeyStillActiveAfterFailure,
+    "host-key"(report) {
+        const [oldKey, newKey] = vaultKeys(report);
+        const failed = report.steps.filter((s) => s.kind === "up" && s.outcome === "fail");
+        assert.equal(failed.length, 2, "the impostor and the rebuilt host both stop the bump");
+        for (const s of failed) {
+            assert.equal(keyStatusAt(report.timelines, oldKey, s.endedAt), "Active", `step ${s.index + 1}: the old key must stay Active`);
+            assert.match(s.message ?? "", /ssh-keygen -lf \/etc\/ssh\/ssh_host_ed25519_key\.pub/, "the message says how to check the key on the host");
+        }
+        // Nothing reached the impostor, and the real host's file never held the new key before it was pinned.
+        assert.deepEqual(report.timelines.events.filter((e) => e.service === "hosts" && /EXEC impostor/.test(e.event)), []);
+        const pinned = report.steps.find((s) => s.kind === "host" && /pin/.test(s.step))!;
+        const early = report.timelines.consumers.filter((e) => e.service === "hosts" && e.holds === newKey && e.at < pinned.endedAt);
+        assert.deepEqual(early, [], "the host got the new key before its key was pinned");
+        assert.equal(keyStatusAt(report.timelines, oldKey, report.timelines.exportedAt), "Inactive", "the rerun completed the rotation");
+        assert.equal(heldAt(report.timelines, "vault-host.raxx.app:/etc/raxx/credentials.env", "AWS_ACCESS_KEY_ID", report.timelines.exportedAt), newKey);
+    },
     "audit-webhook-down"(report) {
         const posts = report.timelines.events.filter((e) => e.service === "audit" && e.write);
         assert.ok(posts.some((e) => e.status === 503), "the webhook outage was not exercised");

@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { runProgram } from "../helpers/mock-program";
-import { s3BackupWriter, vaultOperator } from "../helpers/fixtures";
+import { HOST_KEY, s3BackupWriter, vaultHost, vaultOperator } from "../helpers/fixtures";
 
 /** Runs the program with a bad matrix and returns the refusal, asserting nothing was registered. */
 async function refused(credentials: unknown): Promise<string> {
@@ -125,10 +125,45 @@ describe("config validation", () => {
     it("refuses SSH host consumers without raxx-rotations:sshPrivateKey, saying how to set it", async () => {
         const message = await refused({
             "vault-operator": vaultOperator({
-                consumers: { hosts: [{ host: "vault-host.raxx.app", user: "ops", envFile: "/etc/raxx/credentials.env", service: "raxx-vault" }] },
+                consumers: { hosts: [vaultHost()] },
             }),
         });
         assert.match(message, /raxx-rotations:sshPrivateKey is not set .*pulumi config set --secret raxx-rotations:sshPrivateKey/);
+    });
+
+    describe("an SSH host's pinned key (consumers.hosts[].hostKey)", () => {
+        const withHost = (host: Record<string, unknown>) => ({ "vault-operator": vaultOperator({ consumers: { hosts: [host] } }) });
+        const field = /credentials\.vault-operator\.consumers\.hosts\[0\]\.hostKey/;
+
+        it("is required, and the refusal says where to read it", async () => {
+            const message = await refused(withHost(vaultHost({ hostKey: undefined })));
+            assert.match(message, field);
+            assert.match(message, /hostKey: is required: the host's public key.*ssh-keyscan -t ed25519 HOST/);
+        });
+
+        for (const [label, hostKey, why] of [
+            ["not a key line", "vault-host.raxx.app", /must be one public key line/],
+            ["a key whose base64 is not of its type", "ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQ==", /is not a valid ssh-ed25519 key/],
+            ["an ssh-rsa key (SHA-1 only with a pin: OpenSSH 8.8+ refuses)", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ==", /is an ssh-rsa key: .*OpenSSH 8\.8/],
+            ["a known_hosts line of another host", `other-host.raxx.app ${HOST_KEY}`, /known_hosts line for other-host\.raxx\.app, not for vault-host\.raxx\.app/],
+            ["the prod file's placeholder", "REPLACE-WITH-THE-HOST-KEY", /is still the placeholder/],
+        ] as const) {
+            it(`refuses ${label}, naming the credential, the host entry and the field`, async () => {
+                const message = await refused(withHost(vaultHost({ hostKey })));
+                assert.match(message, field);
+                assert.match(message, why);
+            });
+        }
+
+        it("takes an `ssh-keyscan` line for the same host and pins only the key (type and base64)", async () => {
+            const run = await runProgram({
+                credentials: withHost(vaultHost({ hostKey: `vault-host.raxx.app ${HOST_KEY} trailing-comment` })),
+                config: { "raxx-rotations:sshPrivateKey": "test-ssh-key" },
+            });
+            assert.equal(run.error, undefined, run.error?.message);
+            const command = run.ofType("command:remote:Command")[0];
+            assert.equal((command.inputs.connection as { hostKey?: string }).hostKey, HOST_KEY);
+        });
     });
 
     it("refuses Heroku consumers without raxx-rotations:herokuApiKey, saying how to set it", async () => {

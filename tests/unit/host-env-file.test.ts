@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { checkedStdin, deleteScript, EnvFileScriptSpec, HOST_ENV_FILE_TYPE, HostEnvFile, markerLine, ownerTag, stdinLines, writeScript } from "../../components/host-env-file";
+import { HOST_KEY, HOST_KEY_FINGERPRINT } from "../helpers/fixtures";
+import { checkedStdin, deleteScript, explainHostFailure, EnvFileScriptSpec, HOST_ENV_FILE_TYPE, HostEnvFile, markerLine, ownerTag, stdinLines, writeScript } from "../../components/host-env-file";
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const ID_1 = "AKIAHOSTCANARY000001";
@@ -15,6 +16,7 @@ const ID_2 = "AKIAHOSTCANARY000002";
 const SECRET_2 = "host-canary-secret-two-a7b3f0";
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ncanary-private-key-body-3c4d\n-----END OPENSSH PRIVATE KEY-----\n";
 const NAMES = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+const CONFIG_PATH = "credentials.vault-operator.consumers.hosts[0]";
 
 interface Registered {
     type: string;
@@ -23,6 +25,7 @@ interface Registered {
     inputs: Record<string, unknown>;
     secretInputs: string[];
     additionalSecretOutputs: string[];
+    onErrorHooks: string[];
 }
 
 interface RegisterRequest {
@@ -31,6 +34,7 @@ interface RegisterRequest {
     getParent(): string;
     getObject(): { toJavaScript(): unknown } | undefined;
     getAdditionalsecretoutputsList(): string[];
+    getHooks(): { getOnErrorList(): string[] } | undefined;
 }
 
 function isSecret(v: unknown): v is { value: unknown } {
@@ -52,7 +56,11 @@ async function register(build: () => void): Promise<Registered[]> {
         false,
     );
     const registered: Registered[] = [];
-    const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, cb: unknown): unknown };
+    const monitor = pulumi.runtime.getMonitor() as unknown as {
+        registerResource(req: RegisterRequest, cb: unknown): unknown;
+        registerErrorHook?: (req: unknown, cb: (err: null, res: object) => void) => void;
+    };
+    monitor.registerErrorHook ??= (_req, cb) => cb(null, {});
     const original = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: RegisterRequest, cb: unknown) => {
         const raw = (req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>;
@@ -63,6 +71,7 @@ async function register(build: () => void): Promise<Registered[]> {
             inputs: Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, unwrap(v)])),
             secretInputs: Object.keys(raw).filter((k) => isSecret(raw[k])),
             additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+            onErrorHooks: req.getHooks()?.getOnErrorList() ?? [],
         });
         return original(req, cb);
     };
@@ -80,6 +89,8 @@ function args(overrides: Partial<ConstructorParameters<typeof HostEnvFile>[1]> =
         service: "raxx-vault",
         vars: { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: pulumi.secret(SECRET_1) },
         privateKey: PRIVATE_KEY,
+        hostKey: HOST_KEY,
+        configPath: CONFIG_PATH,
         ...overrides,
     };
 }
@@ -98,11 +109,23 @@ describe("HostEnvFile registration (setMocks)", () => {
         assert.ok(cmd.secretInputs.includes("stdin"), "stdin is a secret");
         assert.ok(cmd.secretInputs.includes("connection"), "the connection (private key) is a secret");
         assert.equal(cmd.inputs.stdin, `AWS_ACCESS_KEY_ID=${ID_1}\nAWS_SECRET_ACCESS_KEY=${SECRET_1}\n`);
-        assert.deepEqual(cmd.inputs.connection, { host: "vault-host.raxx.app", port: 22, user: "ops", privateKey: PRIVATE_KEY });
+        // @pulumi/command 1.2.1 fills in its defaults (dialErrorLimit 10, perDialTimeout 15 s).
+        assert.deepEqual(cmd.inputs.connection, {
+            host: "vault-host.raxx.app",
+            port: 22,
+            user: "ops",
+            privateKey: PRIVATE_KEY,
+            hostKey: HOST_KEY,
+            dialErrorLimit: 10,
+            perDialTimeout: 15,
+        });
+        assert.equal(cmd.inputs.addPreviousOutputInEnv, false, "no SSH env requests (a default sshd refuses them, with a warning per update)");
+        assert.deepEqual(cmd.onErrorHooks, ["vault-operator-host-vault-host-explain-failure"], "a failure is explained in the operator's words");
         assert.deepEqual(cmd.inputs.triggers, ["vault-host.raxx.app", 22, "ops", "/etc/raxx/credentials.env", "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY"]);
         assert.equal(cmd.inputs.update, undefined, "an update runs create again");
         assert.equal(cmd.inputs.environment, undefined, "no value travels in the environment");
-        assert.deepEqual([...cmd.additionalSecretOutputs].sort(), ["stderr", "stdin", "stdout"]);
+        // @pulumi/command 1.2.1 itself adds "connection" (its private key and password).
+        assert.deepEqual([...cmd.additionalSecretOutputs].sort(), ["connection", "stderr", "stdin", "stdout"]);
 
         const create = String(cmd.inputs.create);
         const del = String(cmd.inputs.delete);
@@ -166,6 +189,36 @@ describe("HostEnvFile registration (setMocks)", () => {
         ]) {
             assert.notEqual(other, base);
         }
+    });
+});
+
+describe("HostEnvFile: what a failed connection tells the operator", () => {
+    const where = { host: "vault-host.raxx.app", port: 22, user: "ops", fingerprint: HOST_KEY_FINGERPRINT, type: "ssh-ed25519", configPath: CONFIG_PATH, place: "host vault-host.raxx.app file /etc/raxx/credentials.env" };
+
+    it("a host key mismatch names the host, the pinned key and how to check the real one", () => {
+        const message = explainHostFailure(["after 10 failed attempts: ssh: handshake failed: ssh: host key mismatch"], where);
+        assert.ok(message);
+        assert.match(message, /^vault-host\.raxx\.app:22 did not present the pinned host key \(credentials\.vault-operator\.consumers\.hosts\[0\]\.hostKey, ssh-ed25519 SHA256:LmV8/);
+        assert.match(message, /nothing was sent to host vault-host\.raxx\.app file \/etc\/raxx\/credentials\.env/);
+        assert.match(message, /old key .*stays Active/);
+        assert.match(message, /ssh-keygen -lf \/etc\/ssh\/ssh_host_ed25519_key\.pub/);
+        assert.match(message, /ssh-keyscan -t ed25519 vault-host\.raxx\.app \| ssh-keygen -lf -/);
+        assert.match(message, /do not rerun until DNS and the network path are understood/);
+    });
+
+    it("a host that does not offer the pinned key's type is a mismatch too", () => {
+        assert.match(explainHostFailure(["ssh: handshake failed: ssh: no common algorithm for host key; we offered: [ssh-ed25519]"], where) ?? "", /did not present the pinned host key/);
+    });
+
+    it("a refused login and an unreachable host get their own advice; a failing script gets none", () => {
+        assert.match(explainHostFailure(["ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]"], where) ?? "", /refused the login of ops with raxx-rotations:sshPrivateKey/);
+        assert.match(explainHostFailure(["after 10 failed attempts: dial tcp 10.0.0.5:22: connect: connection refused"], where) ?? "", /could not be reached over SSH/);
+        assert.equal(explainHostFailure(["Process exited with status 1: running \"set -eu\"...:\nraxx-rotations: directory /etc/raxx does not exist"], where), undefined);
+    });
+
+    it("a hostKey that is not a usable pin is refused before anything is registered", async () => {
+        const regs = await register(() => assert.throws(() => new HostEnvFile("h", args({ hostKey: "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ==" })), /HostEnvFile h: hostKey is an ssh-rsa key/));
+        assert.deepEqual(regs, []);
     });
 });
 

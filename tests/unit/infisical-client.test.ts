@@ -80,15 +80,15 @@ describe("Infisical client", () => {
     afterEach(() => server.stop());
 
     describe("requests", () => {
-        it("reads with GET /api/v3/secrets/raw/{name} and the place in the query, Bearer token, no body", async () => {
+        it("reads with GET /api/v4/secrets/{name} and the place in the query, Bearer token, no body", async () => {
             await server.drift({ environment: ENV, secretPath: "/", name: NAME, value: CANARY });
             const got = await fastClient(server).getSecret(place);
             assert.deepEqual(got, { name: NAME, value: CANARY, version: 1, valueHidden: false });
             assert.equal(server.requests.length, 1);
             const r = server.requests[0];
             assert.equal(r.method, "GET");
-            assert.equal(r.path, `/api/v3/secrets/raw/${NAME}`);
-            assert.deepEqual(r.query, { workspaceId: PROJECT, environment: ENV, secretPath: "/", type: "shared" });
+            assert.equal(r.path, `/api/v4/secrets/${NAME}`);
+            assert.deepEqual(r.query, { projectId: PROJECT, environment: ENV, secretPath: "/", type: "shared" });
             assert.equal(r.headers.authorization, `Bearer ${TOKEN}`);
             assert.equal(r.headers.accept, "application/json");
             assert.equal(r.body, undefined);
@@ -109,19 +109,19 @@ describe("Infisical client", () => {
             assert.equal(post.method, "POST");
             assert.equal(patch.method, "PATCH");
             for (const r of [post, patch]) {
-                assert.equal(r.path, `/api/v3/secrets/raw/${NAME}`);
+                assert.equal(r.path, `/api/v4/secrets/${NAME}`);
                 assert.deepEqual(r.query, {});
                 assert.equal(r.headers.authorization, `Bearer ${TOKEN}`);
                 assert.match(String(r.headers["content-type"]), /^application\/json/);
             }
-            assert.deepEqual(post.body, { workspaceId: PROJECT, environment: ENV, secretPath: "/ci", secretValue: "v1", type: "shared" });
-            assert.deepEqual(patch.body, { workspaceId: PROJECT, environment: ENV, secretPath: "/ci", secretValue: "v2", type: "shared" });
+            assert.deepEqual(post.body, { projectId: PROJECT, environment: ENV, secretPath: "/ci", secretValue: "v1", type: "shared" });
+            assert.deepEqual(patch.body, { projectId: PROJECT, environment: ENV, secretPath: "/ci", secretValue: "v2", type: "shared" });
             assert.deepEqual(server.peek(ENV, "/ci", NAME), { value: "v2", version: 2 });
         });
 
         it("escapes the secret name in the path", async () => {
             await fastClient(server).getSecret({ ...place, name: "A.B-C" });
-            assert.equal(server.requests[0].path, "/api/v3/secrets/raw/A.B-C");
+            assert.equal(server.requests[0].path, "/api/v4/secrets/A.B-C");
         });
 
         it("deletes with DELETE and the place in the body; a second delete (404) is done, not an error", async () => {
@@ -131,7 +131,7 @@ describe("Infisical client", () => {
             assert.equal(await client.deleteSecret(place), false);
             assert.equal(server.requests.length, 2);
             assert.equal(server.requests[0].method, "DELETE");
-            assert.deepEqual(server.requests[0].body, { workspaceId: PROJECT, environment: ENV, secretPath: "/", type: "shared" });
+            assert.deepEqual(server.requests[0].body, { projectId: PROJECT, environment: ENV, secretPath: "/", type: "shared" });
             assert.equal(server.peek(ENV, "/", NAME), undefined);
         });
     });
@@ -142,7 +142,7 @@ describe("Infisical client", () => {
             assert.equal(result.created, true);
             assert.deepEqual(
                 server.requests.map((r) => `${r.method} ${r.path}`),
-                [`PATCH /api/v3/secrets/raw/${NAME}`, `POST /api/v3/secrets/raw/${NAME}`],
+                [`PATCH /api/v4/secrets/${NAME}`, `POST /api/v4/secrets/${NAME}`],
             );
             assert.deepEqual(server.peek(ENV, "/", NAME), { value: "v1", version: 1 });
         });
@@ -157,7 +157,7 @@ describe("Infisical client", () => {
 
         it("when someone creates it between our PATCH and POST (400 already exist), updates again", async () => {
             ctx.events.on("event", (ev: { name: string; status: number }) => {
-                if (ev.name === `infisical PATCH /api/v3/secrets/raw/${NAME}` && ev.status === 404) {
+                if (ev.name === `infisical PATCH /api/v4/secrets/${NAME}` && ev.status === 404) {
                     void server.drift({ environment: ENV, secretPath: "/", name: NAME, value: "someone else" });
                 }
             });

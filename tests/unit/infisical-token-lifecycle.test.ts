@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { fakeSecretFor, Run, runProgram } from "../helpers/mock-program";
-import { REPO_SECRET } from "../helpers/fixtures";
+import { REPO_SECRET, vaultHost } from "../helpers/fixtures";
 
 const AUTH = "pulumi-nodejs:dynamic/raxx-rotations:IdentityTokenAuth";
 const TOKEN = "pulumi-nodejs:dynamic/raxx-rotations:IdentityToken";
@@ -101,7 +101,7 @@ describe("Infisical machine-identity token lifecycle", () => {
         ["ttlDays above the identity's maximum", { ttlDays: 120, maxTtlDays: 90 }, /credentials\.infisical-ci\.ttlDays: must not exceed the identity's maximum TTL \(maxTtlDays: 90\)/],
         ["ttlDays above Infisical's maximum", { ttlDays: 4000 }, /credentials\.infisical-ci\.ttlDays: must be at most 3650 days/],
         ["missing identityId", { identityId: undefined }, /credentials\.infisical-ci\.identityId: is required/],
-        ["a hosts consumer", { consumers: { hosts: [{ host: "h", user: "u", envFile: "/e", service: "s" }] } }, /credentials\.infisical-ci\.consumers\.hosts: SSH hosts can hold AWS keys only/],
+        ["a hosts consumer", { consumers: { hosts: [vaultHost()] } }, /credentials\.infisical-ci\.consumers\.hosts: SSH hosts can hold AWS keys only/],
     ] as const) {
         it(`refuses ${label}, naming the field, before registering anything`, async () => {
             const run = await up({ "infisical-ci": infisicalCi(overrides as Record<string, unknown>) });

@@ -113,7 +113,11 @@ describe("Infisical Token Auth client", () => {
         assert.ok(minted.accessToken.length > 20);
         assert.deepEqual(server.requests.at(-1)?.body, { name: "raxx-prod-rotation-2026-04-24" }, "mint carries no TTL: it comes from the identity");
         assert.deepEqual(await client.checkTokenWorks(minted.accessToken, scope), { ok: true, status: 200, secretCount: 1 });
-        assert.equal(server.requests.at(-1)?.headers.authorization, `Bearer ${minted.accessToken}`);
+        const check = server.requests.at(-1)!;
+        assert.equal(check.headers.authorization, `Bearer ${minted.accessToken}`);
+        // The current (v4) list route, asking for names only: the check never needs a value.
+        assert.equal(`${check.method} ${check.path}`, "GET /api/v4/secrets");
+        assert.deepEqual(check.query, { projectId: PROJECT, environment: "prod", secretPath: "/", viewSecretValue: "false" });
         const info = await client.getToken(minted.tokenId);
         assert.deepEqual(info, { tokenId: minted.tokenId, name: "raxx-prod-rotation-2026-04-24", identityId: IDENTITY, accessTokenTTL: DAYS_90, revoked: false });
         const view = server.identity(IDENTITY);
@@ -251,7 +255,7 @@ describe("infisical-token dynamic providers", () => {
             server.requests.length = 0;
             await provider.delete!(id, outs);
             const auth = server.requests.map((r) => `${r.method} ${r.path.replace(outs.tokenId, "<id>")} ${r.headers.authorization === `Bearer ${outs.accessToken}` ? "old" : "rotator"}`);
-            assert.deepEqual(auth, ["POST /api/v1/auth/token-auth/tokens/<id>/revoke rotator", "GET /api/v3/secrets/raw old"]);
+            assert.deepEqual(auth, ["POST /api/v1/auth/token-auth/tokens/<id>/revoke rotator", "GET /api/v4/secrets old"]);
             assert.equal(server.identity(IDENTITY)?.tokens[0].revoked, true);
             await provider.delete!(id, outs);
         });

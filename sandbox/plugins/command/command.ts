@@ -1,7 +1,7 @@
 // command:local:Command and command:remote:Command with pulumi-command's
 // semantics (provider/pkg/provider/{local,remote}/commandController.go):
-// - `triggers` (and, for remote, `connection`) force replacement; any other
-//   input change is an update;
+// - `triggers` force replacement; any other input change (a new `connection`
+//   included) is an update;
 // - create runs `create`; update runs `update`, or `create` again when
 //   `update` is unset; delete runs `delete` — for a removed resource and for
 //   the old resource of a replacement (after the new one's create: the
@@ -19,9 +19,12 @@
 import { randomBytes } from "node:crypto";
 import type * as provider from "@pulumi/pulumi/provider";
 import { urnType } from "../aws/values";
-import { logInfo } from "./engine-log";
+import { logAt, logInfo } from "./engine-log";
 import { Connection, Logging, loggingValues, runLocal, runRemote, RunResult } from "./runners";
 import { containsSecret, containsUnknown, deepEqual, isSecret, keepSecretness, plain, PropertyMap, secret } from "./values";
+
+/** Must equal the @pulumi/command version in package.json: the engine asks for that plugin version. */
+export const PLUGIN_VERSION = "1.2.1";
 
 export const localCommandType = "command:local:Command";
 export const remoteCommandType = "command:remote:Command";
@@ -33,7 +36,8 @@ const kindInputs: Record<Kind, string[]> = {
     local: ["dir", "interpreter", "assetPaths", "archivePaths"],
     remote: ["connection"],
 };
-const replaceOnChanges: Record<Kind, string[]> = { local: ["triggers"], remote: ["triggers", "connection"] };
+// Only `triggers` is replaceOnChanges in 1.x (common/inputs.go); a new connection is an update.
+const replaceOnChanges: Record<Kind, string[]> = { local: ["triggers"], remote: ["triggers"] };
 
 export function kindOf(urn: string): Kind {
     const type = urnType(urn);
@@ -138,10 +142,12 @@ function connectionOf(props: PropertyMap): Connection {
         privateKey: typeof c.privateKey === "string" && c.privateKey !== "" ? c.privateKey : undefined,
         password: typeof c.password === "string" && c.password !== "" ? c.password : undefined,
         dialErrorLimit: limit,
+        perDialTimeout: typeof c.perDialTimeout === "number" ? c.perDialTimeout : 15,
+        hostKey: typeof c.hostKey === "string" && c.hostKey !== "" ? c.hostKey : undefined,
     };
 }
 
-/** Runs `command` with the resource's inputs (stdin, environment, logging, connection/dir). */
+/** Run a command with the resource's inputs (stdin, environment, logging, connection/dir). */
 async function run(urn: string, command: string, props: PropertyMap, previous?: PropertyMap): Promise<RunResult> {
     const kind = kindOf(urn);
     const logging = (optionalString(props, "logging") ?? "stdoutAndStderr") as Logging;
@@ -149,21 +155,41 @@ async function run(urn: string, command: string, props: PropertyMap, previous?: 
     const spec = {
         command,
         stdin: optionalString(props, "stdin"),
-        environment: environmentOf(props, previous),
         logging,
         log: (line: string) => void pending.push(logInfo(urn, line)),
     };
     try {
-        if (kind === "remote") return await runRemote({ ...spec, connection: connectionOf(props) });
+        if (kind === "remote") {
+            // SSH env requests: refused by the sandbox's sshd (see runners.ts).
+            const given = environmentOf(props, undefined);
+            const name = Object.keys(given)[0];
+            if (name !== undefined) {
+                pending.push(logAt(urn, "error", setenvRefused(name)));
+                throw new Error(`could not set environment variable "${name}": ssh: setenv failed`);
+            }
+            for (const variable of Object.keys(environmentOf({ addPreviousOutputInEnv: props.addPreviousOutputInEnv }, previous))) {
+                pending.push(logAt(urn, "warning", setenvRefused(variable)));
+            }
+            return await runRemote({ ...spec, environment: {}, connection: connectionOf(props) });
+        }
         const interpreter = plain(props.interpreter);
         return await runLocal({
             ...spec,
+            environment: environmentOf(props, previous),
             dir: optionalString(props, "dir"),
             interpreter: Array.isArray(interpreter) ? interpreter.map(String) : undefined,
         });
     } finally {
         await Promise.all(pending);
     }
+}
+
+/** pulumi-command's logAndWrapSetenvErr text. */
+function setenvRefused(name: string): string {
+    return (
+        `Unable to set '${name}'. This only works if your SSH server is configured to accept\n\tthese variables via AcceptEnv. ` +
+        "Alternatively, if a Bash-like shell runs the command on the remote host, you could\n\tprefix the command itself with the variables in the form 'VAR=value command'"
+    );
 }
 
 /** The state: the inputs as given (secrets stay wrapped) plus stdout/stderr, secret when any input is. */

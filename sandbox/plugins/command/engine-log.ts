@@ -33,11 +33,16 @@ let queue: Promise<void> = Promise.resolve();
 
 /** Sends one line as an Info diagnostic of `urn`; never fails the command (a lost log line is not an error). */
 export function logInfo(urn: string, line: string): Promise<void> {
+    return logAt(urn, "info", line);
+}
+
+/** A diagnostic at the given severity, as pulumi-go-provider's logger sends it. */
+export function logAt(urn: string, severity: "info" | "warning" | "error", message: string): Promise<void> {
     const c = client;
     if (!c) return Promise.resolve();
     const req = new LogRequest();
-    req.setSeverity(LogSeverity.INFO);
-    req.setMessage(line);
+    req.setSeverity(severity === "info" ? LogSeverity.INFO : severity === "warning" ? LogSeverity.WARNING : LogSeverity.ERROR);
+    req.setMessage(message);
     req.setUrn(urn);
     queue = queue.then(() => new Promise<void>((resolve) => c.log(req, () => resolve())));
     return queue;

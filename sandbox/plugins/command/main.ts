@@ -7,8 +7,7 @@ import * as command from "./command";
 import { connectEngine, engineAddress } from "./engine-log";
 import { PropertyMap } from "./values";
 
-/** Must equal the @pulumi/command version in package.json: the engine asks for that plugin version. */
-export const version = "4.5.0";
+export const version = command.PLUGIN_VERSION;
 
 const impl: provider.Provider = {
     version,

@@ -5,10 +5,19 @@
 //   and, per `logging`, streamed to the engine as the command runs;
 // - a non-zero exit fails with `<exit error>: running "<command>":\n<stdout+stderr>`,
 //   so a command must never print a secret;
-// - remote: the connection is dialled up to dialErrorLimit+1 times (default 10)
-//   with Pulumi's retry.Until backoff (100 ms × 1.5, at most 5 s), host keys are
-//   not checked (ssh.InsecureIgnoreHostKey), `environment` is sent as SSH env
-//   requests (sshd drops those its AcceptEnv does not list).
+// - remote (provider/pkg/provider/remote/connection.go, v1.2.1): the connection
+//   is dialled up to dialErrorLimit+1 times (default 10) with Pulumi's
+//   retry.Until backoff (100 ms × 1.5, at most 5 s), failing with "after N
+//   failed attempts: <the last error>"; `hostKey` is parsed as one
+//   authorized-keys line, checked like ssh.FixedHostKey, and its type is the
+//   only host key algorithm offered; without `hostKey` any key is accepted
+//   (ssh.InsecureIgnoreHostKey);
+// - remote `environment` and the previous output (addPreviousOutputInEnv) go as
+//   SSH env requests. OpenSSH refuses names its AcceptEnv does not list — the
+//   sandbox's sshd lists none, a default Debian one only LANG and LC_* — and
+//   pulumi-command then fails the command (environment) or warns (previous
+//   output): modelled here without asking, since ssh2 sends env requests
+//   without waiting for the answer.
 import { spawn } from "node:child_process";
 import { Client, ClientChannel, ConnectConfig } from "ssh2";
 import { LineSplitter } from "./engine-log";
@@ -42,6 +51,10 @@ export interface Connection {
     privateKey?: string;
     password?: string;
     dialErrorLimit: number;
+    /** Seconds per dial; 0: no limit. Default 15. */
+    perDialTimeout: number;
+    /** One authorized-keys line; unset: any host key is accepted. */
+    hostKey?: string;
 }
 
 export interface RemoteSpec extends RunSpec {
@@ -118,16 +131,34 @@ function sleep(ms: number): Promise<void> {
     return new Promise((r) => setTimeout(r, ms));
 }
 
-function dialOnce(c: Connection): Promise<Client> {
+/** ssh.ParseAuthorizedKey, for what a pin needs: the key type and its wire bytes. */
+export function parseAuthorizedKey(line: string): { type: string; blob: Buffer } {
+    const fields = line.trim().split(/\s+/);
+    // Options may come first (`from="…" ssh-ed25519 AAAA…`); the key is the first type-looking field.
+    const at = fields.findIndex((f) => /^(ssh-|ecdsa-|sk-)/.test(f));
+    const blob = at >= 0 && fields[at + 1] && /^[A-Za-z0-9+/]+={0,2}$/.test(fields[at + 1]) ? Buffer.from(fields[at + 1], "base64") : undefined;
+    const type = at >= 0 ? fields[at] : "";
+    const length = blob && blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+    if (!blob || length < 0 || blob.subarray(4, 4 + length).toString("latin1") !== type) throw new Error("failed to parse host key: ssh: no key found");
+    return { type, blob };
+}
+
+function dialOnce(c: Connection, pinned: { type: string; blob: Buffer } | undefined): Promise<Client> {
     return new Promise((resolve, reject) => {
         const client = new Client();
+        let mismatch = false;
         const config: ConnectConfig = {
             host: c.host,
             port: c.port,
             username: c.user,
-            readyTimeout: 20_000,
-            // ssh.InsecureIgnoreHostKey: pulumi-command does not check host keys.
-            hostVerifier: () => true,
+            readyTimeout: c.perDialTimeout > 0 ? c.perDialTimeout * 1000 : 0x7fffffff,
+            // ssh.FixedHostKey(pinned), or ssh.InsecureIgnoreHostKey() without a pin.
+            hostVerifier: (key: Buffer) => {
+                if (!pinned) return true;
+                mismatch = !key.equals(pinned.blob);
+                return !mismatch;
+            },
+            ...(pinned ? { algorithms: { serverHostKey: [pinned.type as never] } } : {}),
         };
         if (c.privateKey) config.privateKey = c.privateKey;
         if (c.password) config.password = c.password;
@@ -140,12 +171,12 @@ function dialOnce(c: Connection): Promise<Client> {
             if (settled) return;
             settled = true;
             client.end();
-            reject(err);
+            reject(goDialError(err, mismatch, pinned?.type));
         });
         client.once("close", () => {
             if (settled) return;
             settled = true;
-            reject(new Error("connection closed before the SSH handshake completed"));
+            reject(new Error(mismatch ? "ssh: handshake failed: ssh: host key mismatch" : "ssh: handshake failed: EOF"));
         });
         try {
             client.connect(config);
@@ -157,19 +188,33 @@ function dialOnce(c: Connection): Promise<Client> {
     });
 }
 
+/** ssh2's failure in the words golang.org/x/crypto/ssh uses, as pulumi-command reports them. */
+function goDialError(err: Error, mismatch: boolean, pinnedType: string | undefined): Error {
+    const level = (err as { level?: string }).level;
+    if (mismatch || /verification failed/i.test(err.message)) return new Error("ssh: handshake failed: ssh: host key mismatch");
+    if (/no matching host key format/i.test(err.message)) return new Error(`ssh: handshake failed: ssh: no common algorithm for host key; we offered: [${pinnedType ?? ""}]`);
+    if (level === "client-authentication") return new Error("ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey], no supported methods remain");
+    if (level === "client-timeout") return new Error("dial tcp: i/o timeout");
+    const code = (err as { code?: string }).code;
+    if (code === "ECONNREFUSED") return new Error(`dial tcp: connect: connection refused`);
+    return err;
+}
+
 /** Dials like pulumi-command's Connection.Dial: retries any dial error, up to dialErrorLimit (-1: forever). */
 async function dial(c: Connection): Promise<Client> {
+    // SSHConfig() parses the pin before dialling: a bad one fails at once.
+    const pinned = c.hostKey ? parseAuthorizedKey(c.hostKey) : undefined;
     let delay = 100;
-    for (let dials = 1; ; dials++) {
+    for (let attempt = 0; ; attempt++) {
         try {
-            return await dialOnce(c);
+            return await dialOnce(c, pinned);
         } catch (err) {
             const message = err instanceof Error ? err.message : String(err);
             if (/Cannot parse privateKey|Unsupported key format|privateKey value does not contain/i.test(message)) {
-                throw new Error(`the connection's privateKey is not a usable SSH private key (${message.replace(/\s+/g, " ")})`);
+                throw new Error(`ssh: no key found (${message.replace(/\s+/g, " ")})`);
             }
-            if (c.dialErrorLimit > -1 && dials > c.dialErrorLimit) {
-                throw new Error(`Failed to dial remote host ${c.host}:${c.port} as ${c.user} after ${dials} attempts: ${message}`);
+            if (c.dialErrorLimit > -1 && attempt + 1 > c.dialErrorLimit) {
+                throw new Error(`after ${attempt} failed attempts: ${message}`);
             }
         }
         await sleep(delay);

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { insecureUrlProblem } from "./clients/http";
 import { AwsAccessKeyCredential, Credential, infisicalSettings } from "./config/schema";
 import { ConfigError, parseCredentials, placeholderProblems } from "./config/validate";
 import { AwsAccessKeyRotation } from "./rotations/aws-access-key";
@@ -7,6 +8,7 @@ import { InfisicalTokenRotation } from "./rotations/infisical-token";
 import { SinkSettings } from "./rotations/consumers";
 import { readLastApplied } from "./rotations/last-applied";
 import { checkUnmanagedKeys } from "./rotations/unmanaged-keys";
+import { isRenamedNow, lastAppliedOf, placeOwnerProblems, ROTATION_TYPES } from "./rotations/place-owners";
 
 /**
  * The whole Pulumi program as one function: `index.ts` exports it for
@@ -30,51 +32,53 @@ export async function program(): Promise<Record<string, unknown>> {
     // read back from this stack's own outputs.
     const last = await readLastApplied();
     const plans = new Map<string, KeyPlan>();
-    const refusals: string[] = [];
+    const refusals: string[] = placeOwnerProblems(credentials, last, sinks.infisical?.environment);
     for (const credential of credentials) {
         try {
             const plan = credential.kind === "aws-access-key" ? planKeys : planTokens;
-            plans.set(credential.name, plan(credential, last.get(credential.name)));
+            const owner = credential.kind === "aws-access-key" ? { field: "iamUser" as const, value: credential.iamUser } : { field: "identityId" as const, value: credential.identityId };
+            plans.set(credential.name, plan({ ...credential, owner }, lastAppliedOf(credential, last)));
         } catch (err) {
             if (!(err instanceof EpochMoveError)) throw err;
             refusals.push(err.message);
         }
     }
     if (refusals.length > 0) {
-        throw new pulumi.RunError(
-            `Refused epoch change (nothing was changed):\n${refusals.map((r) => `  - ${r}`).join("\n")}`,
-        );
+        throw new pulumi.RunError(`Refused change (nothing was changed):\n${refusals.map((r) => `  - ${r}`).join("\n")}`);
     }
 
     // What IAM holds now, listed before anything is registered (so never a key
     // this update creates), against the keys the stack knows: a warning per
     // credential whose user has keys nobody adopted (rotations/unmanaged-keys.ts).
+    const lastByName = new Map(credentials.flatMap((c) => (lastAppliedOf(c, last) ? [[c.name, lastAppliedOf(c, last)!] as const] : [])));
     const iamKeys = await checkUnmanagedKeys(
         credentials.filter((c): c is AwsAccessKeyCredential => c.kind === "aws-access-key"),
-        last,
+        lastByName,
     );
 
+    // Where a moved consumer's former writer lives: under its credential's rotation component.
+    const rotationUrnOf = (name: string) => {
+        const kind = last.get(name)?.kind;
+        return kind && ROTATION_TYPES[kind] ? `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${ROTATION_TYPES[kind]}::${name}` : undefined;
+    };
     const rotations: Record<string, pulumi.Output<unknown>> = {};
     for (const credential of credentials) {
         const plan = plans.get(credential.name)!;
+        // A rename takes the credential's resources over in place: every child's name
+        // starts with the component's, so Pulumi carries the alias down to them.
+        const opts = isRenamedNow(credential, last) ? { aliases: [{ name: credential.renamedFrom! }] } : {};
         rotations[credential.name] =
             credential.kind === "aws-access-key"
-                ? new AwsAccessKeyRotation(credential.name, {
-                      credential,
-                      plan,
-                      last: last.get(credential.name),
-                      sinks,
-                      audit,
-                      iamKeys: iamKeys.get(credential.name),
-                  }).summary
-                : new InfisicalTokenRotation(credential.name, {
-                      credential,
-                      plan,
-                      infisical: sinks.infisical!,
-                      sinks,
-                      audit,
-                      stack: pulumi.getStack(),
-                  }).summary;
+                ? new AwsAccessKeyRotation(
+                      credential.name,
+                      { credential, plan, last: lastAppliedOf(credential, last), sinks, audit, iamKeys: iamKeys.get(credential.name), rotationUrnOf },
+                      opts,
+                  ).summary
+                : new InfisicalTokenRotation(
+                      credential.name,
+                      { credential, plan, infisical: sinks.infisical!, sinks, audit, stack: pulumi.getStack(), rotationUrnOf },
+                      opts,
+                  ).summary;
     }
     return { rotations };
 }
@@ -112,7 +116,10 @@ function sinkSettings(config: pulumi.Config, credentials: Credential[]): SinkSet
             );
         }
         // herokuBaseUrl exists for rehearsals against the local sandbox.
-        settings.heroku = { apiKey, baseUrl: config.get("herokuBaseUrl") };
+        const baseUrl = config.get("herokuBaseUrl");
+        const insecure = baseUrl ? insecureUrlProblem(baseUrl) : undefined;
+        if (insecure) throw new pulumi.RunError(`raxx-rotations:herokuBaseUrl ${insecure}: the Heroku API key and every value travel to it`);
+        settings.heroku = { apiKey, baseUrl };
     }
     if (uses("infisical") || credentials.some((c) => c.kind === "infisical-token")) {
         const parsed = infisicalSettings.safeParse(config.getObject<unknown>("infisical"));
@@ -153,6 +160,15 @@ function sinkSettings(config: pulumi.Config, credentials: Credential[]): SinkSet
  */
 function refuseRevokingOurOwnToken(config: pulumi.Config, credentials: Credential[]): void {
     const rotator = config.get("infisicalRotatorIdentityId");
+    const tokens = credentials.filter((c) => c.kind === "infisical-token");
+    if (tokens.length > 0 && !rotator) {
+        // Required, not opt-in: without it nothing stops a rotation of the stack's own identity.
+        throw new pulumi.RunError(
+            `raxx-rotations:infisicalRotatorIdentityId is not set and the matrix rotates Infisical tokens (${tokens.map((c) => c.name).join(", ")}): ` +
+                "name the machine identity that raxx-rotations:infisicalToken belongs to (Access Control → Machine Identities), so that the program " +
+                "can refuse to revoke the token it authenticates with: pulumi config set raxx-rotations:infisicalRotatorIdentityId <identity id>",
+        );
+    }
     const own = credentials.filter((c) => c.kind === "infisical-token" && c.identityId === rotator);
     if (own.length === 0) return;
     throw new pulumi.RunError(

@@ -6,14 +6,15 @@
 // KeyUsageCheck dynamic providers (Pulumi's closure serialiser copies local
 // modules) and runs again in the engine's dynamic-provider host. So: only
 // functions and constants at module level, and installed packages
-// (@aws-sdk/*, p-retry) are required inside the functions that use them,
-// which the serialiser leaves as a plain `require` for the host to resolve.
+// (@aws-sdk/*, p-retry) are loaded inside the functions that use them,
+// through loadPackage (./http), which finds them whatever the host's folder.
 //
 // Endpoints: the SDK honours AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_IAM (the
 // sandbox points them at moto); `endpoint` overrides them for tests.
 // Messages name key ids, ARNs, services and regions — never a secret key.
 import type { IAMClient } from "@aws-sdk/client-iam";
 import type { STSClient } from "@aws-sdk/client-sts";
+import { loadPackage } from "./http";
 
 /** Tuning shared by every call; every timing is configurable so tests run in milliseconds. */
 export interface AwsCallTiming {
@@ -98,11 +99,8 @@ export function isAwsGateError(err: unknown): err is AwsGateError {
  * `maxWaitSeconds` have passed; a different ARN fails at once.
  */
 export async function validateNewKey(options: ValidateKeyOptions): Promise<ValidatedKey> {
-    // Required here, not at module level: see the note at the top of the file.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const pRetry = require("p-retry") as typeof import("p-retry");
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const sdk = require("@aws-sdk/client-sts") as typeof import("@aws-sdk/client-sts");
+    const pRetry = loadPackage<typeof import("p-retry")>("p-retry");
+    const sdk = loadPackage<typeof import("@aws-sdk/client-sts")>("@aws-sdk/client-sts");
 
     const keyId = options.keyId;
     const label = options.label ? `${options.label}: ` : "";
@@ -194,10 +192,8 @@ export async function validateNewKey(options: ValidateKeyOptions): Promise<Valid
  * `exists: false` rather than an error.
  */
 export async function getAccessKeyLastUsed(keyId: string, options: LastUseOptions = {}): Promise<KeyLastUse> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const pRetry = require("p-retry") as typeof import("p-retry");
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const sdk = require("@aws-sdk/client-iam") as typeof import("@aws-sdk/client-iam");
+    const pRetry = loadPackage<typeof import("p-retry")>("p-retry");
+    const sdk = loadPackage<typeof import("@aws-sdk/client-iam")>("@aws-sdk/client-iam");
 
     if (typeof keyId !== "string" || keyId === "") throw gateError("no access key id to look up", "ValidationError", 0);
     const timing = settings(options);

@@ -4,9 +4,8 @@
 // This module is serialised by value into the HerokuConfigVars dynamic
 // provider (Pulumi's closure serialiser copies local modules), and runs again
 // in the engine's dynamic-provider host. So: only functions and constants at
-// module level, and installed packages are required inside the functions that
-// use them, which the serialiser leaves as a plain `require` for the host to
-// resolve.
+// module level; installed packages come through loadPackage (./http).
+import { exchange, isExchangeError, loadPackage } from "./http";
 
 /** Tuning of one client; every timing is configurable so tests run in milliseconds. */
 export interface HerokuClientOptions {
@@ -126,9 +125,7 @@ async function configVarsCall(
     app: string,
     body: Record<string, string | null> | undefined,
 ): Promise<Record<string, unknown>> {
-    // Required here, not at module level: see the note at the top of the file.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const pRetry = require("p-retry") as typeof import("p-retry");
+    const pRetry = loadPackage<typeof import("p-retry")>("p-retry");
     if (typeof app !== "string" || app === "") throw apiError("(no app name)", "the Heroku app name is empty — check the consumer's `app`", 0);
     const url = `${settings.baseUrl}/apps/${encodeURIComponent(app)}/config-vars`;
     const doing = method === "GET" ? "reading" : "writing";
@@ -137,22 +134,30 @@ async function configVarsCall(
 
     return pRetry(
         async (attempt: number) => {
-            let res: Response;
+            let res: { status: number; ok: boolean; headers: Headers };
             let text: string;
             try {
-                res = await fetch(url, {
-                    method,
-                    headers: {
-                        Accept: ACCEPT,
-                        Authorization: `Bearer ${settings.apiKey}`,
-                        "Content-Type": "application/json",
-                        "User-Agent": "raxx-rotations",
+                const answer = await exchange(
+                    url,
+                    {
+                        method,
+                        headers: {
+                            Accept: ACCEPT,
+                            Authorization: `Bearer ${settings.apiKey}`,
+                            "Content-Type": "application/json",
+                            "User-Agent": "raxx-rotations",
+                        },
+                        body: body === undefined ? undefined : JSON.stringify(body),
                     },
-                    body: body === undefined ? undefined : JSON.stringify(body),
-                    signal: AbortSignal.timeout(settings.timeoutMs),
-                });
-                text = await res.text();
+                    { timeoutMs: settings.timeoutMs, service: `Heroku app "${app}"` },
+                );
+                res = { status: answer.status, ok: answer.status >= 200 && answer.status < 300, headers: answer.headers };
+                text = answer.text;
             } catch (err) {
+                // A redirect, an oversized answer or a plain-http URL: retrying changes nothing.
+                if (isExchangeError(err) && err.failure !== "timeout" && err.failure !== "network") {
+                    throw new pRetry.AbortError(apiError(app, `${err.message} while ${doing} config vars`, attempt));
+                }
                 // Re-thrown as a plain Error: p-retry 4 gives up at once on a
                 // TypeError, and Node's fetch reports every network failure as one.
                 throw transient(noAnswer(settings, app, doing, err));
@@ -228,11 +233,10 @@ function refusal(app: string, status: number, info: { id?: string; message?: str
 
 function noAnswer(settings: Settings, app: string, doing: string, err: unknown): string {
     const where = safeOrigin(settings.baseUrl);
-    const e = err as { name?: string; cause?: { code?: string; message?: string } };
-    if (e?.name === "TimeoutError" || e?.name === "AbortError") {
+    if (isExchangeError(err) && err.failure === "timeout") {
         return `Heroku app "${app}": no answer from ${where} within ${settings.timeoutMs} ms while ${doing} config vars — check network access to the Heroku API`;
     }
-    const cause = e?.cause?.code ?? e?.cause?.message ?? (err instanceof Error ? err.message : "network error");
+    const cause = isExchangeError(err) ? (err.detail ?? "network error") : err instanceof Error ? err.message : "network error";
     return `Heroku app "${app}": could not reach ${where} (${cause}) while ${doing} config vars — check network access to the Heroku API and baseUrl`;
 }
 

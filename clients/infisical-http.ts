@@ -6,8 +6,10 @@
 //
 // Serialised BY VALUE into the dynamic-provider host with the clients: no
 // module-level state other than constants; fields are assigned in constructors
-// (closure serialisation keeps only a constructor's body); p-retry is loaded
-// through the host's main module (loadPRetry).
+// (closure serialisation keeps only a constructor's body); p-retry comes
+// through loadPackage and every exchange through ./http's exchange.
+
+import { exchange, formatMs, insecureUrlProblem, isExchangeError, loadPackage } from "./http";
 
 export interface InfisicalClientOptions {
     /** e.g. https://vault.raxx.app (no /api suffix). */
@@ -97,17 +99,6 @@ export interface HttpRequest {
 
 type PRetry = typeof import("p-retry");
 
-function loadPRetry(): PRetry {
-    // In the engine's dynamic-provider host this module runs as serialised text
-    // whose own require() searches the working directory — a temp folder for
-    // inline programs. The host's main module lives in
-    // <project>/node_modules/@pulumi/pulumi, so resolving from it finds the
-    // project's node_modules wherever the engine was started.
-    const main = require.main;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- no main module (a REPL): plain resolution is all there is
-    return (main ? main.require("p-retry") : require("p-retry")) as PRetry;
-}
-
 export class InfisicalHttp {
     readonly base: string;
     private readonly token: string;
@@ -120,7 +111,8 @@ export class InfisicalHttp {
     private readonly secrets: string[];
 
     constructor(opts: InfisicalClientOptions) {
-        if (!/^https?:\/\//i.test(opts.siteUrl)) throw infisicalError(`Infisical siteUrl must start with http:// or https://, got "${opts.siteUrl}"`, "invalid");
+        const insecure = insecureUrlProblem(opts.siteUrl);
+        if (insecure) throw infisicalError(`Infisical siteUrl ${insecure}, got "${opts.siteUrl}"`, "invalid");
         if (!opts.token) throw infisicalError(`${TOKEN_HINT} is empty — set it and rerun`, "unauthorized");
         this.base = opts.siteUrl.replace(/\/+$/, "");
         this.token = opts.token;
@@ -157,11 +149,18 @@ export class InfisicalHttp {
      * caller's classification of everything else, at once when retrying cannot help.
      */
     async request(r: HttpRequest): Promise<Answer> {
-        const pRetry = loadPRetry();
+        const pRetry = loadPackage<PRetry>("p-retry");
         let attempts = 0;
         const attempt = async (): Promise<Answer> => {
             attempts += 1;
-            const answer = await this.fetchOnce(r);
+            let answer: Answer;
+            try {
+                answer = await this.fetchOnce(r);
+            } catch (err) {
+                // Timeouts and network errors may pass; a redirect or an oversized answer will not.
+                if (isInfisicalError(err) && (err.kind === "timeout" || err.kind === "network")) throw err;
+                throw new pRetry.AbortError(err as Error);
+            }
             if ((answer.status >= 200 && answer.status < 300) || r.pass.includes(answer.status)) return answer;
             const err = r.classify(answer);
             if (err.kind === "rate-limited" || (err.kind === "server" && r.idempotent)) throw err;
@@ -209,24 +208,25 @@ export class InfisicalHttp {
         let text: string;
         let retryAfter: string | null;
         try {
-            // One signal for the whole exchange: a server that sends headers and then stalls times out too.
-            const res = await fetch(`${this.base}${r.path}`, {
-                method: r.method,
-                headers,
-                body: r.body === undefined ? undefined : JSON.stringify(r.body),
-                signal: AbortSignal.timeout(this.timeoutMs),
-            });
-            status = res.status;
-            retryAfter = res.headers.get("retry-after");
-            text = await res.text();
+            // One timeout for the whole exchange: a server that sends headers and then stalls times out too.
+            const answer = await exchange(
+                `${this.base}${r.path}`,
+                { method: r.method, headers, body: r.body === undefined ? undefined : JSON.stringify(r.body) },
+                { timeoutMs: this.timeoutMs, service: r.place },
+            );
+            status = answer.status;
+            retryAfter = answer.headers.get("retry-after");
+            text = answer.text;
         } catch (err) {
-            // fetch fails with a TypeError ("fetch failed") that p-retry would not retry: rethrow as ours.
-            const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-            if (e.name === "TimeoutError" || e.name === "AbortError") {
+            // Rethrown as ours: p-retry would not retry fetch's TypeError.
+            if (isExchangeError(err) && err.failure === "timeout") {
                 throw infisicalError(`${r.place}: no answer within ${formatMs(this.timeoutMs)} — ${r.timeoutNote ? `${r.timeoutNote}; ` : ""}check that ${this.base} is reachable`, "timeout");
             }
-            const why = e.cause?.code ?? e.cause?.message ?? e.message ?? "network error";
-            throw infisicalError(`${r.place}: could not reach ${this.base} (${this.redact(String(why))}) — check siteUrl and the network`, "network");
+            if (isExchangeError(err) && err.failure === "network") {
+                throw infisicalError(`${r.place}: could not reach ${this.base} (${this.redact(err.detail ?? "network error")}) — check siteUrl and the network`, "network");
+            }
+            // A redirect, an oversized answer, plain http: no retry can help.
+            throw infisicalError(`${this.redact((err as Error).message)} — check raxx-rotations:infisical.siteUrl`, "unexpected");
         }
         let parsed: Record<string, unknown> | undefined;
         try {
@@ -255,8 +255,4 @@ function retryAfterMs(header: string | null, message: string | undefined): numbe
     }
     const m = message ? /try again in (\d+(?:\.\d+)?) ?(?:s\b|sec|second)/i.exec(message) : null;
     return m ? Number(m[1]) * 1000 : undefined;
-}
-
-function formatMs(ms: number): string {
-    return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }

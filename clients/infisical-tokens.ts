@@ -127,11 +127,19 @@ export class InfisicalTokenClient {
         return { accessToken, tokenId: data.id, expiresIn, name: typeof data.name === "string" ? data.name : name };
     }
 
-    /** The token's metadata (never its value), or undefined when Infisical does not know it (404). */
+    /**
+     * The token's metadata (never its value), or undefined when Infisical says it
+     * does not know the token. Only Infisical's own answer counts (see
+     * unknownToken): a 404 from a wrong siteUrl or a proxy would otherwise make
+     * a refresh drop a live token from the state.
+     */
     async getToken(tokenId: string): Promise<TokenInfo | undefined> {
         const place = `Infisical Token Auth token ${tokenId}`;
         const answer = await this.request({ place, method: "GET", path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}`, pass: [200, 404], idempotent: true, effect: "nothing was changed" });
-        if (answer.status === 404) return undefined;
+        if (answer.status === 404) {
+            if (unknownToken(answer, tokenId)) return undefined;
+            throw this.strange404(place, answer, "nothing was changed");
+        }
         const t = (answer.body?.token ?? {}) as Record<string, unknown>;
         return {
             tokenId: typeof t.id === "string" ? t.id : tokenId,
@@ -153,7 +161,19 @@ export class InfisicalTokenClient {
     async revokeToken(tokenId: string): Promise<boolean> {
         const place = `Infisical Token Auth token ${tokenId}`;
         const answer = await this.request({ place, method: "POST", path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}/revoke`, pass: [200, 404], idempotent: true, effect: "the token may still be valid" });
+        if (answer.status === 404 && !unknownToken(answer, tokenId)) throw this.strange404(place, answer, "the token may still be valid");
         return answer.status === 200;
+    }
+
+    /** A 404 that is not Infisical's "no such token": the request went somewhere else. */
+    private strange404(place: string, answer: Answer, effect: string): InfisicalError {
+        return tokenError(
+            `${place}: answered 404 without Infisical's "Token with ID … not found" (${this.http.serverMessage(answer)}) — ${effect}; ` +
+                "the request may have reached another server or path: check raxx-rotations:infisical.siteUrl (and any proxy in front of Infisical), then rerun",
+            "unexpected",
+            404,
+            code(answer),
+        );
     }
 
     /**
@@ -218,4 +238,10 @@ export class InfisicalTokenClient {
 function notAttached(answer: Answer): boolean {
     const m = answer.body?.message;
     return typeof m === "string" && /does not have token auth|not (?:configured|attached)|failed to update token auth/i.test(m);
+}
+
+/** Infisical's own answer for a token it does not know: 404 NotFound, "Token with ID <id> not found[ or already revoked]". */
+function unknownToken(answer: Answer, tokenId: string): boolean {
+    const message = answer.body?.message;
+    return code(answer) === "NotFound" && typeof message === "string" && message.startsWith(`Token with ID ${tokenId} not found`);
 }

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { exchange, insecureUrlProblem, isExchangeError, loadPackage } from "../clients/http";
 
 /** The type token the engine sees (dynamic resources live under pulumi-nodejs). */
 export const AUDIT_EVENT_TYPE = "pulumi-nodejs:dynamic/raxx-rotations:AuditEvent";
@@ -101,9 +102,9 @@ export const auditEventProvider: pulumi.dynamic.ResourceProvider<AuditEventInput
         const failures: pulumi.dynamic.CheckFailure[] = [];
         if (news.action !== "secret.rotate.completed") failures.push({ property: "action", reason: `${news.label}: action must be "secret.rotate.completed"` });
         const url = news.webhookUrl as unknown;
-        if (typeof url === "string" && url !== "" && url !== UNKNOWN && !/^https?:\/\/[^\s]+$/.test(url)) {
-            failures.push({ property: "webhookUrl", reason: `${news.label}: webhookUrl must be an http(s) URL` });
-        }
+        // Never quoted: a webhook URL often is the credential (Slack's is).
+        const insecure = typeof url === "string" && url !== "" && url !== UNKNOWN ? insecureUrlProblem(url) : undefined;
+        if (insecure) failures.push({ property: "webhookUrl", reason: `${news.label}: raxx-rotations:auditWebhookUrl ${insecure}` });
         return { inputs: news, failures };
     },
 
@@ -182,9 +183,7 @@ async function record(inputs: AuditEventInputs, body: AuditEventBody): Promise<A
  * path or query (which may hold a token).
  */
 export async function deliverAuditEvent(url: string, event: string, id: string, options: AuditDeliveryOptions = {}): Promise<DeliveryResult> {
-    // Required here, not at module level: this function runs in the dynamic-provider host.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const pRetry = require("p-retry") as typeof import("p-retry");
+    const pRetry = loadPackage<typeof import("p-retry")>("p-retry");
     const timeoutMs = options.timeoutMs && options.timeoutMs > 0 ? options.timeoutMs : 10_000;
     const attempts = Math.max(1, Math.floor(options.attempts && options.attempts > 0 ? options.attempts : 4));
     const backoffMs = options.backoffMs !== undefined && options.backoffMs >= 0 ? options.backoffMs : 1_000;
@@ -201,21 +200,20 @@ export async function deliverAuditEvent(url: string, event: string, id: string, 
         await pRetry(
             async (attempt: number) => {
                 tries = attempt;
-                let res: Response;
+                let res: { status: number; ok: boolean };
                 try {
-                    res = await fetch(url, {
-                        method: "POST",
-                        headers: { "Content-Type": "application/json", "Idempotency-Key": id, "User-Agent": "raxx-rotations" },
-                        body: event,
-                        signal: AbortSignal.timeout(timeoutMs),
-                    });
-                    await res.arrayBuffer().catch(() => undefined);
+                    const answer = await exchange(
+                        url,
+                        { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": id, "User-Agent": "raxx-rotations" }, body: event },
+                        { timeoutMs, service: where },
+                    );
+                    res = { status: answer.status, ok: answer.status >= 200 && answer.status < 300 };
                 } catch (err) {
-                    const e = err as { name?: string; cause?: { code?: string; message?: string } };
-                    // The cause's message may name the URL: only its origin may be shown.
-                    const cause = e?.cause?.code ?? (typeof e?.cause?.message === "string" ? e.cause.message.split(url).join(where).slice(0, 100) : "network error");
+                    if (isExchangeError(err) && err.failure === "timeout") throw new Error(`no answer from ${where} within ${timeoutMs} ms`);
                     // A plain Error: p-retry 4 gives up at once on a TypeError, which is how fetch reports network failures.
-                    throw new Error(e?.name === "TimeoutError" || e?.name === "AbortError" ? `no answer from ${where} within ${timeoutMs} ms` : `could not reach ${where} (${cause})`);
+                    if (isExchangeError(err) && err.failure === "network") throw new Error(`could not reach ${where} (${err.detail ?? "network error"})`);
+                    // A redirect, an oversized answer, plain http: no retry can help.
+                    throw new pRetry.AbortError((err as Error).message);
                 }
                 lastStatus = res.status;
                 if (res.ok) return;

@@ -51,7 +51,8 @@ export interface EnvFileScriptSpec {
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_FILE = /^\/[A-Za-z0-9._@+\-/]+$/;
-const UNIT = /^[A-Za-z0-9@._:\\-]+$/;
+/** A systemd unit name; never starting with "-", which systemctl would read as an option. */
+const UNIT = /^[A-Za-z0-9@._:\\][A-Za-z0-9@._:\\-]*$/;
 const HOST = /^[A-Za-z0-9.:_-]+$/;
 
 /** POSIX single-quoting. */
@@ -84,21 +85,58 @@ export function ownerTag(name: string, host: string, port: number, user: string,
 }
 
 /**
+ * The lines both scripts start with: resolve a symlinked file to its target
+ * (the link stays a link and the service keeps reading through it), check the
+ * folder, and take the file's lock. Two credentials may share one env file and
+ * their writes run in parallel: without the lock, each reads the file, and the
+ * later rename puts back the other's old lines. `flock` (util-linux) holds it
+ * across the read and the rename, on a lock file beside the env file.
+ */
+function preamble(envFile: string): string[] {
+    return [
+        "set -eu",
+        `f=${q(envFile)}`,
+        'if [ -L "$f" ]; then f=$(readlink -f -- "$f"); fi',
+        'd=$(dirname -- "$f")',
+        'if [ ! -d "$d" ]; then echo "raxx-rotations: directory $d does not exist on $(hostname)" >&2; exit 1; fi',
+        'if ! command -v flock >/dev/null 2>&1; then echo "raxx-rotations: flock (util-linux) is missing on $(hostname); it serialises the writers of $f — install util-linux; $f is unchanged" >&2; exit 1; fi',
+        "umask 077",
+        'exec 9>>"$d/.$(basename -- "$f").raxx-lock"',
+        'if ! flock -w 120 9; then echo "raxx-rotations: another writer held $f for 120 s; $f is unchanged" >&2; exit 1; fi',
+        't=$(mktemp "$d/.raxx-rotations.XXXXXX")',
+        "trap 'rm -f -- \"$t\"' EXIT",
+    ];
+}
+
+/**
+ * Gives the temp file the env file's owner, group and mode before it replaces
+ * it (a service may read the file as another user); a new file is the
+ * login's, mode 0600. Only root may hand a file to another owner: a login that
+ * cannot keep the owner stops here, leaving the file as it was.
+ */
+const KEEP_OWNER_AND_MODE = [
+    'if [ -e "$f" ]; then',
+    '  chmod --reference="$f" -- "$t"',
+    '  if ! chown --reference="$f" -- "$t" 2>/dev/null; then',
+    '    echo "raxx-rotations: $f belongs to $(stat -c %U:%G -- "$f"), which $(id -un) cannot give a new file (only root can); $f is unchanged — log in as root or as its owner" >&2',
+    "    exit 1",
+    "  fi",
+    "else",
+    '  chmod 600 -- "$t"',
+    "fi",
+];
+
+/**
  * The create/update script. Reads `NAME=VALUE` lines on stdin; rewrites only
  * the managed names (every other line of the file is kept: two credentials
- * may share a file), atomically (a temp file in the same directory, mode 0600,
- * renamed over the file), then restarts the unit. Prints names only.
+ * may share a file), atomically (a temp file in the same directory, renamed
+ * over the file, keeping its owner and mode), under the file's lock, then
+ * restarts the unit. Prints names only.
  */
 export function writeScript(spec: EnvFileScriptSpec): string {
     const names = spec.names.join(" ");
     return [
-        "set -eu",
-        `f=${q(spec.envFile)}`,
-        'd=$(dirname -- "$f")',
-        'if [ ! -d "$d" ]; then echo "raxx-rotations: directory $d does not exist on $(hostname)" >&2; exit 1; fi',
-        "umask 077",
-        't=$(mktemp "$d/.raxx-rotations.XXXXXX")',
-        "trap 'rm -f -- \"$t\"' EXIT",
+        ...preamble(spec.envFile),
         // grep exits 1 when it selects no line: that is an empty result, not an error.
         `if [ -f "$f" ]; then grep -v -E -e ${q(namesPattern(spec.names))} -e ${q(anyMarkerPattern(spec.names))} -- "$f" >"$t" || [ $? -eq 1 ]; fi`,
         `printf '%s\\n' ${q(markerLine(spec))} >>"$t"`,
@@ -106,11 +144,11 @@ export function writeScript(spec: EnvFileScriptSpec): string {
         `for n in ${names}; do`,
         '  if [ "$(grep -c -e "^$n=" -- "$t")" -ne 1 ]; then echo "raxx-rotations: stdin did not carry exactly one $n for $f; the file is unchanged" >&2; exit 1; fi',
         "done",
-        'chmod 600 -- "$t"',
+        ...KEEP_OWNER_AND_MODE,
         'mv -f -- "$t" "$f"',
         "trap - EXIT",
         `echo "raxx-rotations: wrote ${names} to $f"`,
-        `systemctl restart ${q(spec.service)}`,
+        `systemctl restart -- ${q(spec.service)}`,
         `echo ${q(`raxx-rotations: restarted ${spec.service}`)}`,
     ].join("\n");
 }
@@ -119,23 +157,19 @@ export function writeScript(spec: EnvFileScriptSpec): string {
  * The delete script: removes the managed lines (and the marker) only while the
  * file still carries this resource's marker AND `<idName>=<keyId>` — so the
  * old resource of a replacement, deleted after the new one wrote, never takes
- * the new key away. No restart: a unit that lost its consumer may be gone.
+ * the new key away. Under the file's lock, keeping its owner and mode. No
+ * restart: a unit that lost its consumer may be gone.
  */
 export function deleteScript(spec: EnvFileScriptSpec, idName: string, keyId: string): string {
     return [
-        "set -eu",
-        `f=${q(spec.envFile)}`,
-        'if [ ! -f "$f" ]; then echo "raxx-rotations: $f is gone; nothing to remove"; exit 0; fi',
+        `if [ ! -e ${q(spec.envFile)} ]; then echo "raxx-rotations: ${spec.envFile} is gone; nothing to remove"; exit 0; fi`,
+        ...preamble(spec.envFile),
         `if ! grep -q -x -F -e ${q(markerLine(spec))} -- "$f" || ! grep -q -x -F -e ${q(`${idName}=${keyId}`)} -- "$f"; then`,
         `  echo "raxx-rotations: $f no longer holds ${idName}=${keyId} under this resource's marker (rewritten since); left unchanged"`,
         "  exit 0",
         "fi",
-        'd=$(dirname -- "$f")',
-        "umask 077",
-        't=$(mktemp "$d/.raxx-rotations.XXXXXX")',
-        "trap 'rm -f -- \"$t\"' EXIT",
         `grep -v -E -e ${q(namesPattern(spec.names))} -e ${q(`^${markerLine(spec).replace(/[()]/g, "\\$&")}$`)} -- "$f" >"$t" || [ $? -eq 1 ]`,
-        'chmod 600 -- "$t"',
+        ...KEEP_OWNER_AND_MODE,
         'mv -f -- "$t" "$f"',
         "trap - EXIT",
         `echo "raxx-rotations: removed ${spec.names.join(" ")} from $f"`,

@@ -154,8 +154,20 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
         },
 
         async delete(this: InfisicalSecretProvider, _id: string, props: InfisicalSecretOutputs) {
-            // Only this secret; a 404 means it is already gone, which is what delete wants.
-            await withStateToken(this, props, (c) => c.deleteSecret(ref(props)));
+            // Only while it still holds what this resource wrote: another writer of the
+            // same place (a renamed resource, a replacement) may have written it since,
+            // and deleting that would leave its consumers with nothing. A 404 is gone already.
+            await withStateToken(this, props, async (c) => {
+                const found = await c.getSecret(ref(props));
+                if (!found) return;
+                if (found.valueHidden || found.value !== infisical.storedForm(props.value)) {
+                    console.log(
+                        `${infisical.describePlace(ref(props))}: left in place — it ${found.valueHidden ? "cannot be read back to check" : "no longer holds"} the value this resource wrote (another writer took it over)`,
+                    );
+                    return;
+                }
+                await c.deleteSecret(ref(props));
+            });
         },
     };
 }
@@ -163,8 +175,9 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
 const provider = createInfisicalSecretProvider();
 
 /**
- * One Infisical secret (v3 raw API): create and update write it (update-or-create:
- * creating is not idempotent in Infisical), delete removes only it, read refreshes
+ * One Infisical secret (v4 API): create and update write it (update-or-create:
+ * creating is not idempotent in Infisical), delete removes only it and only
+ * while it holds the value this resource wrote, read refreshes
  * its value so `preview --refresh` shows a change made outside Pulumi. A new value
  * updates in place; a new place replaces, deleting first. `value` and `token` are
  * secret inputs and outputs.

@@ -3,6 +3,8 @@
 // stack file must fail here, before any resource is registered, with one message
 // that names the credential and the field (DESIGN.md, "Config contract").
 import { z } from "zod";
+import { insecureUrlProblem } from "../clients/http";
+import { normalizeSecretPath } from "../clients/infisical";
 import { isPinnedHostKey, parseHostKey } from "./host-key";
 
 /** `pulumi config set --path ... 8` may store "8": accept digit strings as numbers. */
@@ -36,6 +38,16 @@ const isoDate = z.preprocess(
         .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), "must be a real calendar date"),
 );
 
+/** A credential's name in the matrix (also the prefix of every resource it declares). */
+export const CREDENTIAL_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/**
+ * Another credential that wrote this consumer until now (the same place, the
+ * same secret names): its writer is taken over in place instead of being
+ * deleted at the end of the update — which would erase what this one wrote.
+ */
+const movedFrom = z.string().regex(CREDENTIAL_NAME, "must name the credential that wrote this consumer until now").optional();
+
 export const githubConsumer = z.strictObject({
     /** Repository name under `github:owner` (not owner/name). */
     repository: z
@@ -43,16 +55,23 @@ export const githubConsumer = z.strictObject({
         .regex(/^[A-Za-z0-9_.-]+$/, "must be a repository name under github:owner (no owner/ prefix)"),
     /** Deployment environment: write environment secrets instead of repository secrets. */
     environment: nonEmpty("an environment name").optional(),
+    movedFrom,
 });
 
 export const infisicalConsumer = z.strictObject({
-    secretPath: z.string({ error: "must be a folder path" }).regex(/^\/[^\s]*$/, "must be a folder path starting with /"),
+    /** One spelling per folder, as Infisical reads it: "/ci/", "/ci//x" and "/ci/x" are "/ci" and "/ci/x". */
+    secretPath: z
+        .string({ error: "must be a folder path" })
+        .regex(/^\/[^\s]*$/, "must be a folder path starting with /")
+        .transform(normalizeSecretPath),
     /** Defaults to `raxx-rotations:infisical.environment`. */
     environment: nonEmpty("an environment slug").optional(),
+    movedFrom,
 });
 
 export const herokuConsumer = z.strictObject({
     app: z.string({ error: "must be an app name" }).regex(/^[a-z0-9][a-z0-9-]{1,29}$/, "must be a Heroku app name"),
+    movedFrom,
 });
 
 export const hostConsumer = z
@@ -60,8 +79,11 @@ export const hostConsumer = z
         host: nonEmpty("a host name"),
         user: nonEmpty("a login user"),
         envFile: z.string({ error: "must be an absolute path" }).regex(/^\/\S+$/, "must be an absolute path"),
-        service: nonEmpty("a systemd unit name"),
+        service: z
+            .string({ error: "must be a systemd unit name" })
+            .regex(/^[A-Za-z0-9@._:\\][A-Za-z0-9@._:\\-]*$/, "must be a systemd unit name (letters, digits and @._:\\-, not starting with -)"),
         port: positiveInt("a TCP port").optional(),
+        movedFrom,
         /**
          * The host's public key, pinned: one line "ssh-ed25519 AAAA…" (`ssh-keyscan -t ed25519 HOST`).
          * Required: without it pulumi-command would hand the new secret to anything that answers for the host.
@@ -121,6 +143,8 @@ export const awsAccessKeyEntry = z
         retiredEpoch: nonNegativeInt.default(0),
         cadenceDays: positiveInt().optional(),
         rotatedOn: isoDate.optional(),
+        /** The name this credential had until now: its resources are taken over in place (Pulumi aliases), nothing is replaced. */
+        renamedFrom: z.string().regex(CREDENTIAL_NAME, "must be the credential's former name").optional(),
         /** The hand-made key the IAM user has today, imported as the previous key on the first deployment. */
         adoptKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/, "must be an access key id (upper-case letters and digits)").optional(),
         secretNames: z
@@ -144,7 +168,10 @@ export const awsAccessKeyEntry = z
 
 /** `raxx-rotations:infisical`: where Infisical sinks write (and, later, tokens are minted). */
 export const infisicalSettings = z.strictObject({
-    siteUrl: z.string().regex(/^https?:\/\/[^\s/]+(:\d+)?\/?$/, "must be the Infisical base URL, e.g. https://vault.raxx.app"),
+    siteUrl: z
+        .string()
+        .regex(/^https?:\/\/[^\s/]+(:\d+)?\/?$/, { message: "must be the Infisical base URL, e.g. https://vault.raxx.app", abort: true })
+        .refine((v) => !insecureUrlProblem(v), "must use https:// (plain http only to 127.0.0.1, localhost or [::1]): the rotator's token and every value travel to it"),
     projectId: z
         .string({ error: "is required (Infisical: Project settings → Project ID)" })
         .regex(/^[A-Za-z0-9][A-Za-z0-9-]{5,63}$/, { message: "must be the Infisical project id (Project settings → Project ID)", abort: true })
@@ -170,6 +197,8 @@ export const infisicalTokenEntry = z
             .string({ error: "is required (the machine identity's id: Access Control → Machine Identities)" })
             .regex(/^[A-Za-z0-9][A-Za-z0-9-]{5,63}$/, { message: "must be a machine identity id", abort: true })
             .refine(placeholder, "is still a placeholder: set the machine identity's id (Access Control → Machine Identities)"),
+        /** The name this credential had until now (see the aws-access-key kind). */
+        renamedFrom: z.string().regex(CREDENTIAL_NAME, "must be the credential's former name").optional(),
         /** Token lifetime, always explicit (the SOP: do not rely on the default). */
         ttlDays: z.preprocess(
             numeric,
@@ -194,7 +223,11 @@ export const infisicalTokenEntry = z
         verify: z
             .strictObject({
                 /** SOP step 6: a health endpoint whose JSON has `true` at `healthPath` once the consumers work. */
-                healthUrl: z.string().regex(/^https?:\/\/\S+$/, "must be an http(s) URL").optional(),
+                healthUrl: z
+                    .string()
+                    .regex(/^https?:\/\/\S+$/, { message: "must be an https URL", abort: true })
+                    .refine((v) => !insecureUrlProblem(v), "must use https:// (plain http only to 127.0.0.1, localhost or [::1]): its answer decides whether the rotation goes on")
+                    .optional(),
                 healthPath: z.string().regex(/^[A-Za-z0-9_.]+$/, "must be a dotted JSON path, e.g. infisical.ok").default("ok"),
                 propagationSeconds: nonNegativeInt.optional(),
                 probes: z.array(probe).optional(),

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { Consumers, Credential, isPlaceholder, kinds, secretNamesOf } from "./schema";
+import { consumerPlaces } from "./places";
+import { Credential, CREDENTIAL_NAME, isPlaceholder, kinds, secretNamesOf } from "./schema";
 
 /** A stack file the program refuses. `problems` are one line each, already naming credential and field. */
 export class ConfigError extends Error {
@@ -12,7 +13,6 @@ export class ConfigError extends Error {
     }
 }
 
-const credentialName = /^[a-z][a-z0-9-]{0,62}$/;
 
 /**
  * Validates the routing matrix and returns it typed, or throws one ConfigError
@@ -30,7 +30,7 @@ export function parseCredentials(raw: unknown): Credential[] {
     const parsed: Credential[] = [];
     for (const [name, entry] of Object.entries(raw as Record<string, unknown>)) {
         const at = `credentials.${name}`;
-        if (!credentialName.test(name)) {
+        if (!CREDENTIAL_NAME.test(name)) {
             problems.push(`${at}: the name must be lower-case letters, digits and '-', starting with a letter`);
             continue;
         }
@@ -142,32 +142,6 @@ function describe(value: unknown): string {
     return `a ${typeof value}`;
 }
 
-/** Where a consumer entry writes, as a key two writers must not share, and how to say it. */
-export function consumerPlaces(consumers: Consumers): { field: string; place: string }[] {
-    const places: { field: string; place: string }[] = [];
-    (consumers.github ?? []).forEach((c, i) =>
-        places.push({
-            field: `consumers.github[${i}]`,
-            place: c.environment
-                ? `GitHub repository ${c.repository} environment ${c.environment}`
-                : `GitHub repository ${c.repository}`,
-        }),
-    );
-    (consumers.infisical ?? []).forEach((c, i) =>
-        places.push({
-            field: `consumers.infisical[${i}]`,
-            place: `Infisical ${c.environment ? `environment ${c.environment} ` : ""}path ${c.secretPath}`,
-        }),
-    );
-    (consumers.heroku ?? []).forEach((c, i) =>
-        places.push({ field: `consumers.heroku[${i}]`, place: `Heroku app ${c.app}` }),
-    );
-    (consumers.hosts ?? []).forEach((c, i) =>
-        places.push({ field: `consumers.hosts[${i}]`, place: `host ${c.host} file ${c.envFile}` }),
-    );
-    return places;
-}
-
 /**
  * Two writers of one secret name in one place would fight over it: every update
  * would flip the value, and removing either would delete the other's secret.
@@ -176,13 +150,13 @@ function findDuplicateWrites(credentials: Credential[]): string[] {
     const seen = new Map<string, string>();
     const problems: string[] = [];
     for (const credential of credentials) {
-        for (const { field, place } of consumerPlaces(credential.consumers)) {
+        for (const { field, place, label } of consumerPlaces(credential.consumers)) {
             for (const secret of secretNamesOf(credential)) {
                 const key = `${place}\u0000${secret}`;
                 const here = `credentials.${credential.name}.${field}`;
                 const first = seen.get(key);
                 if (first) {
-                    problems.push(`${here}: writes ${secret} to ${place}, which ${first} already writes; give one of them other secretNames or remove the duplicate`);
+                    problems.push(`${here}: writes ${secret} to ${label}, which ${first} already writes; give one of them other secretNames or remove the duplicate`);
                 } else {
                     seen.set(key, here);
                 }

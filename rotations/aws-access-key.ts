@@ -7,7 +7,7 @@ import { KeyValidation } from "../components/key-validation";
 import { probes } from "../components/probes";
 import { PropagationWait } from "../components/propagation-wait";
 import { TwoSlotAccessKey } from "../components/two-slot-access-key";
-import { writeConsumers, SinkSettings } from "./consumers";
+import { RotationUrnOf, writeConsumers, SinkSettings } from "./consumers";
 import { AppliedCredential, KeyPlan } from "./epoch-moves";
 import { UnmanagedKeysCheck, warnUnmanagedKeys } from "./unmanaged-keys";
 
@@ -33,6 +33,8 @@ export interface AwsAccessKeyRotationArgs {
     audit: AuditSettings;
     /** The IAM user's keys this stack does not know, listed before this update (`checkUnmanagedKeys`). */
     iamKeys?: UnmanagedKeysCheck;
+    /** Where consumers with `movedFrom` find their former writers. */
+    rotationUrnOf?: RotationUrnOf;
 }
 
 /** A key as the stack outputs report it: ids and statuses, never secrets. */
@@ -100,7 +102,7 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
                     );
                     gates.push("validate the new key at STS");
                     const secrets = { [names.id]: active.keyId, [names.secret]: active.secret };
-                    const written = writeConsumers(name, credential.consumers, secrets, args.sinks, this, [validation]);
+                    const written = writeConsumers(name, credential.consumers, secrets, args.sinks, this, [validation], args.rotationUrnOf);
                     places = written.places;
                     // The consumers in the trigger: adding a forgotten consumer after a
                     // failed usage check moves the switch time past its write.

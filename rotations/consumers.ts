@@ -5,6 +5,7 @@ import { HerokuConfigVars } from "../components/heroku-config-vars";
 import { HostEnvFile } from "../components/host-env-file";
 import { InfisicalSecret } from "../components/infisical-secret";
 import { InfisicalSettings } from "../config/schema";
+import { consumerPlaces } from "../config/places";
 
 /** How the project's own sinks reach their APIs (from stack config, secrets as Pulumi secrets). */
 export interface SinkSettings {
@@ -21,6 +22,12 @@ export interface ConsumerWrites {
 }
 
 /**
+ * The URN of another credential's rotation component, by name: where a
+ * consumer with `movedFrom` finds the writer it takes over.
+ */
+export type RotationUrnOf = (credential: string) => string | undefined;
+
+/**
  * Writes one credential's values to every consumer of its matrix entry. The same
  * for every credential kind: only the values differ.
  */
@@ -32,20 +39,31 @@ export function writeConsumers(
     parent: pulumi.Resource,
     /** What every write waits for: the new credential's validation. */
     dependsOn: pulumi.Resource[] = [],
+    rotationUrnOf: RotationUrnOf = () => undefined,
 ): ConsumerWrites {
     const written = Object.keys(secrets).join(", ");
     const writes: pulumi.Resource[] = [];
-    const places: string[] = [];
+    const places = consumerPlaces(consumers, settings.infisical?.environment).map((p) => `${p.place}: ${written}`);
+    // A consumer moved from another credential takes over that credential's
+    // writer (its name with the other credential's prefix, under that
+    // credential's component) instead of making a new one: a new one would
+    // leave the old one to be deleted at the end of the update, erasing this value.
+    const moved = (consumer: { movedFrom?: string }, resourceName: string): pulumi.ResourceOptions => {
+        if (!consumer.movedFrom) return {};
+        const oldParent = rotationUrnOf(consumer.movedFrom);
+        const oldName = consumer.movedFrom + resourceName.slice(name.length);
+        return { aliases: [oldParent ? { name: oldName, parent: oldParent } : { name: oldName }] };
+    };
 
     for (const consumer of consumers.github ?? []) {
         const suffix = consumer.environment ? `-${consumer.environment}` : "";
+        const sinkName = `${name}-github-${consumer.repository}${suffix}`;
         const sink = new GithubSecretsSink(
-            `${name}-github-${consumer.repository}${suffix}`,
+            sinkName,
             { repository: consumer.repository, environment: consumer.environment, secrets, dependsOn },
-            { parent },
+            { parent, ...moved(consumer, sinkName) },
         );
         writes.push(...sink.writes);
-        places.push(`${sink.place}: ${written}`);
     }
 
     for (const consumer of consumers.infisical ?? []) {
@@ -55,33 +73,34 @@ export function writeConsumers(
         const folder = consumer.secretPath === "/" ? "root" : consumer.secretPath.replace(/^\/+|\/+$/g, "").replace(/\//g, "-");
         // One resource per secret name: Infisical has no batch upsert that reports per secret.
         for (const [secretName, value] of Object.entries(secrets)) {
+            const resourceName = `${name}-infisical-${environment}-${folder}-${secretName}`;
             const secret = new InfisicalSecret(
-                `${name}-infisical-${environment}-${folder}-${secretName}`,
+                resourceName,
                 { siteUrl, projectId, environment, secretPath: consumer.secretPath, secretName, value, token },
-                { parent, dependsOn },
+                { parent, dependsOn, ...moved(consumer, resourceName) },
             );
             writes.push(secret);
         }
-        places.push(`infisical ${environment} ${consumer.secretPath}: ${written}`);
     }
 
     for (const consumer of consumers.heroku ?? []) {
         if (!settings.heroku) throw new pulumi.RunError(missing("raxx-rotations:herokuApiKey", "Heroku"));
         // One resource per app: all variables in one PATCH, one release, one restart.
+        const resourceName = `${name}-heroku-${consumer.app}`;
         const vars = new HerokuConfigVars(
-            `${name}-heroku-${consumer.app}`,
+            resourceName,
             { app: consumer.app, vars: secrets, apiKey: settings.heroku.apiKey, baseUrl: settings.heroku.baseUrl },
-            { parent, dependsOn },
+            { parent, dependsOn, ...moved(consumer, resourceName) },
         );
         writes.push(vars);
-        places.push(`${vars.place}: ${written}`);
     }
 
     for (const [index, consumer] of (consumers.hosts ?? []).entries()) {
         if (!settings.hosts) throw new pulumi.RunError(missing("raxx-rotations:sshPrivateKey", "SSH host"));
         const file = consumer.envFile.replace(/^\/+/, "").replace(/[^A-Za-z0-9]+/g, "-");
+        const hostName = `${name}-host-${consumer.host}-${file}`;
         const host = new HostEnvFile(
-            `${name}-host-${consumer.host}-${file}`,
+            hostName,
             {
                 host: consumer.host,
                 port: consumer.port,
@@ -95,10 +114,9 @@ export function writeConsumers(
                 idName: Object.keys(secrets)[0],
                 dependsOn,
             },
-            { parent },
+            { parent, ...moved(consumer, hostName) },
         );
         writes.push(host.writes);
-        places.push(`${host.place}: ${written}`);
     }
 
     return { writes, places };

@@ -18,6 +18,12 @@ export interface AppliedCredential {
     keyEpochs: number[];
     /** Their key ids, by epoch (for the usage check and the audit event). */
     keyIds?: Record<number, string>;
+    /** Whose keys they are: the IAM user (aws-access-key) or the machine identity (infisical-token). */
+    owner?: string;
+    /** The places it wrote, as the `consumers` output lists them ("github raxx-api: NAME, NAME"). */
+    consumers?: string[];
+    /** Its kind, as exported. */
+    kind?: string;
 }
 
 export type Move = "first" | "unchanged" | "retire" | "rotate" | "rollback";
@@ -34,6 +40,8 @@ export interface EpochConfig {
     epoch: number;
     retiredEpoch: number;
     adoptKeyId?: string;
+    /** Whose keys these are, and the config field that names it ("iamUser" or "identityId"). */
+    owner?: { field: "iamUser" | "identityId"; value: string };
 }
 
 /** An epoch change the program refuses; the message says why and what to set instead. */
@@ -44,7 +52,29 @@ export class EpochMoveError extends Error {
     }
 }
 
+/**
+ * A credential never changes whose keys it holds (DESIGN: that is a new
+ * credential). For an IAM user, both slots would be replaced, and the active
+ * slot — which depends on nothing — would delete the key every consumer holds
+ * before its replacement exists, let alone is validated.
+ */
+function refuseOwnerChange(entry: EpochConfig, last: AppliedCredential): void {
+    if (!entry.owner || last.owner === undefined || last.owner === entry.owner.value) return;
+    const { field, value } = entry.owner;
+    const what = field === "iamUser" ? "IAM user" : "machine identity";
+    const consequence =
+        field === "iamUser"
+            ? `both key slots would be replaced, and the active one first deletes the key of ${last.owner} that every consumer holds now, before a key of ${value} even exists`
+            : `the token of ${last.owner} that every consumer holds would be revoked for one of ${value}, in the same update`;
+    throw new EpochMoveError(
+        `credentials.${entry.name}.${field}: changed from ${last.owner} to ${value}; a credential never changes its ${what}: ${consequence}. ` +
+            `Instead, add a new credential (another name) for ${value} with the consumers that should move, pulumi up, ` +
+            `then remove them from ${entry.name} (or remove ${entry.name} once nothing uses it). Set ${field}: ${last.owner} back for now`,
+    );
+}
+
 export function planKeys(entry: EpochConfig, last: AppliedCredential | undefined): KeyPlan {
+    if (last) refuseOwnerChange(entry, last);
     const { name, epoch: e, retiredEpoch: r } = entry;
     const at = `credentials.${name}`;
     const active = { epoch: e, slot: slotOf(e) };
@@ -130,6 +160,7 @@ function retiredBackwards(at: string, was: number, now: number): EpochMoveError 
  * only a fresh token (a bump).
  */
 export function planTokens(entry: EpochConfig, last: AppliedCredential | undefined): KeyPlan {
+    if (last) refuseOwnerChange(entry, last);
     const { name, epoch: e, retiredEpoch: r } = entry;
     const at = `credentials.${name}`;
     const active = { epoch: e, slot: slotOf(e) };

@@ -7,7 +7,7 @@ import { probes } from "../components/probes";
 import { PropagationWait } from "../components/propagation-wait";
 import { TokenValidation } from "../components/token-validation";
 import { AuditSettings, DEFAULT_PROPAGATION_SECONDS, KeySummary } from "./aws-access-key";
-import { SinkSettings, writeConsumers } from "./consumers";
+import { RotationUrnOf, SinkSettings, writeConsumers } from "./consumers";
 import { KeyPlan } from "./epoch-moves";
 
 export interface InfisicalTokenRotationArgs {
@@ -19,6 +19,8 @@ export interface InfisicalTokenRotationArgs {
     audit: AuditSettings;
     /** The stack's name, for the SOP's token name raxx-<stack>-rotation-<date>. */
     stack: string;
+    /** Where consumers with `movedFrom` find their former writers. */
+    rotationUrnOf?: RotationUrnOf;
 }
 
 export interface InfisicalTokenSummary {
@@ -82,7 +84,7 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
         );
         gates.push(`token auth TTL ${credential.ttlDays} days`, "validate the new token (it lists the project's secrets)");
 
-        const written = writeConsumers(name, credential.consumers, { [credential.secretNames.token]: token.accessToken }, args.sinks, this, [validation]);
+        const written = writeConsumers(name, credential.consumers, { [credential.secretNames.token]: token.accessToken }, args.sinks, this, [validation], args.rotationUrnOf);
         const wait = new PropagationWait(
             `${name}-propagation`,
             { seconds, trigger: pulumi.interpolate`${token.tokenId} ${written.places.join("; ")}` },

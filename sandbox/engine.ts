@@ -61,10 +61,11 @@ async function buildEngine(log: (line: string) => void): Promise<Engine> {
     const env: Record<string, string> = {
         PATH: [pluginDir, binDir, process.env.PATH ?? "/usr/bin:/bin"].join(path.delimiter),
         PULUMI_SKIP_UPDATE_CHECK: "1",
-        // Dynamic providers run in the provider host with the program's working
-        // directory, a temp folder for inline programs: let it find the
-        // packages their serialised code requires (p-retry, ...).
-        NODE_PATH: path.join(repoRoot, "node_modules"),
+        // No NODE_PATH, not even the caller's: dynamic providers run in the
+        // provider host with the program's working directory — a temp folder for
+        // inline programs — and must find their packages by themselves
+        // (clients/http.ts, loadPackage), as they must for any Automation API user.
+        NODE_PATH: "",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         PULUMI_SKIP_CONFIRMATIONS: "true",
         // Plain JSON state files, so tests can search them for plaintext secrets.

@@ -249,7 +249,8 @@ class StepRunner {
                 this.armedKill = body.after as string;
                 return "armed";
             case "recover": {
-                const result = await recoverStack({ stack: this.stack, iamEnv: this.world.awsEnv(), log: (l) => this.log(`      ${l}`) });
+                // As an operator runs it after reading the candidate: `npm run recover -- --yes`.
+                const result = await recoverStack({ stack: this.stack, iamEnv: this.world.awsEnv(), confirm: async () => true, log: (l) => this.log(`      ${l}`) });
                 return result.actions.length ? "ok" : "nothing to do";
             }
             case "host": {
@@ -274,6 +275,30 @@ class StepRunner {
                 }
                 return "ok";
             }
+            case "rename": {
+                const to = body.to as string;
+                this.editCredentials((all) => {
+                    const entry = all[body.credential as string];
+                    if (!entry) throw new Error(`rename: no credential ${String(body.credential)} in the stack config`);
+                    delete all[body.credential as string];
+                    all[to] = { ...entry, renamedFrom: body.credential };
+                });
+                return "ok";
+            }
+            case "move": {
+                const [, kind, index] = /^(\w+)\[(\d+)\]$/.exec(body.consumer as string)!;
+                this.editCredentials((all) => {
+                    const from = all[body.from as string];
+                    const to = all[body.to as string];
+                    if (!from || !to) throw new Error(`move: ${String(body.from)} or ${String(body.to)} is not in the stack config`);
+                    const fromConsumers = (from.consumers ?? {}) as Record<string, Record<string, unknown>[]>;
+                    const [entry] = (fromConsumers[kind] ?? []).splice(Number(index), 1);
+                    if (!entry) throw new Error(`move: ${String(body.from)} has no consumers.${String(body.consumer)}`);
+                    const toConsumers = ((to.consumers ??= {}) as Record<string, Record<string, unknown>[]>);
+                    (toConsumers[kind] ??= []).push(body.movedFrom ? { ...entry, movedFrom: body.from } : entry);
+                });
+                return "ok";
+            }
             case "consistency":
                 this.world.refuseNewKeysAtStsFor((body.seconds as number) * 1000);
                 return "ok";
@@ -293,6 +318,15 @@ class StepRunner {
                 return "ok";
             }
         }
+    }
+
+    /** Edits the routing matrix in the stack file, as an operator does in an editor (comments of the sandbox's copy are not kept). */
+    private editCredentials(edit: (credentials: Record<string, Record<string, unknown>>) => void): void {
+        const file = path.join(this.workDir, `Pulumi.${STACK}.yaml`);
+        const doc = parse(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
+        const credentials = doc.config["raxx-rotations:credentials"] as Record<string, Record<string, unknown>>;
+        edit(credentials);
+        fs.writeFileSync(file, stringify(doc, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }));
     }
 
     private async drift(body: Record<string, unknown>): Promise<void> {

@@ -87,6 +87,18 @@ const stepBodies = {
     host: z
         .strictObject({ name: z.string().min(1), presents: z.enum(["own", "rebuilt", "impostor"]).optional(), pin: z.literal(true).optional() })
         .refine((h) => h.presents !== undefined || h.pin, { message: "a host step needs presents or pin: true" }),
+    /** Renames a credential in the stack file as an operator does it: the entry under its new name, with renamedFrom. */
+    rename: z.strictObject({ credential: z.string().min(1), to: z.string().regex(/^[a-z][a-z0-9-]*$/) }),
+    /**
+     * Moves one consumer entry (e.g. "github[0]") from one credential to another;
+     * `movedFrom: false` leaves out what says so (the program must refuse it then).
+     */
+    move: z.strictObject({
+        from: z.string().min(1),
+        to: z.string().min(1),
+        consumer: z.string().regex(/^(github|infisical|heroku|hosts)\[\d+\]$/, 'must be like "github[0]"'),
+        movedFrom: z.boolean().default(true),
+    }),
     /** IAM eventual consistency: from now on STS refuses any key younger than this. */
     consistency: z.strictObject({ seconds: z.number().min(0) }),
     /** Something the matrix does not list uses a credential's key now (GetAccessKeyLastUsed shows it). */

@@ -24,6 +24,8 @@ export interface Registration {
     importId?: string;
     /** Names of the error hooks (`hooks.onError`) bound to it. */
     onErrorHooks: string[];
+    /** Its aliases (a rename, a moved writer): the former name, and the former parent's URN when it changed. */
+    aliases: { name?: string; parentUrn?: string }[];
 }
 
 /** A `pulumi.log.warn` the program emitted, and the name of the resource it was attached to. */
@@ -148,6 +150,7 @@ export async function runProgram(options: RunOptions): Promise<Run> {
             dependencies: req.getDependenciesList().map(nameOf),
             deleteBeforeReplace: false,
             onErrorHooks: [],
+            aliases: [],
         });
         return originalRead(req, cb);
     };
@@ -170,6 +173,10 @@ export async function runProgram(options: RunOptions): Promise<Run> {
             deleteBeforeReplace: req.getDeletebeforereplace(),
             importId: req.getImportid() || undefined,
             onErrorHooks: req.getHooks()?.getOnErrorList() ?? [],
+            aliases: req.getAliasesList().map((a) => {
+                const spec = a.getSpec();
+                return { ...(spec?.getName() ? { name: spec.getName() } : {}), ...(spec?.getParenturn() ? { parentUrn: spec.getParenturn() } : {}) };
+            }),
         });
         return original(req, cb);
     };
@@ -234,6 +241,7 @@ interface RegisterRequest {
     getDeletebeforereplace(): boolean;
     getImportid(): string;
     getHooks(): { getOnErrorList(): string[] } | undefined;
+    getAliasesList(): { getSpec(): { getName(): string; getParenturn(): string } | undefined }[];
 }
 
 function isSecret(v: unknown): boolean {

@@ -1,28 +1,29 @@
-// npm run recover -- --stack NAME [--since ISO-TIME]
+// npm run recover -- --stack NAME [--since ISO-TIME] [--yes]
 // After a `pulumi up` was killed mid-rotation: clears the stale lock, deletes the
 // one orphan access key the interrupted create left in IAM (never a key made by
-// hand), clears the pending creates and refreshes. Then run `pulumi up`.
+// hand, never a key that was used) once confirmed — --yes, or y at the prompt —
+// clears the pending creates and refreshes. Then run `pulumi up`.
 // Uses the `pulumi` CLI on PATH and the AWS credentials of the environment.
 import { parseArgs } from "node:util";
 import { keepRunningWhenOutputCloses } from "./closed-output";
 
-// The pinned AWS SDK works on Node 20; its notice about 2027 releases is noise here.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 keepRunningWhenOutputCloses();
 import * as path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
-import { recoverStack, RecoveryRefused } from "./recovery";
+import * as readline from "node:readline/promises";
+import { describeKeys, OrphanCandidate, recoverStack, RecoveryRefused } from "./recovery";
 
 async function main(): Promise<number> {
     const { values } = parseArgs({
         options: {
             stack: { type: "string" },
             since: { type: "string" },
+            yes: { type: "boolean", default: false },
             help: { type: "boolean", short: "h", default: false },
         },
     });
     if (values.help || !values.stack) {
-        console.log("usage: npm run recover -- --stack NAME [--since ISO-TIME-THE-UPDATE-STARTED]");
+        console.log("usage: npm run recover -- --stack NAME [--since ISO-TIME-THE-UPDATE-STARTED] [--yes]");
         return values.help ? 0 : 2;
     }
     const since = values.since ? new Date(values.since) : undefined;
@@ -32,7 +33,7 @@ async function main(): Promise<number> {
     }
     const stack = await LocalWorkspace.selectStack({ stackName: values.stack, workDir: path.join(__dirname, "..") });
     try {
-        const result = await recoverStack({ stack, since, log: (line) => console.log(line) });
+        const result = await recoverStack({ stack, since, confirm: values.yes ? async () => true : askOnTerminal, log: (line) => console.log(line) });
         if (result.actions.length === 0) console.log("nothing to recover");
         return 0;
     } catch (err) {
@@ -41,6 +42,18 @@ async function main(): Promise<number> {
             return 2;
         }
         throw err;
+    }
+}
+
+/** y/N on a terminal; without one (CI, a pipe) the answer is no: pass --yes. */
+async function askOnTerminal(candidate: OrphanCandidate): Promise<boolean> {
+    if (!process.stdin.isTTY) return false;
+    const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+    try {
+        const answer = await rl.question(`Delete ${candidate.user}'s key ${describeKeys([candidate])}? [y/N] `);
+        return /^y(es)?$/i.test(answer.trim());
+    } finally {
+        rl.close();
     }
 }
 

@@ -4,20 +4,27 @@
 // (AWS returns it only at creation), so nobody can hold it. A plain rerun cannot
 // fix that: the lock blocks it and then the two-key limit does. This removes the
 // orphan and the pending creates, refusing whenever the orphan is not exactly one
-// key created after the interrupted update began: a key made by hand must never
-// be touched.
+// never-used key created after the interrupted update began — a key made by
+// hand must never be touched — and deleting only once confirmed.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DeleteAccessKeyCommand, IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
+import { DeleteAccessKeyCommand, GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
 import { Stack } from "@pulumi/pulumi/automation";
 
 export interface RecoverOptions {
     stack: Stack;
     /** Endpoint and credentials for IAM (the sandbox's); default: the AWS SDK's own chain. */
     iamEnv?: Record<string, string>;
-    /** When the interrupted update began, if the backend's lock does not say. */
+    /** An IAM client to use instead (tests). */
+    iam?: IamCalls;
+    /** When the interrupted update began; required when the backend keeps no lock of this stack (--since). */
     since?: Date;
+    /**
+     * Asked before an orphan key is deleted, with what is known of it; true deletes.
+     * Unset: nothing is deleted (the CLI passes --yes or asks on a terminal).
+     */
+    confirm?: (candidate: OrphanCandidate) => Promise<boolean>;
     log?: (line: string) => void;
 }
 
@@ -47,6 +54,97 @@ interface Deployment {
     pending_operations?: PendingOperation[];
 }
 
+/** A key of the IAM user as ListAccessKeys and GetAccessKeyLastUsed describe it. */
+export interface IamKey {
+    keyId: string;
+    status: string;
+    created: Date;
+    /** When IAM last saw it used; undefined: never. */
+    lastUsed?: Date;
+    lastUsedService?: string;
+}
+
+export interface OrphanCandidate extends IamKey {
+    user: string;
+    /** The resource whose interrupted create made it. */
+    resource: string;
+}
+
+/**
+ * Which of a user's keys is the orphan of an interrupted create: unknown to
+ * the state and created since the update began. Exactly one, never used (its
+ * secret was never recorded anywhere, so nothing can have used it), or none;
+ * anything else is refused — a key made by hand must never be touched.
+ */
+export function chooseOrphan(user: string, keys: IamKey[], known: Set<string>, began: Date): { orphan?: IamKey; leftAlone: IamKey[] } {
+    const unknown = keys.filter((k) => !known.has(k.keyId));
+    // IAM stamps CreateDate to the second: compare against the start rounded down.
+    const since = Math.floor(began.getTime() / 1000) * 1000;
+    const candidates = unknown.filter((k) => k.created.getTime() >= since);
+    const leftAlone = unknown.filter((k) => !candidates.includes(k));
+    if (candidates.length > 1) {
+        throw new RecoveryRefused(
+            `${user} has ${candidates.length} keys unknown to the state created since the update began: ${describeKeys(candidates)}. ` +
+                `Only one can be the orphan of the interrupted create; find out which (CloudTrail: CreateAccessKey on ${user}), delete it by hand (aws iam delete-access-key), then run recover again`,
+        );
+    }
+    const orphan = candidates[0];
+    if (orphan?.lastUsed) {
+        throw new RecoveryRefused(
+            `${user}: ${describeKeys([orphan])} is unknown to the state and was created after the update began, but it has been USED — ` +
+                "an orphan of the interrupted create cannot have been (its secret was never recorded), so somebody made and uses this key: nothing was deleted. " +
+                `Find its owner (CloudTrail: CreateAccessKey on ${user}) before anything else`,
+        );
+    }
+    return { orphan, leftAlone };
+}
+
+export function describeKeys(keys: IamKey[]): string {
+    return keys
+        .map((k) => `${k.keyId} (${k.status}, created ${k.created.toISOString()}, ${k.lastUsed ? `last used ${k.lastUsed.toISOString()}${k.lastUsedService ? ` by ${k.lastUsedService}` : ""}` : "never used"})`)
+        .join(", ");
+}
+
+export interface StackLock {
+    file: string;
+    pid: number;
+    hostname: string;
+    timestamp: Date;
+}
+
+/**
+ * The lock of exactly this stack in a file backend's `.pulumi/locks`:
+ * `<org>/<project>/<stack>/<id>.json` (or `<stack>/<id>.json` for a backend
+ * without projects) — never another project's or another stack's, whose start
+ * time would widen or shift the window in which a key counts as an orphan.
+ */
+export function findStackLock(locksDir: string, org: string, project: string, stack: string): StackLock | undefined {
+    const wanted = [path.join(org, project, stack), stack];
+    if (!fs.existsSync(locksDir)) return undefined;
+    const files = (fs.readdirSync(locksDir, { recursive: true }) as string[]).filter((f) => f.endsWith(".json") && wanted.includes(path.dirname(f)));
+    for (const f of files) {
+        const file = path.join(locksDir, f);
+        const info = JSON.parse(fs.readFileSync(file, "utf8")) as { pid?: number; hostname?: string; timestamp?: string };
+        return { file, pid: Number(info.pid), hostname: info.hostname ?? "?", timestamp: new Date(info.timestamp ?? 0) };
+    }
+    return undefined;
+}
+
+/**
+ * Whether recovery may take the lock over: only when it was taken on this
+ * machine by a process that is gone. Another machine's update cannot be seen
+ * from here: it may still be running.
+ */
+export function judgeLock(lock: StackLock, hostname: string, isPulumi: (pid: number) => boolean): void {
+    if (lock.hostname !== hostname) {
+        throw new RecoveryRefused(
+            `the stack's lock was taken on ${lock.hostname} (pid ${lock.pid}) at ${lock.timestamp.toISOString()}; from here there is no telling whether that update still runs. ` +
+                `Check on ${lock.hostname}; once it is certainly gone, run \`pulumi cancel --stack <stack>\` and then recover with --since ${lock.timestamp.toISOString()}`,
+        );
+    }
+    if (isPulumi(lock.pid)) throw new RecoveryRefused(`the stack's lock belongs to a live process (pid ${lock.pid} on ${lock.hostname}); an update is still running`);
+}
+
 export async function recoverStack(options: RecoverOptions): Promise<RecoverResult> {
     const { stack } = options;
     const log = options.log ?? (() => undefined);
@@ -62,65 +160,60 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
             `a Pulumi operation is running on this machine (${running.join("; ")}); wait for it to finish or stop it, then run recover again`,
         );
     }
-    const lock = await readFileBackendLock(stack);
-    if (lock?.alive) {
-        throw new RecoveryRefused(`the stack's lock belongs to a live process (pid ${lock.pid} on ${lock.hostname}); an update is still running`);
-    }
+    const lock = await readStackLock(stack);
+    if (lock) judgeLock(lock, os.hostname(), isPulumiProcess);
 
     const exported = (await stack.exportStack()) as { deployment?: Deployment };
     const deployment = exported.deployment ?? {};
     const pending = deployment.pending_operations ?? [];
-    const creates = pending.filter((op) => op.type === "creating");
-
-    if (lock || pending.length > 0) {
-        await stack.cancel().catch((err: Error) => {
-            // Nothing to cancel is fine: the lock may already be gone.
-            if (!/not locked|no update|is not currently/i.test(err.message)) throw err;
-        });
-        if (lock) say(`cleared the stale lock of the interrupted update (pid ${lock.pid}, started ${lock.timestamp.toISOString()})`);
-    }
-    if (pending.length === 0) {
-        if (actions.length === 0) log("nothing to recover: no lock and no pending operations");
-        return { actions };
+    const creates = pending.filter((op) => op.type === "creating" && op.resource.type === ACCESS_KEY);
+    const began = options.since ?? lock?.timestamp;
+    if (creates.length > 0 && !began) {
+        throw new RecoveryRefused(
+            "this backend keeps no lock of the interrupted update, so its start time is unknown, and with it which keys are the update's own; " +
+                "rerun with --since <ISO time the update started> (the CI job's or terminal's start time; earlier is safer than later)",
+        );
     }
 
-    const began = lock?.timestamp ?? options.since ?? (await lastUpdateStart(stack));
-    const knownKeyIds = new Set((deployment.resources ?? []).filter((r) => r.type === ACCESS_KEY && r.id).map((r) => r.id!));
-    const iam = iamClient(options.iamEnv);
-    const orphans: { user: string; keyId: string; urn: string }[] = [];
+    // Everything is judged, and confirmed, before anything changes: a refusal leaves the stack as it was.
+    const known = new Set((deployment.resources ?? []).filter((r) => r.type === ACCESS_KEY && r.id).map((r) => r.id!));
+    const iam: IamCalls = options.iam ?? iamClient(options.iamEnv);
     try {
-        for (const op of creates.filter((c) => c.resource.type === ACCESS_KEY)) {
+        const orphans: OrphanCandidate[] = [];
+        const notes: string[] = [];
+        for (const op of creates) {
             const user = op.resource.inputs?.user;
             if (typeof user !== "string") throw new RecoveryRefused(`the pending create ${op.resource.urn} names no IAM user; inspect it with pulumi stack export`);
-            if (!began) {
-                throw new RecoveryRefused(
-                    `cannot tell when the interrupted update began (no backend lock, no history); rerun with --since <ISO time the update started>`,
-                );
-            }
-            const listed = await iam.send(new ListAccessKeysCommand({ UserName: user }));
-            const unknown = (listed.AccessKeyMetadata ?? []).filter((k) => k.AccessKeyId && !knownKeyIds.has(k.AccessKeyId));
-            // IAM stamps CreateDate to the second: compare against the start rounded down.
-            const since = Math.floor(began.getTime() / 1000) * 1000;
-            const candidates = unknown.filter((k) => k.CreateDate && k.CreateDate.getTime() >= since);
-            const others = unknown.filter((k) => !candidates.includes(k));
-            const describe = (ks: typeof unknown) =>
-                ks.map((k) => `${k.AccessKeyId} (${k.Status}, created ${k.CreateDate?.toISOString()})`).join(", ");
-            if (candidates.length > 1) {
-                throw new RecoveryRefused(
-                    `${user} has ${candidates.length} keys unknown to the state created since the update began: ${describe(candidates)}. ` +
-                        `Only one can be the orphan of the interrupted create; delete the orphan by hand (aws iam delete-access-key), then run recover again`,
-                );
-            }
-            if (candidates.length === 0) {
-                say(`${user}: no orphan key (the create of ${shortUrn(op.resource.urn)} never reached IAM)` + (others.length ? `; left alone, made before the update: ${describe(others)}` : ""));
-                continue;
-            }
-            orphans.push({ user, keyId: candidates[0].AccessKeyId!, urn: op.resource.urn });
-            if (others.length) say(`${user}: left alone, made before the update began: ${describe(others)}`);
+            const keys = await listKeys(iam, user);
+            const { orphan, leftAlone } = chooseOrphan(user, keys, known, began!);
+            if (leftAlone.length) notes.push(`${user}: left alone, made before the update began: ${describeKeys(leftAlone)}`);
+            if (orphan) orphans.push({ ...orphan, user, resource: shortUrn(op.resource.urn) });
+            else notes.push(`${user}: no orphan key (the create of ${shortUrn(op.resource.urn)} never reached IAM)`);
         }
         for (const orphan of orphans) {
+            log(`${orphan.user}: orphan of the interrupted create of ${orphan.resource}: ${describeKeys([orphan])}`);
+            if (!options.confirm || !(await options.confirm(orphan))) {
+                throw new RecoveryRefused(
+                    `${orphan.user}: not deleting ${orphan.keyId} without confirmation — rerun with --yes (or answer y) once you agree it is the interrupted update's; nothing was changed`,
+                );
+            }
+        }
+
+        if (lock || pending.length > 0) {
+            await stack.cancel().catch((err: Error) => {
+                // Nothing to cancel is fine: the lock may already be gone.
+                if (!/not locked|no update|is not currently/i.test(err.message)) throw err;
+            });
+            if (lock) say(`cleared the stale lock of the interrupted update (pid ${lock.pid}, started ${lock.timestamp.toISOString()})`);
+        }
+        if (pending.length === 0) {
+            if (actions.length === 0) log("nothing to recover: no lock and no pending operations");
+            return { actions };
+        }
+        for (const note of notes) say(note);
+        for (const orphan of orphans) {
             await iam.send(new DeleteAccessKeyCommand({ UserName: orphan.user, AccessKeyId: orphan.keyId }));
-            say(`${orphan.user}: deleted orphan key ${orphan.keyId} (created by the interrupted update for ${shortUrn(orphan.urn)}; its secret was never recorded)`);
+            say(`${orphan.user}: deleted orphan key ${orphan.keyId} (created by the interrupted update for ${orphan.resource}; its secret was never recorded)`);
         }
     } finally {
         iam.destroy();
@@ -129,6 +222,26 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
     await stack.refresh({ clearPendingCreates: true, color: "never" });
     say(`cleared ${pending.length} pending operation(s) and refreshed the state; run pulumi up to finish the rotation`);
     return { actions };
+}
+
+/** The IAM calls recovery makes. */
+export type IamCalls = Pick<IAMClient, "send" | "destroy">;
+
+async function listKeys(iam: IamCalls, user: string): Promise<IamKey[]> {
+    const listed = await iam.send(new ListAccessKeysCommand({ UserName: user }));
+    const keys: IamKey[] = [];
+    for (const k of listed.AccessKeyMetadata ?? []) {
+        if (!k.AccessKeyId) continue;
+        const used = await iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: k.AccessKeyId }));
+        const last = used.AccessKeyLastUsed;
+        keys.push({
+            keyId: k.AccessKeyId,
+            status: k.Status ?? "?",
+            created: k.CreateDate ?? new Date(0),
+            ...(last?.LastUsedDate ? { lastUsed: last.LastUsedDate, lastUsedService: last.ServiceName } : {}),
+        });
+    }
+    return keys;
 }
 
 function iamClient(env?: Record<string, string>): IAMClient {
@@ -172,35 +285,16 @@ function runningPulumiUpdates(workDir: string): string[] {
     return found;
 }
 
-interface LockInfo {
-    pid: number;
-    hostname: string;
-    timestamp: Date;
-    alive: boolean;
-}
-
-/** The file backend keeps `.pulumi/locks/<org>/<project>/<stack>/<id>.json` with who holds it and since when. */
-async function readFileBackendLock(stack: Stack): Promise<LockInfo | undefined> {
+/** This stack's lock, when the backend is a folder (`file://`) that keeps `.pulumi/locks`. */
+async function readStackLock(stack: Stack): Promise<StackLock | undefined> {
     const url = (await stack.workspace.whoAmI()).url ?? "";
     if (!url.startsWith("file://")) return undefined;
     const root = url.slice("file://".length).replace(/^~(?=\/)/, os.homedir());
-    const dir = path.join(root, ".pulumi", "locks");
-    if (!fs.existsSync(dir)) return undefined;
-    const files = (fs.readdirSync(dir, { recursive: true }) as string[])
-        .map((f) => path.join(dir, f))
-        .filter((f) => f.endsWith(".json") && f.includes(`${path.sep}${stack.name.split("/").pop()}${path.sep}`));
-    for (const file of files) {
-        const info = JSON.parse(fs.readFileSync(file, "utf8")) as { pid?: number; hostname?: string; timestamp?: string };
-        const pid = Number(info.pid);
-        const sameHost = info.hostname === os.hostname();
-        return {
-            pid,
-            hostname: info.hostname ?? "?",
-            timestamp: new Date(info.timestamp ?? 0),
-            alive: sameHost && isPulumiProcess(pid),
-        };
-    }
-    return undefined;
+    const project = (await stack.workspace.projectSettings()).name;
+    const parts = stack.name.split("/");
+    const name = parts[parts.length - 1];
+    const org = parts.length === 3 ? parts[0] : "organization";
+    return findStackLock(path.join(root, ".pulumi", "locks"), org, project, name);
 }
 
 function isPulumiProcess(pid: number): boolean {
@@ -210,11 +304,4 @@ function isPulumiProcess(pid: number): boolean {
     } catch {
         return false;
     }
-}
-
-async function lastUpdateStart(stack: Stack): Promise<Date | undefined> {
-    const history = await stack.history(1).catch(() => []);
-    const last = history[0];
-    if (!last || last.result === "succeeded") return undefined;
-    return new Date(last.startTime);
 }

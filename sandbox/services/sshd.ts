@@ -241,6 +241,8 @@ export class SshdProcess {
             fs.writeFileSync(path.join(userDir, "restarts.log"), "", { mode: 0o600 });
             fs.writeFileSync(path.join(userDir, "failing-units"), "", { mode: 0o600 });
             fs.writeFileSync(path.join(userDir, "bin", "systemctl"), systemctlStandIn(userDir), { mode: 0o755 });
+            fs.writeFileSync(path.join(userDir, "bin", "mv"), slowRenameStandIn(userDir), { mode: 0o755 });
+            fs.writeFileSync(path.join(userDir, "slow-rename"), "", { mode: 0o600 });
             chownTree(userDir, account.uid, account.gid);
 
             // A free port can be taken between the probe and sshd's bind: try a few.
@@ -388,6 +390,21 @@ function sshdConfig(o: { port: number; hostKey: string; pidFile: string; userDir
         "LogLevel ERROR",
         "",
     ].join("\n");
+}
+
+/**
+ * `mv` as the login finds it first on its PATH: the real one, after a pause
+ * when `slow-rename` holds a number of seconds (a slow disk) — which widens
+ * the window between an env-file writer's read and its rename.
+ */
+function slowRenameStandIn(userDir: string): string {
+    const slow = path.join(userDir, "slow-rename");
+    return `#!/bin/sh
+# mv stand-in of the raxx sandbox (sandbox/services/sshd.ts): pauses as long as ${slow} says, then renames.
+s=$(cat '${slow}' 2>/dev/null || true)
+if [ -n "$s" ]; then sleep "$s"; fi
+exec /bin/mv "$@"
+`;
 }
 
 function systemctlStandIn(userDir: string): string {
@@ -680,6 +697,11 @@ export class SshHostService implements SandboxService {
         if (failing) units.add(unit);
         else units.delete(unit);
         fs.writeFileSync(file, [...units].map((u) => `${u}\n`).join(""));
+    }
+
+    /** Every rename on the hosts takes this long from now on (0: at once), as on a slow disk. */
+    setSlowRename(seconds: number): void {
+        fs.writeFileSync(path.join(this.running.userDir, "slow-rename"), seconds > 0 ? String(seconds) : "");
     }
 
     /** Closes (false) or reopens (true) a host's port: a closed one refuses connections. */

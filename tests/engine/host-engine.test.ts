@@ -29,7 +29,11 @@ const KEYS = {
     one: { id: "AKIAHOSTENGINE000001", secret: "host-engine-canary-secret-one-1f2e3d" },
     two: { id: "AKIAHOSTENGINE000002", secret: "host-engine-canary-secret-two-4c5b6a" },
     three: { id: "AKIAHOSTENGINE000003", secret: "host-engine-canary-secret-three-7d8e9f" },
+    // Another credential's keys, sharing the env file.
+    four: { id: "AKIAHOSTENGINE000004", secret: "host-engine-canary-secret-four-2a3b4c" },
+    five: { id: "AKIAHOSTENGINE000005", secret: "host-engine-canary-secret-five-5d6e7f" },
 };
+const OTHER_NAMES = ["S3_BACKUP_AWS_ACCESS_KEY_ID", "S3_BACKUP_AWS_SECRET_ACCESS_KEY"];
 
 interface Desired {
     present: boolean;
@@ -37,6 +41,8 @@ interface Desired {
     envFile: string;
     /** "host": through the host's own port; "direct": sshd's port (same machine, same files). */
     via: "host" | "direct";
+    /** A second credential's key, written to the same file by its own resource. */
+    second?: { id: string; secret: string };
 }
 
 describe("engine tier: HostEnvFile (remote.Command) through the real engine, the command stand-in and sshd", function () {
@@ -67,6 +73,19 @@ describe("engine tier: HostEnvFile (remote.Command) through the real engine, the
             privateKey: new pulumi.Config("raxx-rotations").requireSecret("sshPrivateKey"),
             hostKey: hosts.hostKey(HOST),
         });
+        if (desired.second) {
+            new HostEnvFile("s3-backup-writer-host", {
+                host: "127.0.0.1",
+                port,
+                user: hosts.user,
+                envFile: desired.envFile === FILE_A ? realA : realB,
+                service: UNIT,
+                vars: { [OTHER_NAMES[0]]: desired.second.id, [OTHER_NAMES[1]]: pulumi.secret(desired.second.secret) },
+                idName: OTHER_NAMES[0],
+                privateKey: new pulumi.Config("raxx-rotations").requireSecret("sshPrivateKey"),
+                hostKey: hosts.hostKey(HOST),
+            });
+        }
         return { place: file.place, stdout: file.writes.stdout };
     }
 
@@ -170,7 +189,9 @@ describe("engine tier: HostEnvFile (remote.Command) through the real engine, the
             error = err as Error;
         }
         assert.ok(error, "the update failed");
-        assert.match(error.message, /Failed to dial remote host 127\.0\.0\.1:\d+ as \S+ after \d+ attempts: connect ECONNREFUSED/);
+        // pulumi-command 1.2.1's words, and the program's own explanation (an error hook).
+        assert.match(error.message, /after 10 failed attempts: dial tcp: connect: connection refused/);
+        assert.match(error.message, /127\.0\.0\.1:\d+ could not be reached over SSH: nothing was sent to host 127\.0\.0\.1 file/);
         for (const k of Object.values(KEYS)) assert.ok(!error.message.includes(k.secret), "no secret in the error");
         assert.ok(!error.message.includes(hosts.privateKey.split("\n")[1]), "no private key in the error");
         assert.equal(hosts.readEnv(HOST, FILE_A).AWS_ACCESS_KEY_ID, KEYS.two.id);
@@ -207,6 +228,29 @@ describe("engine tier: HostEnvFile (remote.Command) through the real engine, the
         assert.deepEqual(held(FILE_B), { AWS_ACCESS_KEY_ID: KEYS.three.id, AWS_SECRET_ACCESS_KEY: KEYS.three.id });
         assert.ok(!entries(FILE_B).some((e) => e.holds === null), "the key was never taken away, not even for an instant");
         assert.match(engineOutput.join(""), /no longer holds AWS_ACCESS_KEY_ID=AKIAHOSTENGINE000003 under this resource's marker/);
+    });
+
+    it("two credentials sharing the file, rotated in one update, both keep their new keys (writers take turns)", async () => {
+        desired = { ...desired, second: KEYS.four };
+        await timed("up (second credential)", () => stack.up({ onOutput }));
+        // A slow disk: each writer's rename comes long after its read. Without the
+        // lock, the later rename puts back the other's old lines.
+        hosts.setSlowRename(0.5);
+        try {
+            desired = { ...desired, key: KEYS.two, second: KEYS.five };
+            const result = await timed("up (both rotated)", () => stack.up({ onOutput }));
+            assert.equal(result.summary.resourceChanges?.update, 2);
+        } finally {
+            hosts.setSlowRename(0);
+        }
+        const env = hosts.readEnv(HOST, FILE_B);
+        assert.equal(env.AWS_ACCESS_KEY_ID, KEYS.two.id);
+        assert.equal(env.S3_BACKUP_AWS_ACCESS_KEY_ID, KEYS.five.id, "the other credential's new key was lost");
+        assert.equal(env.VAULT_ADDR, "https://vault.internal");
+        desired = { ...desired, second: undefined };
+        await timed("up (second removed)", () => stack.up({ onOutput }));
+        assert.equal(hosts.readEnv(HOST, FILE_B).S3_BACKUP_AWS_ACCESS_KEY_ID, undefined);
+        assert.equal(hosts.readEnv(HOST, FILE_B).AWS_ACCESS_KEY_ID, KEYS.two.id);
     });
 
     it("removing the resource deletes its lines only, without a restart", async () => {

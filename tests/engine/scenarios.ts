@@ -75,6 +75,18 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
     "gate-probe": oldKeyStillActiveAfterFailure,
     "gate-usage": oldKeyStillActiveAfterFailure,
     "host-unreachable": oldKeyStillActiveAfterFailure,
+    "rename-and-move"(report) {
+        // Nothing was ever taken from a consumer: no secret deleted, at any step.
+        assert.deepEqual(report.timelines.consumers.filter((e) => e.holds === null).map((e) => `${e.consumer} ${e.name}`), []);
+        const renamed = report.steps.filter((s) => s.kind === "up")[1];
+        const iamDuring = report.timelines.iam.filter((e) => e.at >= renamed.startedAt && e.at <= renamed.endedAt);
+        assert.deepEqual(iamDuring, [], "the rename created, changed or deleted no key");
+        // The moved consumer went from deploy-console's key straight to deploy-api's, then to its next one.
+        const moved = report.timelines.consumers.filter((e) => e.consumer === "raxx-app/raxx-console" && e.name === "AWS_ACCESS_KEY_ID").map((e) => e.holds);
+        const apiKeys = [...new Set(report.timelines.iam.filter((e) => e.user === "raxx-deploy-api").map((e) => e.keyId))];
+        const consoleKey = report.timelines.iam.find((e) => e.user === "raxx-deploy-console")!.keyId;
+        assert.deepEqual(moved, [consoleKey, apiKeys[0], apiKeys[1]]);
+    },
     "host-key"(report) {
         const [oldKey, newKey] = vaultKeys(report);
         const failed = report.steps.filter((s) => s.kind === "up" && s.outcome === "fail");

@@ -184,6 +184,21 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
         assert.deepEqual(run.registrations.map((r) => r.type), [STACK_REFERENCE]);
     });
 
+    it("refuses a changed iamUser at preview, naming old and new user and what to do instead", async () => {
+        const operator = new Operator();
+        await operator.up({ "vault-operator": vaultOperator() });
+        await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
+        const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 2, iamUser: "raxx-vault-operator-2" }) });
+        assert.ok(pulumi.RunError.isInstance(run.error));
+        assert.match(run.error!.message, /credentials\.vault-operator\.iamUser: changed from raxx-vault-operator to raxx-vault-operator-2; a credential never changes its IAM user/);
+        assert.match(run.error!.message, /deletes the key of raxx-vault-operator that every consumer holds now/);
+        assert.match(run.error!.message, /add a new credential \(another name\) for raxx-vault-operator-2/);
+        assert.deepEqual(run.registrations.map((r) => r.type), [STACK_REFERENCE], "nothing but the stack reference: no slot is replaced");
+        // A bump at the same time is refused just the same.
+        const bump = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 3, iamUser: "raxx-vault-operator-2" }) });
+        assert.match(bump.error!.message, /iamUser: changed from raxx-vault-operator/);
+    });
+
     it("refuses a plain revert of a bump (retiredEpoch left below E-2): it would recreate a deleted key's slot", async () => {
         const operator = new Operator();
         await operator.up({ "vault-operator": vaultOperator() });

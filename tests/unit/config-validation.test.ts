@@ -155,6 +155,10 @@ describe("config validation", () => {
             });
         }
 
+        it("refuses a unit name that systemctl would read as an option", async () => {
+            assert.match(await refused(withHost(vaultHost({ service: "--now" }))), /consumers\.hosts\[0\]\.service: must be a systemd unit name .*not starting with -/);
+        });
+
         it("takes an `ssh-keyscan` line for the same host and pins only the key (type and base64)", async () => {
             const run = await runProgram({
                 credentials: withHost(vaultHost({ hostKey: `vault-host.raxx.app ${HOST_KEY} trailing-comment` })),

@@ -1,7 +1,7 @@
 // HostEnvFile: what it registers (under a test-local setMocks), and what its
 // write and delete scripts do to a real file when run with /bin/sh (no SSH).
 import * as assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -137,7 +137,7 @@ describe("HostEnvFile registration (setMocks)", () => {
         assert.match(create, /mktemp "\$d\/\.raxx-rotations\.XXXXXX"/);
         assert.match(create, /mv -f -- "\$t" "\$f"/);
         assert.match(create, /chmod 600/);
-        assert.match(create, /systemctl restart 'raxx-vault'/);
+        assert.match(create, /systemctl restart -- 'raxx-vault'/);
         assert.ok(del.includes(`'AWS_ACCESS_KEY_ID=${ID_1}'`), "delete checks the key id it wrote");
         assert.ok(!/systemctl/.test(del), "delete restarts nothing");
         assert.ok(!cmd.secretInputs.includes("delete") && !cmd.secretInputs.includes("create"), "the commands stay readable in previews");
@@ -158,6 +158,7 @@ describe("HostEnvFile registration (setMocks)", () => {
         assert.throws(() => new HostEnvFile("h", args({ envFile: "etc/raxx.env" })), /HostEnvFile h: envFile must be an absolute path/);
         assert.throws(() => new HostEnvFile("h", args({ envFile: "/etc/raxx/$(reboot).env" })), /envFile must be an absolute path/);
         assert.throws(() => new HostEnvFile("h", args({ service: "raxx vault; reboot" })), /service must be a systemd unit name/);
+        assert.throws(() => new HostEnvFile("h", args({ service: "--now" })), /service must be a systemd unit name/, "a unit name that systemctl would read as an option");
         assert.throws(() => new HostEnvFile("h", args({ vars: { "BAD-NAME": "x", AWS_ACCESS_KEY_ID: ID_1 } })), /BAD-NAME is not a valid variable name/);
         assert.throws(() => new HostEnvFile("h", args({ vars: { TOKEN: SECRET_1 } })), /vars must include AWS_ACCESS_KEY_ID/);
         assert.throws(() => new HostEnvFile("h", args({ port: 0 })), /port must be a TCP port/);
@@ -264,7 +265,7 @@ describe("HostEnvFile scripts run with /bin/sh against a real file", () => {
         assert.equal(r.code, 0, r.stderr);
         assert.equal(read(), `${markerLine(spec())}\nAWS_ACCESS_KEY_ID=${ID_1}\nAWS_SECRET_ACCESS_KEY=${SECRET_1}\n`);
         assert.equal(fs.statSync(file).mode & 0o777, 0o600);
-        assert.match(log(), /systemctl restart raxx-vault\n$/);
+        assert.match(log(), /systemctl restart -- raxx-vault\n$/);
         assert.ok(!(r.stdout + r.stderr).includes(SECRET_1) && !(r.stdout + r.stderr).includes(ID_1));
         assert.match(r.stdout, /wrote AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY to .*credentials\.env/);
         assert.deepEqual(leftovers(), []);
@@ -281,7 +282,7 @@ describe("HostEnvFile scripts run with /bin/sh against a real file", () => {
         const r = sh(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_2, AWS_SECRET_ACCESS_KEY: SECRET_2 }));
         assert.equal(r.code, 0, r.stderr);
         assert.equal(read(), `${other}${markerLine(spec())}\nAWS_ACCESS_KEY_ID=${ID_2}\nAWS_SECRET_ACCESS_KEY=${SECRET_2}\n`);
-        assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+        assert.equal(fs.statSync(file).mode & 0o777, 0o644, "the file keeps its mode");
         // Atomic: a temp file in the same directory renamed over the target, which held the old content until then.
         const mv = /^mv (\S+) -> (\S+) \(target then: ([0-9a-f]{8})\)$/m.exec(log());
         assert.ok(mv, log());
@@ -293,6 +294,48 @@ describe("HostEnvFile scripts run with /bin/sh against a real file", () => {
         assert.notEqual(fs.statSync(file).ino, inodeBefore, "a new inode: renamed, not rewritten");
         assert.ok(log().indexOf("mv ") < log().indexOf("systemctl restart"), "restart after the rename");
         assert.deepEqual(leftovers(), []);
+    });
+
+    it("keeps the file's owner, group and mode, so a service reading it as another user still can", function () {
+        if (process.getuid?.() !== 0) this.skip();
+        fs.writeFileSync(file, "LOG_LEVEL=info\n", { mode: 0o640 });
+        fs.chownSync(file, 65534, 65534);
+        const r = sh(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 }));
+        assert.equal(r.code, 0, r.stderr);
+        const st = fs.statSync(file);
+        assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [65534, 65534, 0o640]);
+        assert.equal(sh(deleteScript(spec(), "AWS_ACCESS_KEY_ID", ID_1)).code, 0);
+        const after = fs.statSync(file);
+        assert.deepEqual([after.uid, after.gid, after.mode & 0o777], [65534, 65534, 0o640], "delete keeps them too");
+    });
+
+    it("writes through a symlink to its target: the link stays a link", () => {
+        const target = path.join(dir, "real.env");
+        fs.writeFileSync(target, "LOG_LEVEL=info\n", { mode: 0o600 });
+        fs.symlinkSync(target, file);
+        const r = sh(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 }));
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(fs.lstatSync(file).isSymbolicLink(), "the link was replaced by a file");
+        assert.equal(fs.readFileSync(target, "utf8"), `LOG_LEVEL=info\n${markerLine(spec())}\nAWS_ACCESS_KEY_ID=${ID_1}\nAWS_SECRET_ACCESS_KEY=${SECRET_1}\n`);
+    });
+
+    it("two writers of one file take turns (flock): neither puts back the other's old lines", async () => {
+        // A slow rename widens the window between a writer's read and its rename.
+        fs.writeFileSync(path.join(bin, "mv"), `#!/bin/sh\nsleep 0.4\nexec /bin/mv "$@"\n`, { mode: 0o755 });
+        const other: EnvFileScriptSpec = { envFile: file, names: ["OTHER_KEY_ID", "OTHER_SECRET"], service: "raxx-vault", owner: "fedcba987654" };
+        const run = (script: string, stdin: string) =>
+            new Promise<number | null>((resolve) => {
+                const child = spawn("/bin/sh", ["-c", script], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+                child.on("close", resolve);
+                child.stdin.end(stdin);
+            });
+        const codes = await Promise.all([
+            run(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 })),
+            run(writeScript(other), stdinLines(other.names, { OTHER_KEY_ID: ID_2, OTHER_SECRET: SECRET_2 })),
+        ]);
+        assert.deepEqual(codes, [0, 0]);
+        const text = read();
+        assert.ok(text.includes(`AWS_ACCESS_KEY_ID=${ID_1}`) && text.includes(`OTHER_KEY_ID=${ID_2}`), `one writer's lines were lost:\n${text.replace(/SECRET.*$/gm, "…")}`);
     });
 
     it("stdin that lacks a name fails before touching the file, and says which name without any value", () => {

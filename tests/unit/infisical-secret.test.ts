@@ -177,9 +177,19 @@ describe("InfisicalSecret provider", () => {
             await server.drift({ environment: "prod", secretPath: "/ci", name: "NEIGHBOUR", value: "stays" });
             await provider.delete!(id, outs);
             await provider.delete!(id, outs);
-            assert.deepEqual(methods(), ["DELETE", "DELETE"]);
+            assert.deepEqual(methods(), ["GET", "DELETE", "GET"], "it checks the value is still its own, then deletes; once gone, nothing to do");
             assert.equal(server.peek("prod", "/ci", "AWS_SECRET_ACCESS_KEY"), undefined);
             assert.equal(server.peek("prod", "/ci", "NEIGHBOUR")?.value, "stays");
+        });
+
+        it("delete leaves the secret alone once another writer holds it (a renamed resource's new value)", async () => {
+            const { id, outs } = await created();
+            // Another resource for the same place wrote since: the old one's delete runs at the end of the update.
+            await provider.update!(id, outs, { ...inputs, value: "written by the new resource" });
+            server.requests.length = 0;
+            await provider.delete!(id, outs);
+            assert.deepEqual(methods(), ["GET"], "no DELETE");
+            assert.equal(server.peek("prod", "/ci", "AWS_SECRET_ACCESS_KEY")?.value, "written by the new resource");
         });
 
         it("a revoked rotator token fails create with the clear message and writes nothing", async () => {

@@ -10,6 +10,7 @@ const PROBE = "command:local:Command";
 
 const config = {
     "raxx-rotations:infisicalToken": "rotator-token-canary",
+    "raxx-rotations:infisicalRotatorIdentityId": "ident-rotator-0001",
     "raxx-rotations:herokuApiKey": "heroku-key",
     "raxx-rotations:infisical": JSON.stringify({ siteUrl: "https://vault.raxx.app", projectId: "raxx-project-1", environment: "prod" }),
 };
@@ -35,6 +36,20 @@ async function up(credentials: Record<string, unknown>, lastOutputs?: Record<str
 }
 
 describe("Infisical machine-identity token lifecycle", () => {
+    it("refuses tokens when raxx-rotations:infisicalRotatorIdentityId is unset: the bootstrap rule is never opt-in", async () => {
+        const run = await up({ "infisical-ci": infisicalCi() }, undefined, { "raxx-rotations:infisicalRotatorIdentityId": "" });
+        assert.match(run.error?.message ?? "", /raxx-rotations:infisicalRotatorIdentityId is not set and the matrix rotates Infisical tokens \(infisical-ci\).*pulumi config set raxx-rotations:infisicalRotatorIdentityId/);
+        assert.deepEqual(run.registrations, [], "refused before anything is registered");
+    });
+
+    it("refuses a changed identityId at preview, naming old and new identity", async () => {
+        const first = await up({ "infisical-ci": infisicalCi() });
+        assert.equal(first.error, undefined, first.error?.message);
+        const run = await up({ "infisical-ci": infisicalCi({ identityId: "ident-ci-0002" }) }, first.outputs);
+        assert.match(run.error?.message ?? "", /credentials\.infisical-ci\.identityId: changed from ident-ci-0001 to ident-ci-0002; a credential never changes its machine identity/);
+        assert.deepEqual(run.registrations.map((r) => r.type), ["pulumi:pulumi:StackReference"]);
+    });
+
     it("sets the TTL explicitly, mints the token of the epoch in its slot, validates it before any consumer is written", async () => {
         const run = await up({ "infisical-ci": infisicalCi() });
         assert.equal(run.error, undefined, run.error?.message);

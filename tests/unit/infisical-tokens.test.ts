@@ -125,6 +125,20 @@ describe("Infisical Token Auth client", () => {
         assert.ok(!JSON.stringify(view).includes(minted.accessToken), "identity() never shows a token value");
     });
 
+    it("only Infisical's own 404 for an unknown token means gone: any other 404 is an error naming siteUrl", async () => {
+        await client.configureTokenAuth(IDENTITY, { accessTokenTTL: DAYS_90, accessTokenMaxTTL: DAYS_90 });
+        const minted = await client.mintToken(IDENTITY, "raxx-prod-rotation-2026-04-24");
+        assert.equal(await client.getToken("tok-unknown-1"), undefined, "Infisical's \"Token with ID … not found\" is a token that is gone");
+        // A proxy or a wrong siteUrl path answers 404 too, for a token that is alive.
+        ctx.faults.add({ service: "infisical", path: "token-auth/tokens", status: 404, message: "Route GET:/vault/api/v1/auth/token-auth/tokens not found", code: "Not Found" });
+        const err = await failure(client.getToken(minted.tokenId));
+        assert.match(err.message, /answered 404 without Infisical's "Token with ID … not found".*check raxx-rotations:infisical\.siteUrl/);
+        const revoke = await failure(client.revokeToken(minted.tokenId));
+        assert.match(revoke.message, /the token may still be valid; the request may have reached another server/);
+        ctx.faults.clear();
+        assert.equal((await client.getToken(minted.tokenId))?.revoked, false, "the token was never touched");
+    });
+
     it("revoke: the old token then gets 401, and a second revoke is done (404 → false)", async () => {
         await client.configureTokenAuth(IDENTITY, { accessTokenTTL: DAYS_90, accessTokenMaxTTL: DAYS_90 });
         const minted = await client.mintToken(IDENTITY, "old");
@@ -262,7 +276,8 @@ describe("infisical-token dynamic providers", () => {
 
         it("delete fails with a clear message when the old token still works after the revoke", async () => {
             const { id, outs } = await created();
-            ctx.faults.add({ service: "infisical", method: "POST", path: "/revoke", status: 404 });
+            // Infisical claims it was revoked already, yet the token still works.
+            ctx.faults.add({ service: "infisical", method: "POST", path: "/revoke", status: 404, code: "NotFound", message: `Token with ID ${outs.tokenId} not found or already revoked` });
             const err = await failure(provider.delete!(id, outs));
             assert.match(err.message, /still answered 200: it still lists the secrets after 2 checks — the old token may still work; revoke it by hand/);
             assert.match(err.message, new RegExp(`identity ${IDENTITY} token ${outs.tokenId}`));

@@ -99,7 +99,7 @@ describe("npm run plan", function () {
         const { code, out, err } = await plan("epoch-3", "epoch-2");
         assert.equal(code, 2);
         assert.deepEqual(out, []);
-        assert.match(err, /^Refused epoch change \(nothing was changed\):/);
+        assert.match(err, /^Refused change \(nothing was changed\):/);
         assert.match(err, /credentials\.vault-operator\.retiredEpoch: rolling back from epoch 3 to 2 also needs retiredEpoch: 1/);
         assertNoSecret(err);
     });

@@ -1,0 +1,156 @@
+// What every HTTP exchange of this project's own clients shares (Heroku,
+// Infisical, the audit webhook): redirects refused, one timeout for headers
+// and body, a bounded body, https only (loopback excepted), and one way to load
+// an installed package from inside the engine's dynamic-provider host.
+//
+// Serialised BY VALUE into the dynamic-provider host with the modules that
+// import it: functions and constants only, no module-level state.
+
+/** Larger answers are refused: nothing this project asks for comes close. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * An installed package (p-retry, @aws-sdk/*) as the dynamic-provider host can
+ * load it. Serialised code's own `require` resolves from the engine's working
+ * directory — for an inline program a temp folder, for an Automation API
+ * program any folder — while the host's main module lives in
+ * <project>/node_modules/@pulumi/pulumi/cmd/dynamic-provider, from where the
+ * project's node_modules are found wherever the engine was started.
+ */
+export function loadPackage<T>(name: string): T {
+    const main = require.main;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- no main module (a REPL): plain resolution is all there is
+    return (main ? main.require(name) : require(name)) as T;
+}
+
+/** 127.0.0.1, localhost, ::1: the only hosts plain http may reach (the sandbox's servers). */
+export function isLoopback(url: URL): boolean {
+    return url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.hostname === "[::1]" || url.hostname === "::1";
+}
+
+/**
+ * Why a URL that requests carry secrets to (or that decides a rotation) is
+ * refused, or undefined when it is fine: https://, or http:// to loopback.
+ * Never quotes the URL: a webhook URL is itself a secret.
+ */
+export function insecureUrlProblem(raw: string): string | undefined {
+    let url: URL;
+    try {
+        url = new URL(raw);
+    } catch {
+        return "is not a URL";
+    }
+    if (url.protocol === "https:") return undefined;
+    if (url.protocol === "http:" && isLoopback(url)) return undefined;
+    return url.protocol === "http:" ? "must use https:// (plain http only to 127.0.0.1, localhost or [::1])" : "must be an https:// URL";
+}
+
+export interface BoundedAnswer {
+    status: number;
+    headers: Headers;
+    text: string;
+}
+
+export interface ExchangeOptions {
+    /** Headers and body together. */
+    timeoutMs: number;
+    /** Default MAX_BODY_BYTES. */
+    maxBytes?: number;
+    /** Names the other side in messages, e.g. "Heroku app raxx-api-prod" or "the audit webhook at https://hooks.example". */
+    service: string;
+}
+
+/** Why an exchange failed before an answer could be used. */
+export type ExchangeFailure = "timeout" | "network" | "redirect" | "too-large" | "insecure";
+
+export interface ExchangeError extends Error {
+    name: "ExchangeError";
+    failure: ExchangeFailure;
+    /** For "network": what the connection failed with (ECONNREFUSED, ...), without any URL path. */
+    detail?: string;
+}
+
+// A plain Error with fields: closure serialisation turns `class extends Error`
+// into something that is no Error at all (see infisical-http.ts).
+function exchangeError(message: string, failure: ExchangeFailure, detail?: string): ExchangeError {
+    return Object.assign(new Error(message), { name: "ExchangeError" as const, failure, ...(detail ? { detail } : {}) });
+}
+
+export function isExchangeError(err: unknown): err is ExchangeError {
+    return err instanceof Error && err.name === "ExchangeError";
+}
+
+/**
+ * One request and its answer. Redirects are refused: a 307/308 would resend
+ * the request, body and Authorization included, to wherever it points. The
+ * body is read up to `maxBytes`. Failures come back as ExchangeErrors whose
+ * messages name the service, never the URL's path or query.
+ */
+export async function exchange(url: string, init: { method: string; headers: Record<string, string>; body?: string }, opts: ExchangeOptions): Promise<BoundedAnswer> {
+    const problem = insecureUrlProblem(url);
+    if (problem) throw exchangeError(`${opts.service}: the URL ${problem}; nothing was sent`, "insecure");
+    const maxBytes = opts.maxBytes ?? MAX_BODY_BYTES;
+    const signal = AbortSignal.timeout(opts.timeoutMs);
+    let res: Response;
+    try {
+        res = await fetch(url, { ...init, redirect: "error", signal });
+    } catch (err) {
+        throw failed(err, opts);
+    }
+    try {
+        return { status: res.status, headers: res.headers, text: await readBounded(res, maxBytes, opts.service) };
+    } catch (err) {
+        if (isExchangeError(err)) throw err;
+        throw failed(err, opts);
+    }
+}
+
+async function readBounded(res: Response, maxBytes: number, service: string): Promise<string> {
+    const declared = Number(res.headers.get("content-length"));
+    if (Number.isFinite(declared) && declared > maxBytes) {
+        await res.body?.cancel().catch(() => undefined);
+        throw exchangeError(tooLarge(service, maxBytes), "too-large");
+    }
+    if (!res.body) return "";
+    const reader = res.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        total += value.byteLength;
+        if (total > maxBytes) {
+            await reader.cancel().catch(() => undefined);
+            throw exchangeError(tooLarge(service, maxBytes), "too-large");
+        }
+        chunks.push(value);
+    }
+    return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+function tooLarge(service: string, maxBytes: number): string {
+    return `${service}: the answer is larger than ${Math.round(maxBytes / 1024)} KiB, more than any answer expected here; not read — check that the URL points at the right service`;
+}
+
+function failed(err: unknown, opts: ExchangeOptions): ExchangeError {
+    const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+    if (e?.name === "TimeoutError" || e?.name === "AbortError") return exchangeError(`${opts.service}: no answer within ${formatMs(opts.timeoutMs)}`, "timeout");
+    if (/redirect/i.test(e?.cause?.message ?? "")) {
+        return exchangeError(`${opts.service}: answered with a redirect, which is refused (it would resend the request, credentials included, elsewhere) — check the URL`, "redirect");
+    }
+    // A URL in the cause keeps only its origin: a webhook's path is a secret.
+    const cause = String(e?.cause?.code ?? e?.cause?.message ?? e?.message ?? "network error")
+        .replace(/https?:\/\/\S+/g, (u) => {
+            try {
+                return new URL(u).origin;
+            } catch {
+                return "[url]";
+            }
+        })
+        .slice(0, 120);
+    return exchangeError(`${opts.service}: could not be reached (${cause})`, "network", cause);
+}
+
+export function formatMs(ms: number): string {
+    return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}

@@ -1,0 +1,81 @@
+// Who writes each place, against who wrote it in the last update. A writer is
+// a resource named after its credential; when a place (a secret name in a
+// GitHub repository, an Infisical folder, a Heroku app, a host's env file)
+// gets a new writer in one update, the old writer is deleted at the END of
+// that update — and the GitHub provider deletes by name, whoever wrote the
+// value, so the delete erases the value just written: the consumer ends with
+// no key at all. A renamed credential (`renamedFrom`) or a moved consumer
+// (`movedFrom`) keeps its writers, taken over in place (Pulumi aliases); any
+// other change of writer is refused before anything is registered.
+import { consumerPlaces, parsePlaceLine } from "../config/places";
+import { Credential, secretNamesOf } from "../config/schema";
+import { AppliedCredential } from "./epoch-moves";
+
+export const ROTATION_TYPES: Record<string, string> = {
+    "aws-access-key": "raxx-rotations:rotations:AwsAccessKeyRotation",
+    "infisical-token": "raxx-rotations:rotations:InfisicalTokenRotation",
+};
+
+/** What the last update applied for a credential, under its name or the name it had (`renamedFrom`). */
+export function lastAppliedOf(credential: Credential, last: Map<string, AppliedCredential>): AppliedCredential | undefined {
+    return last.get(credential.name) ?? (credential.renamedFrom ? last.get(credential.renamedFrom) : undefined);
+}
+
+/** Whether this update renames the credential: its resources are then aliased from the former name. */
+export function isRenamedNow(credential: Credential, last: Map<string, AppliedCredential>): boolean {
+    return credential.renamedFrom !== undefined && !last.has(credential.name) && last.has(credential.renamedFrom);
+}
+
+/** Every refusal about writers, one line each, naming the credential and the field. */
+export function placeOwnerProblems(credentials: Credential[], last: Map<string, AppliedCredential>, infisicalEnvironment?: string): string[] {
+    const problems: string[] = [];
+    const declared = new Set(credentials.map((c) => c.name));
+    // place + secret name → the credential that wrote it in the last update.
+    const owners = new Map<string, string>();
+    for (const [name, applied] of last) {
+        for (const line of applied.consumers ?? []) {
+            const parsed = parsePlaceLine(line);
+            for (const secret of parsed?.names ?? []) owners.set(`${parsed!.place}\u0000${secret}`, name);
+        }
+    }
+    for (const c of credentials) {
+        const at = `credentials.${c.name}`;
+        if (c.renamedFrom !== undefined) {
+            if (declared.has(c.renamedFrom)) {
+                problems.push(`${at}.renamedFrom: ${c.renamedFrom} is still declared; a rename replaces the old entry — remove credentials.${c.renamedFrom}`);
+            } else if (!last.has(c.name) && !last.has(c.renamedFrom)) {
+                problems.push(`${at}.renamedFrom: the last update applied no credential ${c.renamedFrom}; check the former name (pulumi stack output rotations)`);
+            }
+        }
+        const self = new Set([c.name, ...(c.renamedFrom ? [c.renamedFrom] : [])]);
+        for (const { field, place, label } of consumerPlaces(c.consumers, infisicalEnvironment)) {
+            const entry = consumerAt(c, field);
+            const wroteIt = new Set<string>();
+            for (const secret of secretNamesOf(c)) {
+                const owner = owners.get(`${place}\u0000${secret}`);
+                if (owner !== undefined) wroteIt.add(owner);
+                if (owner === undefined || self.has(owner)) continue;
+                if (entry?.movedFrom === owner) continue;
+                problems.push(
+                    `${at}.${field}: writes ${secret} to ${label}, which credentials.${owner} wrote until now. Its writer would be deleted at the end ` +
+                        `of this update and take the value just written with it (GitHub deletes by name, whoever wrote it). Say so instead: ` +
+                        `movedFrom: ${owner} on this consumer (the writer is taken over and updated in place)${last.has(c.name) ? "" : `, or renamedFrom: ${owner} on the credential if it was renamed`} — ` +
+                        `or remove it from ${owner} in an earlier update (it then holds no key until this one)`,
+                );
+            }
+            // A movedFrom left in place after the move (its writer is this credential's now) changes nothing.
+            const moveDone = [...wroteIt].some((o) => self.has(o));
+            if (entry?.movedFrom !== undefined && !wroteIt.has(entry.movedFrom) && !moveDone) {
+                problems.push(`${at}.${field}.movedFrom: credentials.${entry.movedFrom} did not write ${label} in the last update; remove movedFrom or name the credential that did`);
+            }
+        }
+    }
+    return problems;
+}
+
+function consumerAt(c: Credential, field: string): { movedFrom?: string } | undefined {
+    const m = /^consumers\.(\w+)\[(\d+)\]$/.exec(field);
+    if (!m) return undefined;
+    const list = (c.consumers as Record<string, { movedFrom?: string }[] | undefined>)[m[1]];
+    return list?.[Number(m[2])];
+}

@@ -14,7 +14,7 @@
 // Messages name key ids, ARNs, services and regions — never a secret key.
 import type { IAMClient } from "@aws-sdk/client-iam";
 import type { STSClient } from "@aws-sdk/client-sts";
-import { loadPackage } from "./http";
+import { loadPackage, retrying } from "./http";
 
 /** Tuning shared by every call; every timing is configurable so tests run in milliseconds. */
 export interface AwsCallTiming {
@@ -99,7 +99,6 @@ export function isAwsGateError(err: unknown): err is AwsGateError {
  * `maxWaitSeconds` have passed; a different ARN fails at once.
  */
 export async function validateNewKey(options: ValidateKeyOptions): Promise<ValidatedKey> {
-    const pRetry = loadPackage<typeof import("p-retry")>("p-retry");
     const sdk = loadPackage<typeof import("@aws-sdk/client-sts")>("@aws-sdk/client-sts");
 
     const keyId = options.keyId;
@@ -124,11 +123,11 @@ export async function validateNewKey(options: ValidateKeyOptions): Promise<Valid
         requestHandler: { requestTimeout: timing.requestTimeoutMs, connectionTimeout: Math.min(timing.requestTimeoutMs, 5_000) },
     });
     const started = Date.now();
-    const deadline = started + maxWaitMs;
     let last: { code: string; status?: number; message: string } | undefined;
 
     try {
-        return await pRetry(
+        return await retrying(
+            { retries: 10_000, minBackoffMs: timing.backoffMs, maxBackoffMs: timing.maxBackoffMs, maxRetryAfterMs: timing.maxBackoffMs, longRetryAfter: "cap", deadlineMs: maxWaitMs },
             async (attempt: number) => {
                 let arn: string | undefined;
                 let account: string | undefined;
@@ -139,44 +138,30 @@ export async function validateNewKey(options: ValidateKeyOptions): Promise<Valid
                 } catch (err) {
                     const info = describeAwsError(err, secrets);
                     last = info;
-                    if (retryable(info) || PROPAGATION_CODES.includes(info.code)) throw new Error(info.message);
-                    throw new pRetry.AbortError(
-                        gateError(`${label}STS refused access key ${keyId} with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message} — check the key's IAM user and its permissions; no consumer has been written`, info.code, attempt, info.status),
-                    );
+                    if (retryable(info) || PROPAGATION_CODES.includes(info.code)) throw Object.assign(new Error(info.message), { propagating: true });
+                    throw gateError(`${label}STS refused access key ${keyId} with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message} — check the key's IAM user and its permissions; no consumer has been written`, info.code, attempt, info.status);
                 }
                 if (arn !== options.expectArn) {
-                    throw new pRetry.AbortError(
-                        gateError(
-                            `${label}access key ${keyId} authenticates as ${arn ?? "(no ARN)"}, but expectArn is ${options.expectArn} — the key belongs to another identity or expectArn is wrong; no consumer has been written and the previous key is untouched`,
-                            "WrongArn",
-                            attempt,
-                        ),
+                    throw gateError(
+                        `${label}access key ${keyId} authenticates as ${arn ?? "(no ARN)"}, but expectArn is ${options.expectArn} — the key belongs to another identity or expectArn is wrong; no consumer has been written and the previous key is untouched`,
+                        "WrongArn",
+                        attempt,
                     );
                 }
                 return { keyId, arn, account, attempts: attempt, elapsedMs: Date.now() - started };
             },
             {
-                // Delays are taken in onFailedAttempt, where the deadline is known.
-                retries: 10_000,
-                factor: 1,
-                minTimeout: 0,
-                maxTimeout: 0,
-                randomize: false,
-                onFailedAttempt: async (failed) => {
-                    const n = (failed as unknown as { attemptNumber: number }).attemptNumber;
-                    const now = Date.now();
-                    if (now >= deadline) {
-                        const seconds = Math.round((now - started) / 100) / 10;
-                        const why = last ? `${last.code}${last.status ? ` (${last.status})` : ""}: ${last.message}` : "no answer";
-                        throw gateError(
-                            `${label}access key ${keyId} was still refused by STS after ${n} attempt${n === 1 ? "" : "s"} over ${seconds} s (maxWaitSeconds ${maxWaitMs / 1000}); last answer ${why} — IAM may be slow to propagate the new key (rerun \`pulumi up\`, or raise maxWaitSeconds), or the secret does not belong to this key; no consumer has been written`,
-                            last?.code ?? "Network",
-                            n,
-                            last?.status,
-                        );
-                    }
-                    const backoff = Math.min(timing.maxBackoffMs, timing.backoffMs * 2 ** (n - 1));
-                    await sleep(Math.min(backoff, deadline - now));
+                // IAM's eventual consistency, throttling, 5xx and the network may pass; anything else is final.
+                judge: (err) => ({ retry: (err as { propagating?: boolean }).propagating === true }),
+                gaveUp: (_err, n, elapsedMs) => {
+                    const seconds = Math.round(elapsedMs / 100) / 10;
+                    const why = last ? `${last.code}${last.status ? ` (${last.status})` : ""}: ${last.message}` : "no answer";
+                    return gateError(
+                        `${label}access key ${keyId} was still refused by STS after ${n} attempt${n === 1 ? "" : "s"} over ${seconds} s (maxWaitSeconds ${maxWaitMs / 1000}); last answer ${why} — IAM may be slow to propagate the new key (rerun \`pulumi up\`, or raise maxWaitSeconds), or the secret does not belong to this key; no consumer has been written`,
+                        last?.code ?? "Network",
+                        n,
+                        last?.status,
+                    );
                 },
             },
         );
@@ -192,7 +177,6 @@ export async function validateNewKey(options: ValidateKeyOptions): Promise<Valid
  * `exists: false` rather than an error.
  */
 export async function getAccessKeyLastUsed(keyId: string, options: LastUseOptions = {}): Promise<KeyLastUse> {
-    const pRetry = loadPackage<typeof import("p-retry")>("p-retry");
     const sdk = loadPackage<typeof import("@aws-sdk/client-iam")>("@aws-sdk/client-iam");
 
     if (typeof keyId !== "string" || keyId === "") throw gateError("no access key id to look up", "ValidationError", 0);
@@ -205,7 +189,8 @@ export async function getAccessKeyLastUsed(keyId: string, options: LastUseOption
         requestHandler: { requestTimeout: timing.requestTimeoutMs, connectionTimeout: Math.min(timing.requestTimeoutMs, 5_000) },
     });
     try {
-        return await pRetry(
+        return await retrying(
+            { retries: attempts - 1, minBackoffMs: timing.backoffMs, maxBackoffMs: timing.maxBackoffMs, maxRetryAfterMs: timing.maxBackoffMs, longRetryAfter: "cap" },
             async (attempt: number) => {
                 try {
                     const out = await client.send(new sdk.GetAccessKeyLastUsedCommand({ AccessKeyId: keyId }));
@@ -220,26 +205,15 @@ export async function getAccessKeyLastUsed(keyId: string, options: LastUseOption
                     const info = describeAwsError(err, []);
                     if (info.code === "NoSuchEntity") return { keyId, exists: false };
                     const message = `IAM GetAccessKeyLastUsed(${keyId}) failed with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message}`;
-                    if (retryable(info)) {
-                        const e = new Error(message) as Error & { info: typeof info };
-                        e.info = info;
-                        throw e;
-                    }
-                    throw new pRetry.AbortError(gateError(`${message} — check the rotator's AWS credentials may call iam:GetAccessKeyLastUsed`, info.code, attempt, info.status));
+                    if (retryable(info)) throw Object.assign(new Error(message), { info });
+                    throw gateError(`${message} — check the rotator's AWS credentials may call iam:GetAccessKeyLastUsed`, info.code, attempt, info.status);
                 }
             },
             {
-                retries: attempts - 1,
-                factor: 1,
-                minTimeout: 0,
-                maxTimeout: 0,
-                randomize: false,
-                onFailedAttempt: async (failed) => {
-                    const err = failed as unknown as Error & { attemptNumber: number; retriesLeft: number; info?: { code: string; status?: number } };
-                    if (err.retriesLeft <= 0) {
-                        throw gateError(`${err.message} (gave up after ${err.attemptNumber} attempts) — check network access to IAM, then rerun \`pulumi up\``, err.info?.code ?? "Network", err.attemptNumber, err.info?.status);
-                    }
-                    await sleep(Math.min(timing.maxBackoffMs, timing.backoffMs * 2 ** (err.attemptNumber - 1)));
+                judge: (err) => ({ retry: (err as { info?: unknown }).info !== undefined }),
+                gaveUp: (err, n) => {
+                    const info = (err as Error & { info?: { code: string; status?: number } }).info;
+                    return info ? gateError(`${err.message} (gave up after ${n} attempts) — check network access to IAM, then rerun \`pulumi up\``, info.code, n, info.status) : err;
                 },
             },
         );
@@ -250,16 +224,16 @@ export async function getAccessKeyLastUsed(keyId: string, options: LastUseOption
 
 /** The AWS error code, HTTP status and a short message, with anything secret this call knows replaced. */
 export function describeAwsError(err: unknown, secrets: string[]): { code: string; status?: number; message: string } {
-    const e = err as { name?: unknown; Code?: unknown; code?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number }; cause?: { code?: unknown } } | undefined;
-    const status = e?.$metadata?.httpStatusCode;
+    const error = err as { name?: unknown; Code?: unknown; code?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number }; cause?: { code?: unknown } } | undefined;
+    const status = error?.$metadata?.httpStatusCode;
     let code: string;
-    if (typeof e?.Code === "string") code = e.Code;
-    else if (status === undefined && (typeof e?.code === "string" || typeof e?.cause?.code === "string")) code = "Network";
-    else if (typeof e?.name === "string" && e.name !== "Error") code = e.name;
+    if (typeof error?.Code === "string") code = error.Code;
+    else if (status === undefined && (typeof error?.code === "string" || typeof error?.cause?.code === "string")) code = "Network";
+    else if (typeof error?.name === "string" && error.name !== "Error") code = error.name;
     else code = status === undefined ? "Network" : "Unknown";
     if (code.endsWith("Exception") && code !== "Exception") code = code.slice(0, -"Exception".length);
-    let message = typeof e?.message === "string" && e.message !== "" ? e.message : String(err);
-    const netCode = typeof e?.code === "string" ? e.code : typeof e?.cause?.code === "string" ? e.cause.code : undefined;
+    let message = typeof error?.message === "string" && error.message !== "" ? error.message : String(err);
+    const netCode = typeof error?.code === "string" ? error.code : typeof error?.cause?.code === "string" ? error.cause.code : undefined;
     if (code === "Network" && netCode && !message.includes(netCode)) message = `${netCode}: ${message}`;
     for (const s of secrets) if (s) message = message.split(s).join("[redacted]");
     if (message.length > 300) message = `${message.slice(0, 300)}...`;
@@ -289,10 +263,6 @@ function positive(value: number | undefined, fallback: number): number {
 
 function nonNegative(value: number | undefined, fallback: number): number {
     return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : fallback;
-}
-
-function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
 function gateError(message: string, code: string, attempts: number, status?: number): AwsGateError {

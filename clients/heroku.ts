@@ -5,7 +5,7 @@
 // provider (Pulumi's closure serialiser copies local modules), and runs again
 // in the engine's dynamic-provider host. So: only functions and constants at
 // module level; installed packages come through loadPackage (./http).
-import { exchange, isExchangeError, loadPackage } from "./http";
+import { BoundedAnswer, exchange, isExchangeError, retrying } from "./http";
 
 /** Tuning of one client; every timing is configurable so tests run in milliseconds. */
 export interface HerokuClientOptions {
@@ -125,84 +125,61 @@ async function configVarsCall(
     app: string,
     body: Record<string, string | null> | undefined,
 ): Promise<Record<string, unknown>> {
-    const pRetry = loadPackage<typeof import("p-retry")>("p-retry");
     if (typeof app !== "string" || app === "") throw apiError("(no app name)", "the Heroku app name is empty — check the consumer's `app`", 0);
     const url = `${settings.baseUrl}/apps/${encodeURIComponent(app)}/config-vars`;
     const doing = method === "GET" ? "reading" : "writing";
     // Anything Heroku echoes back is scrubbed of what this request knows to be secret.
     const secrets = [settings.apiKey, ...Object.values(body ?? {}).filter((v): v is string => typeof v === "string" && v.length > 0)];
 
-    return pRetry(
+    return retrying(
+        { retries: settings.attempts - 1, minBackoffMs: settings.backoffMs, maxBackoffMs: settings.maxBackoffMs, maxRetryAfterMs: settings.maxRetryAfterMs, longRetryAfter: "cap" },
         async (attempt: number) => {
-            let res: { status: number; ok: boolean; headers: Headers };
-            let text: string;
+            let answer: BoundedAnswer;
             try {
-                const answer = await exchange(
+                answer = await exchange(
                     url,
                     {
                         method,
-                        headers: {
-                            Accept: ACCEPT,
-                            Authorization: `Bearer ${settings.apiKey}`,
-                            "Content-Type": "application/json",
-                            "User-Agent": "raxx-rotations",
-                        },
+                        headers: { Accept: ACCEPT, Authorization: `Bearer ${settings.apiKey}`, "Content-Type": "application/json", "User-Agent": "raxx-rotations" },
                         body: body === undefined ? undefined : JSON.stringify(body),
                     },
                     { timeoutMs: settings.timeoutMs, service: `Heroku app "${app}"` },
                 );
-                res = { status: answer.status, ok: answer.status >= 200 && answer.status < 300, headers: answer.headers };
-                text = answer.text;
             } catch (err) {
                 // A redirect, an oversized answer or a plain-http URL: retrying changes nothing.
-                if (isExchangeError(err) && err.failure !== "timeout" && err.failure !== "network") {
-                    throw new pRetry.AbortError(apiError(app, `${err.message} while ${doing} config vars`, attempt));
-                }
-                // Re-thrown as a plain Error: p-retry 4 gives up at once on a
-                // TypeError, and Node's fetch reports every network failure as one.
+                if (isExchangeError(err) && err.failure !== "timeout" && err.failure !== "network") throw apiError(app, `${err.message} while ${doing} config vars`, attempt);
                 throw transient(noAnswer(settings, app, doing, err));
             }
-            if (res.ok) {
-                const parsed = parseJson(text);
+            if (answer.status >= 200 && answer.status < 300) {
+                const parsed = parseJson(answer.text);
                 if (parsed === undefined || parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-                    throw new pRetry.AbortError(
-                        apiError(app, `Heroku app "${app}": the answer to ${doing} config vars was not a config-var map — check that baseUrl points at the Heroku Platform API`, attempt, res.status),
-                    );
+                    throw apiError(app, `Heroku app "${app}": the answer to ${doing} config vars was not a config-var map — check that baseUrl points at the Heroku Platform API`, attempt, answer.status);
                 }
                 return parsed as Record<string, unknown>;
             }
-            const info = errorInfo(text, secrets);
-            if (res.status === 429 || res.status >= 500) {
+            const info = errorInfo(answer.text, secrets);
+            if (answer.status === 429 || answer.status >= 500) {
                 const err = transient(
-                    res.status === 429
+                    answer.status === 429
                         ? `Heroku app "${app}": rate limited by Heroku (429 ${info.id ?? "rate_limit"}) while ${doing} config vars — the account allows about 4,500 requests an hour; wait, then run the update again`
-                        : `Heroku app "${app}": Heroku answered ${res.status}${info.id ? ` ${info.id}` : ""} while ${doing} config vars — check https://status.heroku.com, then run the update again`,
+                        : `Heroku app "${app}": Heroku answered ${answer.status}${info.id ? ` ${info.id}` : ""} while ${doing} config vars — check https://status.heroku.com, then run the update again`,
                 );
-                err.status = res.status;
+                err.status = answer.status;
                 if (info.id) err.herokuId = info.id;
-                const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+                const retryAfterMs = parseRetryAfter(answer.headers.get("retry-after"));
                 if (retryAfterMs !== undefined) err.retryAfterMs = retryAfterMs;
                 throw err;
             }
-            throw new pRetry.AbortError(apiError(app, refusal(app, res.status, info, doing), attempt, res.status, info.id));
+            throw apiError(app, refusal(app, answer.status, info, doing), attempt, answer.status, info.id);
         },
         {
-            // Delays are taken in onFailedAttempt, where Retry-After is known.
-            retries: settings.attempts - 1,
-            factor: 1,
-            minTimeout: 0,
-            maxTimeout: 0,
-            randomize: false,
-            onFailedAttempt: async (failed) => {
-                const err = failed as unknown as Transient & { attemptNumber: number; retriesLeft: number };
-                if (err.transient !== true) throw err;
-                if (err.retriesLeft <= 0) {
-                    const tries = err.attemptNumber === 1 ? "1 attempt" : `all ${err.attemptNumber} attempts`;
-                    throw apiError(app, `${err.message} (gave up after ${tries})`, err.attemptNumber, err.status, err.herokuId);
-                }
-                const backoff = Math.min(settings.maxBackoffMs, settings.backoffMs * 2 ** (err.attemptNumber - 1));
-                const wait = err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, settings.maxRetryAfterMs) : backoff;
-                await new Promise((resolve) => setTimeout(resolve, wait));
+            // Only 429, 5xx, timeouts and network failures may pass when tried again.
+            judge: (err) => ((err as Transient).transient === true ? { retry: true, retryAfterMs: (err as Transient).retryAfterMs } : { retry: false }),
+            gaveUp: (failed, attempts) => {
+                const err = failed as Transient;
+                if (err.transient !== true) return failed;
+                const tries = attempts === 1 ? "1 attempt" : `all ${attempts} attempts`;
+                return apiError(app, `${err.message} (gave up after ${tries})`, attempts, err.status, err.herokuId);
             },
         },
     );

@@ -133,13 +133,13 @@ function tooLarge(service: string, maxBytes: number): string {
 }
 
 function failed(err: unknown, opts: ExchangeOptions): ExchangeError {
-    const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-    if (e?.name === "TimeoutError" || e?.name === "AbortError") return exchangeError(`${opts.service}: no answer within ${formatMs(opts.timeoutMs)}`, "timeout");
-    if (/redirect/i.test(e?.cause?.message ?? "")) {
+    const error = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+    if (error?.name === "TimeoutError" || error?.name === "AbortError") return exchangeError(`${opts.service}: no answer within ${formatMs(opts.timeoutMs)}`, "timeout");
+    if (/redirect/i.test(error?.cause?.message ?? "")) {
         return exchangeError(`${opts.service}: answered with a redirect, which is refused (it would resend the request, credentials included, elsewhere) — check the URL`, "redirect");
     }
     // A URL in the cause keeps only its origin: a webhook's path is a secret.
-    const cause = String(e?.cause?.code ?? e?.cause?.message ?? e?.message ?? "network error")
+    const cause = String(error?.cause?.code ?? error?.cause?.message ?? error?.message ?? "network error")
         .replace(/https?:\/\/\S+/g, (u) => {
             try {
                 return new URL(u).origin;
@@ -153,4 +153,100 @@ function failed(err: unknown, opts: ExchangeOptions): ExchangeError {
 
 export function formatMs(ms: number): string {
     return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** How a client tries again: bounded retries, doubling backoff, a capped Retry-After. */
+export interface RetryPolicy {
+    /** Retries after the first attempt. */
+    retries: number;
+    /** First backoff, doubled per retry up to maxBackoffMs. */
+    minBackoffMs: number;
+    maxBackoffMs: number;
+    /** The longest Retry-After honoured. */
+    maxRetryAfterMs: number;
+    /** A longer Retry-After: wait only the cap ("cap"), or give up at once ("fail"). */
+    longRetryAfter: "cap" | "fail";
+    /** Stop retrying once this long has passed since the first attempt (a gate's deadline). */
+    deadlineMs?: number;
+}
+
+/** What a failed attempt means, as the client that made it reads it. */
+export interface AttemptVerdict {
+    retry: boolean;
+    /** How long the other side asked to wait (Retry-After), when it did. */
+    retryAfterMs?: number;
+    /** Not retried: end with this error instead of the attempt's (it says more). */
+    instead?: Error;
+}
+
+export interface RetryHooks {
+    /** Whether a failed attempt may pass when tried again (429, 5xx, timeouts...): the client's reading of it. */
+    judge(err: Error): AttemptVerdict;
+    /** The error to end with once retrying stopped (the last attempt's, saying how many there were). */
+    gaveUp(err: Error, attempts: number, elapsedMs: number): Error;
+    /** The error when the other side asks to wait longer than the policy allows (longRetryAfter "fail"). */
+    waitTooLong?(err: Error, wantedMs: number): Error;
+}
+
+interface Judged {
+    verdict: AttemptVerdict;
+}
+
+/**
+ * Runs `attempt` until it succeeds, the client judges a failure final, the
+ * retries are spent or the deadline passed — the one retry loop of this
+ * project's clients (p-retry underneath, loaded as the provider host can).
+ */
+export async function retrying<T>(policy: RetryPolicy, attempt: (n: number) => Promise<T>, hooks: RetryHooks): Promise<T> {
+    const pRetry = loadPackage<typeof import("p-retry")>("p-retry");
+    const started = Date.now();
+    let attempts = 0;
+    let final: Error | undefined;
+    try {
+        return await pRetry(
+            async (n: number) => {
+                attempts = n;
+                try {
+                    return await attempt(n);
+                } catch (thrown) {
+                    // p-retry 4 gives up at once on a TypeError (how fetch reports network failures): always hand it an Error of ours.
+                    const err = thrown instanceof Error && !(thrown instanceof TypeError) ? thrown : Object.assign(new Error(String((thrown as Error)?.message ?? thrown)), { cause: thrown });
+                    const verdict = hooks.judge(err);
+                    if (!verdict.retry) {
+                        final = verdict.instead ?? err;
+                        throw new pRetry.AbortError(final);
+                    }
+                    throw Object.assign(err, { verdict } satisfies Judged);
+                }
+            },
+            {
+                retries: policy.retries,
+                factor: 1,
+                minTimeout: 0,
+                maxTimeout: 0,
+                randomize: false,
+                onFailedAttempt: async (failed) => {
+                    const err = failed as unknown as Error & Judged & { attemptNumber: number; retriesLeft: number };
+                    const elapsed = Date.now() - started;
+                    if (err.retriesLeft <= 0) return;
+                    if (policy.deadlineMs !== undefined && elapsed >= policy.deadlineMs) {
+                        final = hooks.gaveUp(err, err.attemptNumber, elapsed);
+                        throw final;
+                    }
+                    const wanted = err.verdict?.retryAfterMs;
+                    if (wanted !== undefined && wanted > policy.maxRetryAfterMs && policy.longRetryAfter === "fail" && hooks.waitTooLong) {
+                        final = hooks.waitTooLong(err, wanted);
+                        throw final;
+                    }
+                    const backoff = Math.min(policy.minBackoffMs * 2 ** (err.attemptNumber - 1), policy.maxBackoffMs);
+                    let wait = wanted !== undefined ? Math.min(wanted, policy.maxRetryAfterMs) : backoff;
+                    if (policy.deadlineMs !== undefined) wait = Math.min(wait, Math.max(0, policy.deadlineMs - elapsed));
+                    await new Promise((resolve) => setTimeout(resolve, wait));
+                },
+            },
+        );
+    } catch (err) {
+        if (final) throw final;
+        throw hooks.gaveUp(err as Error, attempts, Date.now() - started);
+    }
 }

@@ -6,10 +6,10 @@
 //
 // Serialised BY VALUE into the dynamic-provider host with the clients: no
 // module-level state other than constants; fields are assigned in constructors
-// (closure serialisation keeps only a constructor's body); p-retry comes
-// through loadPackage and every exchange through ./http's exchange.
+// (closure serialisation keeps only a constructor's body); every exchange
+// goes through ./http's exchange, every retry through its retrying.
 
-import { exchange, formatMs, insecureUrlProblem, isExchangeError, loadPackage } from "./http";
+import { exchange, formatMs, insecureUrlProblem, isExchangeError, retrying } from "./http";
 
 export interface InfisicalClientOptions {
     /** e.g. https://vault.raxx.app (no /api suffix). */
@@ -97,8 +97,6 @@ export interface HttpRequest {
     lostNote?: string;
 }
 
-type PRetry = typeof import("p-retry");
-
 export class InfisicalHttp {
     readonly base: string;
     private readonly token: string;
@@ -149,56 +147,36 @@ export class InfisicalHttp {
      * caller's classification of everything else, at once when retrying cannot help.
      */
     async request(r: HttpRequest): Promise<Answer> {
-        const pRetry = loadPackage<PRetry>("p-retry");
-        let attempts = 0;
-        const attempt = async (): Promise<Answer> => {
-            attempts += 1;
-            let answer: Answer;
-            try {
-                answer = await this.fetchOnce(r);
-            } catch (err) {
-                // Timeouts and network errors may pass; a redirect or an oversized answer will not.
-                if (isInfisicalError(err) && (err.kind === "timeout" || err.kind === "network")) throw err;
-                throw new pRetry.AbortError(err as Error);
-            }
-            if ((answer.status >= 200 && answer.status < 300) || r.pass.includes(answer.status)) return answer;
-            const err = r.classify(answer);
-            if (err.kind === "rate-limited" || (err.kind === "server" && r.idempotent)) throw err;
-            throw new pRetry.AbortError(err);
-        };
-        try {
-            return await pRetry(attempt, {
-                retries: this.retries,
-                factor: 2,
-                minTimeout: this.minBackoffMs,
-                maxTimeout: this.maxBackoffMs,
-                randomize: false,
-                onFailedAttempt: async (err) => {
-                    if (isInfisicalError(err) && !r.idempotent && (err.kind === "timeout" || err.kind === "network")) {
-                        // A request that may have reached Infisical must not be sent twice.
-                        throw infisicalError(`${err.message}${r.lostNote ? `; ${r.lostNote}` : ""}`, err.kind, err.status, err.code);
+        return retrying(
+            { retries: this.retries, minBackoffMs: this.minBackoffMs, maxBackoffMs: this.maxBackoffMs, maxRetryAfterMs: this.maxRetryAfterMs, longRetryAfter: "fail" },
+            async () => {
+                const answer = await this.fetchOnce(r);
+                if ((answer.status >= 200 && answer.status < 300) || r.pass.includes(answer.status)) return answer;
+                throw r.classify(answer);
+            },
+            {
+                judge: (err) => {
+                    if (!isInfisicalError(err)) return { retry: false };
+                    if (err.kind === "rate-limited") return { retry: true, retryAfterMs: err.retryAfterMs };
+                    if (err.kind === "server") return { retry: r.idempotent };
+                    if (err.kind === "timeout" || err.kind === "network") {
+                        if (r.idempotent) return { retry: true };
+                        // A request that may have reached Infisical must not be sent twice (a mint).
+                        return { retry: false, instead: infisicalError(`${err.message}${r.lostNote ? `; ${r.lostNote}` : ""}`, err.kind, err.status, err.code) };
                     }
-                    const wanted = isInfisicalError(err) ? err.retryAfterMs : undefined;
-                    if (wanted === undefined || err.retriesLeft <= 0) return;
-                    if (wanted > this.maxRetryAfterMs) {
-                        throw infisicalError(
-                            `${r.place}: rate limited (429); Infisical asks to wait ${Math.ceil(wanted / 1000)} s, more than the ${Math.ceil(this.maxRetryAfterMs / 1000)} s this client waits — ${r.rateLimitNote ? `${r.rateLimitNote}; ` : ""}rerun later`,
-                            "rate-limited",
-                            429,
-                            "RateLimitExceeded",
-                        );
-                    }
-                    // p-retry then waits its own backoff: together at least what Infisical asked.
-                    const backoff = Math.min(this.minBackoffMs * 2 ** (err.attemptNumber - 1), this.maxBackoffMs);
-                    if (wanted > backoff) await new Promise((res) => setTimeout(res, wanted - backoff));
+                    return { retry: false };
                 },
-            });
-        } catch (err) {
-            if (isInfisicalError(err) && attempts > 1 && ["rate-limited", "server", "timeout", "network"].includes(err.kind)) {
-                throw infisicalError(`${err.message} (gave up after ${attempts} attempts)`, err.kind, err.status, err.code, err.retryAfterMs);
-            }
-            throw err;
-        }
+                gaveUp: (err, attempts) =>
+                    isInfisicalError(err) && attempts > 1 ? infisicalError(`${err.message} (gave up after ${attempts} attempts)`, err.kind, err.status, err.code, err.retryAfterMs) : err,
+                waitTooLong: (_err, wanted) =>
+                    infisicalError(
+                        `${r.place}: rate limited (429); Infisical asks to wait ${Math.ceil(wanted / 1000)} s, more than the ${Math.ceil(this.maxRetryAfterMs / 1000)} s this client waits — ${r.rateLimitNote ? `${r.rateLimitNote}; ` : ""}rerun later`,
+                        "rate-limited",
+                        429,
+                        "RateLimitExceeded",
+                    ),
+            },
+        );
     }
 
     private async fetchOnce(r: HttpRequest): Promise<Answer> {

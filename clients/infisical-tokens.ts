@@ -1,4 +1,4 @@
-// Infisical machine identities, Token Auth (API-CONTRACTS.md, "Machine
+// Infisical machine identities, Token Auth (Infisical's API reference, "Machine
 // identities, Token Auth"): configure the TTL, mint, get, rename and revoke
 // tokens, and check what a token can do. Same rules as clients/infisical.ts:
 // global fetch, one timeout per exchange, p-retry for 429/5xx/timeouts (every
@@ -6,7 +6,7 @@
 // quote a token — the request layer of clients/infisical-http.ts.
 //
 // Serialised BY VALUE into the dynamic-provider host with the components that
-// use it (components/identity-token*.ts, components/token-validation.ts): no
+// use it (components/credentials/identity-token*.ts, components/gates/token-validation.ts): no
 // module-level state other than constants.
 import { Answer, errorCode as code, HttpRequest, infisicalError as tokenError, InfisicalClientOptions, InfisicalError, InfisicalHttp, isInfisicalError, TOKEN_HINT } from "./infisical-http";
 
@@ -140,13 +140,13 @@ export class InfisicalTokenClient {
             if (unknownToken(answer, tokenId)) return undefined;
             throw this.strange404(place, answer, "nothing was changed");
         }
-        const t = (answer.body?.token ?? {}) as Record<string, unknown>;
+        const token = (answer.body?.token ?? {}) as Record<string, unknown>;
         return {
-            tokenId: typeof t.id === "string" ? t.id : tokenId,
-            name: typeof t.name === "string" ? t.name : "",
-            identityId: typeof t.identityId === "string" ? t.identityId : undefined,
-            accessTokenTTL: typeof t.accessTokenTTL === "number" ? t.accessTokenTTL : undefined,
-            revoked: t.isAccessTokenRevoked === true,
+            tokenId: typeof token.id === "string" ? token.id : tokenId,
+            name: typeof token.name === "string" ? token.name : "",
+            identityId: typeof token.identityId === "string" ? token.identityId : undefined,
+            accessTokenTTL: typeof token.accessTokenTTL === "number" ? token.accessTokenTTL : undefined,
+            revoked: token.isAccessTokenRevoked === true,
         };
     }
 
@@ -190,14 +190,14 @@ export class InfisicalTokenClient {
         // viewSecretValue=false: the check needs the list, never the values.
         const query = new URLSearchParams({ projectId: scope.projectId, environment: scope.environment, secretPath: "/", viewSecretValue: "false" });
         const answer = await this.request({ place, method: "GET", path: `/api/v4/secrets?${query.toString()}`, bearer: token, pass: [200, 401, 403, 404], idempotent: true, effect: "nothing was changed" });
-        const c = code(answer);
+        const infisicalCode = code(answer);
         if (answer.status === 200) {
             const secrets = answer.body?.secrets;
             return { ok: true, status: 200, secretCount: Array.isArray(secrets) ? secrets.length : 0 };
         }
-        if (answer.status === 401) return { ok: false, status: 401, reason: "revoked", code: c };
-        if (answer.status === 403) return { ok: false, status: 403, reason: c === "TokenError" ? "expired" : "permission", code: c };
-        return { ok: false, status: 404, reason: "not-found", code: c };
+        if (answer.status === 401) return { ok: false, status: 401, reason: "revoked", code: infisicalCode };
+        if (answer.status === 403) return { ok: false, status: 403, reason: infisicalCode === "TokenError" ? "expired" : "permission", code: infisicalCode };
+        return { ok: false, status: 404, reason: "not-found", code: infisicalCode };
     }
 
     private request(r: Request): Promise<Answer> {
@@ -212,22 +212,22 @@ export class InfisicalTokenClient {
 
     private classify(r: Request, answer: Answer): InfisicalError {
         const { status } = answer;
-        const c = code(answer);
+        const infisicalCode = code(answer);
         const whose = r.bearer ? "the token being checked" : TOKEN_HINT;
-        if (status === 401) return tokenError(`${r.place}: ${whose} was refused: revoked or wrong — ${r.effect}; set a valid token and rerun (401 ${c ?? "Unauthorized"})`, "unauthorized", status, c);
-        if (status === 403 && c === "TokenError") {
-            return tokenError(`${r.place}: ${whose} has expired or is malformed (403 TokenError) — ${r.effect}; mint a new token for the rotator's machine identity, set it and rerun`, "token", status, c);
+        if (status === 401) return tokenError(`${r.place}: ${whose} was refused: revoked or wrong — ${r.effect}; set a valid token and rerun (401 ${infisicalCode ?? "Unauthorized"})`, "unauthorized", status, infisicalCode);
+        if (status === 403 && infisicalCode === "TokenError") {
+            return tokenError(`${r.place}: ${whose} has expired or is malformed (403 TokenError) — ${r.effect}; mint a new token for the rotator's machine identity, set it and rerun`, "token", status, infisicalCode);
         }
         if (status === 403) {
-            return tokenError(`${r.place}: the rotator's machine identity lacks permission for this (403 ${c ?? "Forbidden"}) — ${r.effect}; grant it permission to manage the identity's Token Auth and rerun`, "permission", status, c);
+            return tokenError(`${r.place}: the rotator's machine identity lacks permission for this (403 ${infisicalCode ?? "Forbidden"}) — ${r.effect}; grant it permission to manage the identity's Token Auth and rerun`, "permission", status, infisicalCode);
         }
-        if (status === 422) return tokenError(`${r.place}: Infisical refused the request as invalid (422 ${c ?? "ValidationFailure"}: ${this.serverMessage(answer)}) — ${r.effect}`, "invalid", status, c);
-        if (status === 429) return tokenError(`${r.place}: rate limited by Infisical (429) — ${r.effect}`, "rate-limited", status, c, answer.retryAfterMs);
+        if (status === 422) return tokenError(`${r.place}: Infisical refused the request as invalid (422 ${infisicalCode ?? "ValidationFailure"}: ${this.serverMessage(answer)}) — ${r.effect}`, "invalid", status, infisicalCode);
+        if (status === 429) return tokenError(`${r.place}: rate limited by Infisical (429) — ${r.effect}`, "rate-limited", status, infisicalCode, answer.retryAfterMs);
         if (status >= 500) {
             const maybe = r.idempotent ? "" : " — a token may have been minted anyway; list the identity's tokens in Infisical and revoke any you do not recognise, then rerun";
-            return tokenError(`${r.place}: Infisical answered ${status}${c ? ` ${c}` : ""}${maybe}`, "server", status, c);
+            return tokenError(`${r.place}: Infisical answered ${status}${infisicalCode ? ` ${infisicalCode}` : ""}${maybe}`, "server", status, infisicalCode);
         }
-        return tokenError(`${r.place}: Infisical answered ${status}${c ? ` ${c}` : ""} (${this.serverMessage(answer)}) — ${r.effect}`, "unexpected", status, c);
+        return tokenError(`${r.place}: Infisical answered ${status}${infisicalCode ? ` ${infisicalCode}` : ""} (${this.serverMessage(answer)}) — ${r.effect}`, "unexpected", status, infisicalCode);
     }
 
     private serverMessage(answer: Answer): string {

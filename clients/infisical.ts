@@ -1,12 +1,12 @@
 // A small client for Infisical's v4 secrets routes (/api/v4/secrets/{name};
-// API-CONTRACTS.md, Infisical API: the v3 "raw" routes are filed as deprecated,
+// Infisical's API reference: the v3 "raw" routes are filed as deprecated,
 // and the reference says to use the highest version) over Node's global fetch. Not @infisical/sdk: it is not
 // installed, has no Token Auth management, and retries 429 by itself — here one
 // retry policy (p-retry, every timing configurable) must cover 429, 5xx and
 // timeouts, and tests must be able to run it against a local server in ms.
 //
 // This module is serialised BY VALUE into the dynamic-provider host (see
-// components/infisical-secret.ts): keep it free of module-level state other than
+// components/consumers/infisical-secret.ts): keep it free of module-level state other than
 // constants; the request layer (clients/infisical-http.ts) loads p-retry.
 import { Answer, errorCode, infisicalError, InfisicalClientOptions, InfisicalError, InfisicalHttp, isInfisicalError, TOKEN_HINT } from "./infisical-http";
 
@@ -189,11 +189,11 @@ export class InfisicalClient {
 
     private record(ref: SecretRef, answer: Answer): SecretRecord {
         this.rejectApproval(ref, "write", answer);
-        const s = answer.body?.secret as Record<string, unknown> | undefined;
-        if (!s || typeof s.secretValue !== "string" || typeof s.version !== "number") {
+        const secret = answer.body?.secret as Record<string, unknown> | undefined;
+        if (!secret || typeof secret.secretValue !== "string" || typeof secret.version !== "number") {
             throw infisicalError(`${describePlace(ref)}: unexpected answer from Infisical (no secret in a ${answer.status} answer)`, "unexpected", answer.status);
         }
-        return { name: typeof s.secretKey === "string" ? s.secretKey : ref.name, value: s.secretValue, version: s.version, valueHidden: s.secretValueHidden === true };
+        return { name: typeof secret.secretKey === "string" ? secret.secretKey : ref.name, value: secret.secretValue, version: secret.version, valueHidden: secret.secretValueHidden === true };
     }
 
     private rejectApproval(ref: SecretRef, op: string, answer: Answer): void {

@@ -70,6 +70,6 @@ export function isPinnedHostKey(v: PinnedHostKey | { problem: string }): v is Pi
 
 /** The command that shows a host's key fingerprint, for messages that ask an operator to check it. */
 export function keyscanCommand(host: string, port = 22, type = "ssh-ed25519"): string {
-    const t = type === "ssh-ed25519" ? "ed25519" : "ecdsa";
-    return `ssh-keyscan -t ${t}${port === 22 ? "" : ` -p ${port}`} ${host} | ssh-keygen -lf -`;
+    const keyType = type === "ssh-ed25519" ? "ed25519" : "ecdsa";
+    return `ssh-keyscan -t ${keyType}${port === 22 ? "" : ` -p ${port}`} ${host} | ssh-keygen -lf -`;
 }

@@ -1,7 +1,7 @@
 // The one place where the routing matrix (`raxx-rotations:credentials`) is
 // validated. Everything the program does afterwards trusts these types, so a bad
 // stack file must fail here, before any resource is registered, with one message
-// that names the credential and the field (DESIGN.md, "Config contract").
+// that names the credential and the field (README, "What is refused, and why").
 import { z } from "zod";
 import { insecureUrlProblem } from "../clients/http";
 import { normalizeSecretPath } from "../clients/infisical";

@@ -116,8 +116,8 @@ function closest(word: string, candidates: string[]): string | undefined {
     let best: string | undefined;
     let bestDistance = Infinity;
     for (const c of candidates) {
-        const d = editDistance(word.toLowerCase(), c.toLowerCase());
-        if (d < bestDistance) [best, bestDistance] = [c, d];
+        const distance = editDistance(word.toLowerCase(), c.toLowerCase());
+        if (distance < bestDistance) [best, bestDistance] = [c, distance];
     }
     return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }

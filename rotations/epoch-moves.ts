@@ -4,11 +4,10 @@
 // epoch g lives in slot g % 2, so any other move would replace a slot that holds a
 // key somebody still uses, or recreate a key that was deliberately deleted.
 
-export type Slot = "a" | "b";
+import { Slot, SlotEpoch, slotOf } from "../components/credentials/slots";
 
-export function slotOf(epoch: number): Slot {
-    return epoch % 2 === 0 ? "a" : "b";
-}
+export { slotOf };
+export type { Slot };
 
 /** What the last successful update applied for one credential (from its stack outputs). */
 export interface AppliedCredential {
@@ -28,11 +27,12 @@ export interface AppliedCredential {
 
 export type Move = "first" | "unchanged" | "retire" | "rotate" | "rollback";
 
-export interface KeyPlan {
+/** Which epochs a credential declares, and in which slots: the active one, and the one kept Inactive (keys only). */
+export interface SlotPlan {
     move: Move;
-    active: { epoch: number; slot: Slot };
-    /** The key kept Inactive during the observation window; absent once retired. */
-    previous?: { epoch: number; slot: Slot; adoptKeyId?: string };
+    active: SlotEpoch;
+    /** The key kept Inactive during the observation window; absent once retired (and always for tokens). */
+    previous?: SlotEpoch & { adoptKeyId?: string };
 }
 
 export interface EpochConfig {
@@ -73,12 +73,12 @@ function refuseOwnerChange(entry: EpochConfig, last: AppliedCredential): void {
     );
 }
 
-export function planKeys(entry: EpochConfig, last: AppliedCredential | undefined): KeyPlan {
+export function planKeys(entry: EpochConfig, last: AppliedCredential | undefined): SlotPlan {
     if (last) refuseOwnerChange(entry, last);
-    const { name, epoch: e, retiredEpoch: r } = entry;
+    const { name, epoch, retiredEpoch: retired } = entry;
     const at = `credentials.${name}`;
-    const active = { epoch: e, slot: slotOf(e) };
-    const previousEpoch = e - 1;
+    const active = { epoch, slot: slotOf(epoch) };
+    const previousEpoch = epoch - 1;
     const previous = { epoch: previousEpoch, slot: slotOf(previousEpoch) };
 
     if (!last) {
@@ -86,62 +86,62 @@ export function planKeys(entry: EpochConfig, last: AppliedCredential | undefined
         // useless (no consumer ever held it) and, next to the key the user already
         // has, would hit AWS's two-key limit. The hand-made key comes in by adoption.
         if (entry.adoptKeyId === undefined) return { move: "first", active };
-        if (e === 1 || previousEpoch <= r) {
+        if (epoch === 1 || previousEpoch <= retired) {
             throw new EpochMoveError(
                 `${at}.adoptKeyId: the adopted key becomes the previous key (epoch ${previousEpoch}), ` +
                     `so it needs epoch >= 2 and retiredEpoch < ${Math.max(previousEpoch, 1)}; ` +
-                    `set epoch: ${Math.max(e, 2)} and retiredEpoch: ${Math.max(e, 2) - 2}`,
+                    `set epoch: ${Math.max(epoch, 2)} and retiredEpoch: ${Math.max(epoch, 2) - 2}`,
             );
         }
         return { move: "first", active, previous: { ...previous, adoptKeyId: entry.adoptKeyId } };
     }
 
-    const l = last.epoch;
+    const lastEpoch = last.epoch;
     const hadPrevious = last.keyEpochs.includes(previousEpoch);
-    if (e === l) {
-        if (r < last.retiredEpoch) throw retiredBackwards(at, last.retiredEpoch, r);
-        const keep = previousEpoch >= 1 && previousEpoch > r && hadPrevious;
+    if (epoch === lastEpoch) {
+        if (retired < last.retiredEpoch) throw retiredBackwards(at, last.retiredEpoch, retired);
+        const keep = previousEpoch >= 1 && previousEpoch > retired && hadPrevious;
         const retiring = hadPrevious && !keep;
         return { move: retiring ? "retire" : "unchanged", active, ...(keep ? { previous } : {}) };
     }
-    if (e === l + 1) {
-        if (r < last.retiredEpoch) throw retiredBackwards(at, last.retiredEpoch, r);
-        if (r >= l) {
+    if (epoch === lastEpoch + 1) {
+        if (retired < last.retiredEpoch) throw retiredBackwards(at, last.retiredEpoch, retired);
+        if (retired >= lastEpoch) {
             throw new EpochMoveError(
-                `${at}.retiredEpoch: ${r} would delete the key of epoch ${l}, which consumers hold until this bump ` +
+                `${at}.retiredEpoch: ${retired} would delete the key of epoch ${lastEpoch}, which consumers hold until this bump ` +
                     `switches them; bumping never deletes the key that was active before it. Keep retiredEpoch: ` +
-                    `${last.retiredEpoch} for the bump and set retiredEpoch: ${l} in a later update, after the observation window`,
+                    `${last.retiredEpoch} for the bump and set retiredEpoch: ${lastEpoch} in a later update, after the observation window`,
             );
         }
         return { move: "rotate", active, previous };
     }
-    if (e === l - 1) {
-        if (!last.keyEpochs.includes(e)) {
+    if (epoch === lastEpoch - 1) {
+        if (!last.keyEpochs.includes(epoch)) {
             throw new EpochMoveError(
-                `${at}.epoch: rolling back from ${l} to ${e} needs the key of epoch ${e}, but it was deleted ` +
+                `${at}.epoch: rolling back from ${lastEpoch} to ${epoch} needs the key of epoch ${epoch}, but it was deleted ` +
                     `(retiredEpoch ${last.retiredEpoch}); a deleted key cannot come back. Roll forward instead: ` +
-                    `set epoch: ${l + 1} (a fresh key) and keep retiredEpoch: ${last.retiredEpoch}`,
+                    `set epoch: ${lastEpoch + 1} (a fresh key) and keep retiredEpoch: ${last.retiredEpoch}`,
             );
         }
-        if (r !== l - 2) {
+        if (retired !== lastEpoch - 2) {
             throw new EpochMoveError(
-                `${at}.retiredEpoch: rolling back from epoch ${l} to ${e} also needs retiredEpoch: ${l - 2} ` +
-                    `(it is ${r}). Otherwise the slot of epoch ${l} would be recreated for epoch ${l - 2}, ` +
-                    `whose key was deleted; a plain revert of the bump does exactly that. Set epoch: ${e} and retiredEpoch: ${l - 2}`,
+                `${at}.retiredEpoch: rolling back from epoch ${lastEpoch} to ${epoch} also needs retiredEpoch: ${lastEpoch - 2} ` +
+                    `(it is ${retired}). Otherwise the slot of epoch ${lastEpoch} would be recreated for epoch ${lastEpoch - 2}, ` +
+                    `whose key was deleted; a plain revert of the bump does exactly that. Set epoch: ${epoch} and retiredEpoch: ${lastEpoch - 2}`,
             );
         }
         return { move: "rollback", active };
     }
-    if (e > l) {
+    if (epoch > lastEpoch) {
         throw new EpochMoveError(
-            `${at}.epoch: jumped from ${l} to ${e}; epochs move one step at a time. A jump would replace ` +
-                `the slot holding the key of epoch ${l}, which every consumer holds now, before anything is ` +
-                `switched. Set epoch: ${l + 1}, run pulumi up, and bump again later if needed`,
+            `${at}.epoch: jumped from ${lastEpoch} to ${epoch}; epochs move one step at a time. A jump would replace ` +
+                `the slot holding the key of epoch ${lastEpoch}, which every consumer holds now, before anything is ` +
+                `switched. Set epoch: ${lastEpoch + 1}, run pulumi up, and bump again later if needed`,
         );
     }
     throw new EpochMoveError(
-        `${at}.epoch: moved back from ${l} to ${e}; the keys of epochs before ${l - 1} were deleted and cannot come back. ` +
-            `Roll back by one step (epoch: ${l - 1}, retiredEpoch: ${l - 2}) or roll forward (epoch: ${l + 1})`,
+        `${at}.epoch: moved back from ${lastEpoch} to ${epoch}; the keys of epochs before ${lastEpoch - 1} were deleted and cannot come back. ` +
+            `Roll back by one step (epoch: ${lastEpoch - 1}, retiredEpoch: ${lastEpoch - 2}) or roll forward (epoch: ${lastEpoch + 1})`,
     );
 }
 
@@ -159,21 +159,21 @@ function retiredBackwards(at: string, was: number, now: number): EpochMoveError 
  * switched and checked. A revoked token cannot come back: there is no rollback,
  * only a fresh token (a bump).
  */
-export function planTokens(entry: EpochConfig, last: AppliedCredential | undefined): KeyPlan {
+export function planTokens(entry: EpochConfig, last: AppliedCredential | undefined): SlotPlan {
     if (last) refuseOwnerChange(entry, last);
-    const { name, epoch: e, retiredEpoch: r } = entry;
+    const { name, epoch, retiredEpoch: retired } = entry;
     const at = `credentials.${name}`;
-    const active = { epoch: e, slot: slotOf(e) };
+    const active = { epoch, slot: slotOf(epoch) };
     if (!last) return { move: "first", active };
-    const l = last.epoch;
-    if (r < last.retiredEpoch) throw retiredBackwards(at, last.retiredEpoch, r);
-    if (e === l) return { move: "unchanged", active };
-    if (e === l + 1) return { move: "rotate", active };
-    if (e < l) {
+    const lastEpoch = last.epoch;
+    if (retired < last.retiredEpoch) throw retiredBackwards(at, last.retiredEpoch, retired);
+    if (epoch === lastEpoch) return { move: "unchanged", active };
+    if (epoch === lastEpoch + 1) return { move: "rotate", active };
+    if (epoch < lastEpoch) {
         throw new EpochMoveError(
-            `${at}.epoch: moved back from ${l} to ${e}; the token of epoch ${e} was revoked when ${e + 1} took over ` +
-                `and cannot come back. To replace a bad token, roll forward: set epoch: ${l + 1}`,
+            `${at}.epoch: moved back from ${lastEpoch} to ${epoch}; the token of epoch ${epoch} was revoked when ${epoch + 1} took over ` +
+                `and cannot come back. To replace a bad token, roll forward: set epoch: ${lastEpoch + 1}`,
         );
     }
-    throw new EpochMoveError(`${at}.epoch: jumped from ${l} to ${e}; epochs move one step at a time. Set epoch: ${l + 1}`);
+    throw new EpochMoveError(`${at}.epoch: jumped from ${lastEpoch} to ${epoch}; epochs move one step at a time. Set epoch: ${lastEpoch + 1}`);
 }

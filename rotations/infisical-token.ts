@@ -1,21 +1,25 @@
 import * as pulumi from "@pulumi/pulumi";
 import { InfisicalSettings, InfisicalTokenCredential } from "../config/schema";
-import { AuditEvent } from "../components/audit-event";
-import { IdentityToken } from "../components/identity-token";
-import { IdentityTokenAuth } from "../components/identity-token-auth";
-import { probes } from "../components/probes";
-import { PropagationWait } from "../components/propagation-wait";
-import { TokenValidation } from "../components/token-validation";
-import { AuditSettings, DEFAULT_PROPAGATION_SECONDS, KeySummary } from "./aws-access-key";
-import { RotationUrnOf, SinkSettings, writeConsumers } from "./consumers";
-import { KeyPlan } from "./epoch-moves";
+import { AuditEvent } from "../components/gates/audit-event";
+import { IdentityToken } from "../components/credentials/identity-token";
+import { IdentityTokenAuth } from "../components/credentials/identity-token-auth";
+import { probes } from "../components/gates/probes";
+import { PropagationWait } from "../components/gates/propagation-wait";
+import { TokenValidation } from "../components/gates/token-validation";
+import { AuditSettings, ConsumerSettings } from "../config/stack-settings";
+import { RotationUrnOf, writeConsumers } from "../components/consumers/write-consumers";
+import { GateList } from "./gate-list";
+import { AuditSummary, DEFAULT_PROPAGATION_SECONDS, SlotSummary } from "./rotation-summary";
+import { SlotPlan } from "./epoch-moves";
+
+export const INFISICAL_TOKEN_ROTATION_TYPE = "raxx-rotations:rotations:InfisicalTokenRotation";
 
 export interface InfisicalTokenRotationArgs {
     credential: InfisicalTokenCredential;
-    plan: KeyPlan;
+    plan: SlotPlan;
     /** Where tokens are minted and checked, and the rotator's own token. */
     infisical: InfisicalSettings & { token: pulumi.Output<string> };
-    sinks: SinkSettings;
+    consumers: ConsumerSettings;
     audit: AuditSettings;
     /** The stack's name, for the SOP's token name raxx-<stack>-rotation-<date>. */
     stack: string;
@@ -33,13 +37,13 @@ export interface InfisicalTokenSummary {
     activeTokenId: string;
     expiresAt: string;
     /** In the same shape as an access key's, so epoch moves are judged the same way. */
-    keys: KeySummary[];
+    keys: SlotSummary[];
     consumers: string[];
     gates: string[];
     flags: string[];
     /** Holders the program cannot write: update them by hand after the rotation. */
     manualFollowUps: string[];
-    audit: { event: string; delivered: boolean };
+    audit: AuditSummary;
 }
 
 /**
@@ -53,66 +57,67 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
     public readonly summary: pulumi.Output<InfisicalTokenSummary>;
 
     constructor(name: string, args: InfisicalTokenRotationArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("raxx-rotations:rotations:InfisicalTokenRotation", name, {}, opts);
+        super(INFISICAL_TOKEN_ROTATION_TYPE, name, {}, opts);
         const { credential, plan, infisical } = args;
         const { siteUrl, projectId, environment, token: rotator } = infisical;
         const verify = credential.verify ?? { healthPath: "ok" };
         const seconds = verify.propagationSeconds ?? DEFAULT_PROPAGATION_SECONDS;
-        const gates: string[] = [];
+        const gates = new GateList();
 
-        const auth = new IdentityTokenAuth(
-            `${name}-token-auth`,
-            {
-                siteUrl,
-                identityId: credential.identityId,
-                ttlSeconds: credential.ttlDays * 86400,
-                maxTtlSeconds: (credential.maxTtlDays ?? credential.ttlDays) * 86400,
-                token: rotator,
-            },
-            { parent: this },
+        const auth = gates.add(
+            `token auth TTL ${credential.ttlDays} days`,
+            new IdentityTokenAuth(
+                `${name}-token-auth`,
+                {
+                    siteUrl,
+                    identityId: credential.identityId,
+                    ttlSeconds: credential.ttlDays * 86400,
+                    maxTtlSeconds: (credential.maxTtlDays ?? credential.ttlDays) * 86400,
+                    rotatorToken: rotator,
+                },
+                { parent: this },
+            ),
         );
         const tokenName = `raxx-${args.stack}-rotation-${credential.rotatedOn ?? `epoch-${plan.active.epoch}`}-${name}`;
         const token = new IdentityToken(
             `${name}-slot-${plan.active.slot}`,
-            { siteUrl, identityId: credential.identityId, name: tokenName, projectId, environment, token: rotator },
+            { siteUrl, identityId: credential.identityId, name: tokenName, projectId, environment, rotatorToken: rotator },
             { parent: this, dependsOn: [auth], replacementTrigger: plan.active.epoch },
         );
-        const validation = new TokenValidation(
-            `${name}-validate`,
-            { siteUrl, projectId, environment, identityId: credential.identityId, accessToken: token.accessToken },
-            { parent: this },
+        const validation = gates.add(
+            "validate the new token (it lists the project's secrets)",
+            new TokenValidation(`${name}-validate`, { siteUrl, projectId, environment, identityId: credential.identityId, accessToken: token.accessToken }, { parent: this }),
         );
-        gates.push(`token auth TTL ${credential.ttlDays} days`, "validate the new token (it lists the project's secrets)");
 
-        const written = writeConsumers(name, credential.consumers, { [credential.secretNames.token]: token.accessToken }, args.sinks, this, [validation], args.rotationUrnOf);
-        const wait = new PropagationWait(
-            `${name}-propagation`,
-            { seconds, trigger: pulumi.interpolate`${token.tokenId} ${written.places.join("; ")}` },
-            { parent: this, dependsOn: written.writes },
+        const written = writeConsumers(name, credential.consumers, { [credential.secretNames.token]: token.accessToken }, args.consumers, this, [validation], args.rotationUrnOf);
+        const wait = gates.add(
+            `wait ${seconds}s for the consumers to restart`,
+            new PropagationWait(`${name}-propagation`, { seconds, trigger: pulumi.interpolate`${token.tokenId} ${written.places.join("; ")}` }, { parent: this, dependsOn: written.writes }),
         );
-        gates.push(`wait ${seconds}s for the consumers to restart`);
         const checks = [...(verify.probes ?? [])];
         if (verify.healthUrl) checks.push({ name: "health", command: healthCommand(verify.healthUrl, verify.healthPath), sensitive: false });
-        const afterSwitch = probes(name, { probes: checks, keyId: token.tokenId, phase: "after-switch", dependsOn: [wait] }, this);
-        if (checks.length) gates.push(`probes: ${checks.map((c) => c.name).join(", ")}`);
-        gates.push("revoke the previous token at the end of the update (401 confirmed)");
+        const afterSwitch = gates.addAll(`probes: ${checks.map((c) => c.name).join(", ")}`, probes(name, { probes: checks, keyId: token.tokenId, phase: "after-switch", dependsOn: [wait] }, this));
+        // The previous token is no longer declared: the engine deletes it — IdentityToken's delete revokes it and confirms the 401.
+        gates.atEndOfUpdate("revoke the previous token at the end of the update (401 confirmed)");
 
-        const audit = new AuditEvent(
-            `${name}-audit`,
-            {
-                action: "secret.rotate.completed",
-                context: {
-                    secret_name: credential.secretNames.token,
-                    token_type: "machine-identity",
-                    new_key_id: token.tokenId,
-                    method: "programmatic",
+        const audit = gates.add(
+            "audit event secret.rotate.completed",
+            new AuditEvent(
+                `${name}-audit`,
+                {
+                    action: "secret.rotate.completed",
+                    context: {
+                        secret_name: credential.secretNames.token,
+                        token_type: "machine-identity",
+                        new_key_id: token.tokenId,
+                        method: "programmatic",
+                    },
+                    actor: args.audit.actor,
+                    webhookUrl: args.audit.webhookUrl,
                 },
-                actor: args.audit.actor,
-                webhookUrl: args.audit.webhookUrl,
-            },
-            { parent: this, dependsOn: [wait, ...afterSwitch] },
+                { parent: this, dependsOn: [wait, ...afterSwitch] },
+            ),
         );
-        gates.push("audit event secret.rotate.completed");
 
         const flags = credential.legacyServiceToken ? ["legacy service token: migrate to machine identity"] : [];
         const manualFollowUps = [
@@ -134,7 +139,7 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
                 expiresAt,
                 keys: [{ epoch: plan.active.epoch, slot: plan.active.slot, status: "Active" as const, keyId: tokenId }],
                 consumers: written.places,
-                gates,
+                gates: gates.descriptions,
                 flags,
                 manualFollowUps,
                 audit: { event, delivered },

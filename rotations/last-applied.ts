@@ -22,24 +22,24 @@ export function parseLastApplied(value: unknown): Map<string, AppliedCredential>
     if (value === undefined || value === null) return applied;
     if (typeof value !== "object") throw unreadable("is not a mapping");
     for (const [name, entry] of Object.entries(value as Record<string, unknown>)) {
-        const e = entry as { epoch?: unknown; retiredEpoch?: unknown; keys?: unknown; kind?: unknown; iamUser?: unknown; identityId?: unknown; consumers?: unknown };
-        const keys = Array.isArray(e?.keys) ? (e.keys as { epoch?: unknown; keyId?: unknown }[]) : undefined;
+        const exported = entry as { epoch?: unknown; retiredEpoch?: unknown; keys?: unknown; kind?: unknown; iamUser?: unknown; identityId?: unknown; consumers?: unknown };
+        const keys = Array.isArray(exported?.keys) ? (exported.keys as { epoch?: unknown; keyId?: unknown }[]) : undefined;
         if (
-            typeof e?.epoch !== "number" ||
-            typeof e.retiredEpoch !== "number" ||
+            typeof exported?.epoch !== "number" ||
+            typeof exported.retiredEpoch !== "number" ||
             !keys ||
             !keys.every((k) => typeof k?.epoch === "number")
         ) {
             throw unreadable(`has no epoch, retiredEpoch and keys for ${name}`);
         }
         applied.set(name, {
-            epoch: e.epoch,
-            retiredEpoch: e.retiredEpoch,
+            epoch: exported.epoch,
+            retiredEpoch: exported.retiredEpoch,
             keyEpochs: keys.map((k) => k.epoch as number),
             keyIds: Object.fromEntries(keys.filter((k) => typeof k.keyId === "string").map((k) => [k.epoch as number, k.keyId as string])),
-            ...(typeof e.kind === "string" ? { kind: e.kind } : {}),
-            ...(typeof e.iamUser === "string" ? { owner: e.iamUser } : typeof e.identityId === "string" ? { owner: e.identityId } : {}),
-            ...(Array.isArray(e.consumers) ? { consumers: e.consumers.filter((c): c is string => typeof c === "string") } : {}),
+            ...(typeof exported.kind === "string" ? { kind: exported.kind } : {}),
+            ...(typeof exported.iamUser === "string" ? { owner: exported.iamUser } : typeof exported.identityId === "string" ? { owner: exported.identityId } : {}),
+            ...(Array.isArray(exported.consumers) ? { consumers: exported.consumers.filter((c): c is string => typeof c === "string") } : {}),
         });
     }
     return applied;

@@ -74,8 +74,8 @@ export function placeOwnerProblems(credentials: Credential[], last: Map<string, 
 }
 
 function consumerAt(c: Credential, field: string): { movedFrom?: string } | undefined {
-    const m = /^consumers\.(\w+)\[(\d+)\]$/.exec(field);
-    if (!m) return undefined;
-    const list = (c.consumers as Record<string, { movedFrom?: string }[] | undefined>)[m[1]];
-    return list?.[Number(m[2])];
+    const match = /^consumers\.(\w+)\[(\d+)\]$/.exec(field);
+    if (!match) return undefined;
+    const list = (c.consumers as Record<string, { movedFrom?: string }[] | undefined>)[match[1]];
+    return list?.[Number(match[2])];
 }

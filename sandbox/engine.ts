@@ -1,6 +1,6 @@
 // The real Pulumi engine for the engine tier and the rehearsal: the CLI and the
 // bridged GitHub plugin built from engine/ (see engine/build.sh and
-// /work/shared/ENGINE.md), plus per-checkout shims that let the engine start
+// engine/README.md), plus per-checkout shims that let the engine start
 // the dynamic-provider host and the TypeScript stand-in plugins. The engine
 // finds them as project plugins (Pulumi.yaml `plugins.providers`, written by
 // createWorkspaceStack) and, for a plain `pulumi` run with `env`, on PATH.

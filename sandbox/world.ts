@@ -21,7 +21,7 @@ import { HerokuDrift, HerokuServer } from "./services/heroku-server";
 import { InfisicalDrift, InfisicalServer } from "./services/infisical-server";
 import { AuditServer } from "./services/audit-server";
 import { ProbeServer } from "./services/probe-server";
-import { SshHostDrift, SshHostService } from "./services/sshd";
+import { SshHostDrift, SshHostService } from "./services/ssh/host-service";
 import { KeyRegistry } from "./services/key-registry";
 import { SandboxService, ServiceContext } from "./services/service";
 import { KeyStatus, Snapshot, Timeline, TimelineExport } from "./services/timeline";

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { keepRunningWhenOutputCloses } from "./closed-output";
+import { keepRunningWhenOutputCloses } from "../operations/closed-output";
 import { stringify } from "yaml";
 import { repoRoot } from "../sandbox/engine";
 import { rehearse } from "../sandbox/rehearsal";

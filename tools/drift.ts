@@ -1,13 +1,13 @@
 // npm run drift -- --stack prod [--state FILE]
 // The drift the engine cannot see: GitHub Actions secrets overwritten outside
-// Pulumi (values are write-only; see tools/github-drift.ts). Reads the stack's
+// Pulumi (values are write-only; see operations/github-drift.ts). Reads the stack's
 // state (`pulumi stack export`, or an exported FILE), asks GitHub read-only, and
 // exits 1 naming each secret written since Pulumi last did. CI runs it next to
 // `pulumi preview --refresh --expect-no-changes`. Token: $GITHUB_TOKEN.
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import { findGithubDrift } from "./github-drift";
-import { readWorkingTree } from "./stack-config";
+import { findGithubDrift } from "../operations/github-drift";
+import { readWorkingTree } from "../operations/stack-config";
 
 type Out = (line: string) => void;
 

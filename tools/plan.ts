@@ -8,8 +8,8 @@
 // secret values never reach the output.
 import { Credential } from "../config/schema";
 import { ConfigError, parseCredentials } from "../config/validate";
-import { fakeSecretFor, runProgram, Run } from "./mock-run";
-import { isSecure, parseArgs, readAtRef, readWorkingTree, StackConfig, StackFileError } from "./stack-config";
+import { fakeSecretFor, runProgram, Run } from "../operations/mock-run";
+import { isSecure, parseArgs, readAtRef, readWorkingTree, StackConfig, StackFileError } from "../operations/stack-config";
 
 export type Out = (line: string) => void;
 

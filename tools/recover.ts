@@ -5,13 +5,13 @@
 // clears the pending creates and refreshes. Then run `pulumi up`.
 // Uses the `pulumi` CLI on PATH and the AWS credentials of the environment.
 import { parseArgs } from "node:util";
-import { keepRunningWhenOutputCloses } from "./closed-output";
+import { keepRunningWhenOutputCloses } from "../operations/closed-output";
 
 keepRunningWhenOutputCloses();
 import * as path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import * as readline from "node:readline/promises";
-import { describeKeys, OrphanCandidate, recoverStack, RecoveryRefused } from "./recovery";
+import { describeKeys, OrphanCandidate, recoverStack, RecoveryRefused } from "../operations/recovery";
 
 async function main(): Promise<number> {
     const { values } = parseArgs({

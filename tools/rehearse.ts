@@ -4,7 +4,7 @@
 // invariant and every step's expectation held; 2 for a bad scenario file.
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { keepRunningWhenOutputCloses } from "./closed-output";
+import { keepRunningWhenOutputCloses } from "../operations/closed-output";
 
 // The pinned AWS SDK works on Node 20; its notice about 2027 releases is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";

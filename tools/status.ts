@@ -7,7 +7,7 @@
 import Table from "cli-table3";
 import { Credential } from "../config/schema";
 import { ConfigError, parseCredentials } from "../config/validate";
-import { parseArgs, readWorkingTree, StackFileError } from "./stack-config";
+import { parseArgs, readWorkingTree, StackFileError } from "../operations/stack-config";
 
 /** Stage 2 may come 24 h after the switch (README, "Retire"). */
 export const OBSERVATION_WINDOW_HOURS = 24;

@@ -1,4 +1,4 @@
-// A local Heroku Platform API v3 for config vars, as /work/shared/API-CONTRACTS.md
+// A local Heroku Platform API v3 for config vars, as the Heroku Platform API v3 describes it
 // describes it: GET and PATCH /apps/{app}/config-vars, Bearer or Basic auth,
 // JSON errors `{id, message}`, one release per PATCH that changes something.
 //

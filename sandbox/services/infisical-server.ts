@@ -1,7 +1,7 @@
 // A local Infisical serving the secrets routes the project calls (v4,
 // /api/v4/secrets[/{name}] with projectId; the v3 "raw" routes, deprecated, are
 // NOT served: a leftover call fails loudly here), with the
-// error shapes of API-CONTRACTS.md. Unlike GitHub, Infisical hands values back
+// error shapes Infisical answers with. Unlike GitHub, Infisical hands values back
 // on read — that is how the program sees drift — so values are kept in memory
 // here; the timeline only ever gets the IAM key id a value belongs to.
 import { randomUUID } from "node:crypto";

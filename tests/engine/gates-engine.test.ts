@@ -15,11 +15,11 @@ import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, ListAccessKeysCom
 import * as aws from "@pulumi/aws";
 import { Stack } from "@pulumi/pulumi/automation";
 import { program as raxxProgram } from "../../program";
-import { AuditEvent, AuditEventBody } from "../../components/audit-event";
-import { KEY_VALIDATION_TYPE, KeyValidation } from "../../components/key-validation";
-import { KeyUsageCheck } from "../../components/key-usage-check";
-import { probes } from "../../components/probes";
-import { PropagationWait } from "../../components/propagation-wait";
+import { AuditEvent, AuditEventBody } from "../../components/gates/audit-event";
+import { KEY_VALIDATION_TYPE, KeyValidation } from "../../components/gates/key-validation";
+import { KeyUsageCheck } from "../../components/gates/key-usage-check";
+import { probes } from "../../components/gates/probes";
+import { PropagationWait } from "../../components/gates/propagation-wait";
 import { createWorkspaceStack, Engine, ensureEngine, runPulumi } from "../../sandbox/engine";
 import { enableMotoAuth, MotoServer, startMoto } from "../../sandbox/moto";
 import { seedMoto } from "../../sandbox/world";

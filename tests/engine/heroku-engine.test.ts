@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { Stack } from "@pulumi/pulumi/automation";
-import { HEROKU_CONFIG_VARS_TYPE, HerokuConfigVars } from "../../components/heroku-config-vars";
+import { HEROKU_CONFIG_VARS_TYPE, HerokuConfigVars } from "../../components/consumers/heroku-config-vars";
 import { createWorkspaceStack, Engine, ensureEngine, repoRoot, runPulumi } from "../../sandbox/engine";
 import { startTestHeroku, TestHeroku } from "../helpers/heroku-test-server";
 import { stateFiles } from "../helpers/state-files";

@@ -11,12 +11,12 @@ import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { Stack } from "@pulumi/pulumi/automation";
-import { HostEnvFile } from "../../components/host-env-file";
+import { HostEnvFile } from "../../components/consumers/host-env-file";
 import { createWorkspaceStack, Engine, ensureEngine, runPulumi } from "../../sandbox/engine";
 import { FaultBoard } from "../../sandbox/services/faults";
 import { KeyRegistry } from "../../sandbox/services/key-registry";
 import { ServiceContext } from "../../sandbox/services/service";
-import { SshHostService } from "../../sandbox/services/sshd";
+import { SshHostService } from "../../sandbox/services/ssh/host-service";
 import { ConsumerEntry, Timeline } from "../../sandbox/services/timeline";
 import { stateFiles } from "../helpers/state-files";
 

@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { Stack } from "@pulumi/pulumi/automation";
-import { InfisicalSecret } from "../../components/infisical-secret";
+import { InfisicalSecret } from "../../components/consumers/infisical-secret";
 import { createWorkspaceStack, Engine, ensureEngine, runPulumi } from "../../sandbox/engine";
 import { FaultBoard } from "../../sandbox/services/faults";
 import { InfisicalServer, RecordedRequest } from "../../sandbox/services/infisical-server";
@@ -44,7 +44,7 @@ describe("engine tier: InfisicalSecret through the real Pulumi engine", function
         const cfg = new pulumi.Config("raxx-rotations");
         const token = cfg.requireSecret("infisicalToken");
         const value = cfg.requireSecret("testValue");
-        const place = { siteUrl: server.url, projectId: PROJECT, environment: "prod", token };
+        const place = { siteUrl: server.url, projectId: PROJECT, environment: "prod", rotatorToken: token };
         const id = new InfisicalSecret("infisical-key-id", { ...place, secretPath: "/", secretName: "AWS_ACCESS_KEY_ID", value });
         const key = new InfisicalSecret("infisical-secret-key", { ...place, secretPath: keyPath, secretName: "AWS_SECRET_ACCESS_KEY", value: pulumi.interpolate`${value}-secret` });
         return { idVersion: id.version, keyVersion: key.version };

@@ -11,9 +11,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { Stack } from "@pulumi/pulumi/automation";
-import { AuditEvent } from "../../components/audit-event";
-import { HerokuConfigVars } from "../../components/heroku-config-vars";
-import { PropagationWait } from "../../components/propagation-wait";
+import { AuditEvent } from "../../components/gates/audit-event";
+import { HerokuConfigVars } from "../../components/consumers/heroku-config-vars";
+import { PropagationWait } from "../../components/gates/propagation-wait";
 import { createWorkspaceStack, ensureEngine, repoRoot } from "../../sandbox/engine";
 import { startTestHeroku, TestHeroku } from "../helpers/heroku-test-server";
 

@@ -182,18 +182,23 @@ const checks: Record<string, (report: RehearsalReport) => void> = {
 export const scenarioFiles = fs.readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
 
 /**
- * Declares one test per scenario file whose index in the sorted list is
- * `shard` modulo `shards`: mocha --parallel runs test files side by side, so
- * the scenarios are spread over a few small files.
+ * The scenarios, by what they show; every file in sandbox/scenarios/ belongs
+ * to exactly one group (scenario-files.test.ts checks it), each group its own
+ * test file.
  */
-export function scenarioTests(shard: number, shards: number): void {
-    describe(`engine tier: scenarios through the real Pulumi engine (${shard + 1}/${shards})`, function () {
+export const SCENARIO_GROUPS: Record<string, string[]> = {
+    lifecycle: ["first-deploy-and-bump", "collapsed-bump", "retire", "rollback", "refused-jump", "adoption", "two-credentials", "consumer-removed", "rename-and-move", "infisical-token"],
+    gates: ["gate-validation", "gate-probe", "gate-usage", "audit-webhook-down", "killed-up", "drift"],
+    faults: ["github-500", "heroku-429", "infisical-401", "host-unreachable", "host-key"],
+};
+
+/** Declares one test per scenario of the group, through the real engine. */
+export function scenarioTests(group: keyof typeof SCENARIO_GROUPS): void {
+    describe(`engine tier: ${group} scenarios through the real Pulumi engine`, function () {
         // A cold engine build (first run on a machine) takes minutes; a scenario ~20-40 s.
         this.timeout(30 * 60 * 1000);
-        const files = scenarioFiles.filter((_, i) => i % shards === shard);
-
-        for (const file of files) {
-            const scenario = loadScenario(path.join(dir, file));
+        for (const name of SCENARIO_GROUPS[group]) {
+            const scenario = loadScenario(path.join(dir, `${name}.yaml`));
             it(`${scenario.name}: ${scenario.description ?? ""}`, async () => {
                 const lines: string[] = [];
                 const report = await rehearse({ scenario, log: (l) => lines.push(l) });

@@ -10,7 +10,7 @@ import { Client, ClientChannel } from "ssh2";
 import { FaultBoard } from "../../sandbox/services/faults";
 import { KeyRegistry } from "../../sandbox/services/key-registry";
 import { ServiceContext } from "../../sandbox/services/service";
-import { SshHostService } from "../../sandbox/services/sshd";
+import { SshHostService } from "../../sandbox/services/ssh/host-service";
 import { Timeline } from "../../sandbox/services/timeline";
 
 const HOST = "vault-host.raxx.app";

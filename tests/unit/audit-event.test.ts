@@ -6,7 +6,7 @@ import * as assert from "node:assert/strict";
 import { packagesLoadedBy } from "../helpers/serialised";
 import { EventEmitter } from "node:events";
 import * as pulumi from "@pulumi/pulumi";
-import { AUDIT_EVENT_TYPE, AuditEvent, AuditEventBody, AuditEventInputs, AuditEventOutputs, auditEventProvider, deliverAuditEvent } from "../../components/audit-event";
+import { AUDIT_EVENT_TYPE, AuditEvent, AuditEventBody, AuditEventInputs, AuditEventOutputs, auditEventProvider, deliverAuditEvent } from "../../components/gates/audit-event";
 import { AuditServer } from "../../sandbox/services/audit-server";
 import { freePort } from "../../sandbox/moto";
 import { FaultBoard } from "../../sandbox/services/faults";

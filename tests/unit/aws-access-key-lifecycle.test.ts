@@ -2,6 +2,14 @@ import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { fakeSecretFor, Registration, Run, runProgram } from "../helpers/mock-program";
 import { ACCESS_KEY, ENV_SECRET, REPO_SECRET, s3BackupWriter, STACK_REFERENCE, vaultOperator } from "../helpers/fixtures";
+import { GITHUB_ACTIONS_SECRETS_TYPE } from "../../components/consumers/github-secrets";
+import { HEROKU_CONFIG_VARS_TYPE } from "../../components/consumers/heroku-config-vars";
+import { INFISICAL_SECRET_TYPE } from "../../components/consumers/infisical-secret";
+import { TWO_SLOT_ACCESS_KEY_TYPE } from "../../components/credentials/two-slot-access-key";
+import { AUDIT_EVENT_TYPE } from "../../components/gates/audit-event";
+import { KEY_USAGE_CHECK_TYPE } from "../../components/gates/key-usage-check";
+import { KEY_VALIDATION_TYPE } from "../../components/gates/key-validation";
+import { PROPAGATION_WAIT_TYPE } from "../../components/gates/propagation-wait";
 
 type Summary = {
     epoch: number;
@@ -77,8 +85,8 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
     it("the tree reads credential → keys and consumers", async () => {
         const run = await new Operator().up({ "vault-operator": vaultOperator() });
         assert.equal(slot(run, "b")?.parent, "vault-operator");
-        assert.equal(run.get("raxx-rotations:components:TwoSlotAccessKey", "vault-operator").parent, "vault-operator");
-        const sink = run.get("raxx-rotations:components:GithubSecretsSink", "vault-operator-github-raxx-console-production");
+        assert.equal(run.get(TWO_SLOT_ACCESS_KEY_TYPE, "vault-operator").parent, "vault-operator");
+        const sink = run.get(GITHUB_ACTIONS_SECRETS_TYPE, "vault-operator-github-raxx-console-production");
         assert.equal(sink.parent, "vault-operator");
         assert.equal(run.get(ENV_SECRET, "vault-operator-github-raxx-console-production-AWS_ACCESS_KEY_ID").parent, sink.name);
     });
@@ -292,7 +300,7 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
 });
 
 describe("Heroku consumers", () => {
-    const HEROKU = "pulumi-nodejs:dynamic/raxx-rotations:HerokuConfigVars";
+    const HEROKU = HEROKU_CONFIG_VARS_TYPE;
     const config = { "raxx-rotations:herokuApiKey": "heroku-api-key-canary" };
     const withHeroku = (overrides: Record<string, unknown> = {}) =>
         vaultOperator({
@@ -324,7 +332,7 @@ describe("Heroku consumers", () => {
 });
 
 describe("Infisical consumers", () => {
-    const INFISICAL = "pulumi-nodejs:dynamic/raxx-rotations:InfisicalSecret";
+    const INFISICAL = INFISICAL_SECRET_TYPE;
     const config = {
         "raxx-rotations:infisicalToken": "infisical-token-canary",
         "raxx-rotations:infisical": JSON.stringify({ siteUrl: "https://vault.raxx.app", projectId: "raxx-project-1", environment: "prod" }),
@@ -369,10 +377,10 @@ describe("Infisical consumers", () => {
 });
 
 describe("gates, in the lifecycle's order", () => {
-    const VALIDATION = "pulumi-nodejs:dynamic/raxx-rotations:KeyValidation";
-    const WAIT = "pulumi-nodejs:dynamic/raxx-rotations:PropagationWait";
-    const USAGE = "pulumi-nodejs:dynamic/raxx-rotations:KeyUsageCheck";
-    const AUDIT = "pulumi-nodejs:dynamic/raxx-rotations:AuditEvent";
+    const VALIDATION = KEY_VALIDATION_TYPE;
+    const WAIT = PROPAGATION_WAIT_TYPE;
+    const USAGE = KEY_USAGE_CHECK_TYPE;
+    const AUDIT = AUDIT_EVENT_TYPE;
     const PROBE = "command:local:Command";
     const withProbes = (overrides: Record<string, unknown> = {}) =>
         vaultOperator({

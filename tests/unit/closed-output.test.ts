@@ -15,7 +15,7 @@ async function runWithReaderGone(guarded: boolean): Promise<{ code: number | nul
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-closed-output-"));
     const marker = path.join(dir, "finished");
     const script = [
-        `const { keepRunningWhenOutputCloses } = require(${JSON.stringify(path.join(root, "tools", "closed-output.ts"))});`,
+        `const { keepRunningWhenOutputCloses } = require(${JSON.stringify(path.join(root, "operations", "closed-output.ts"))});`,
         guarded ? "keepRunningWhenOutputCloses();" : "",
         "(async () => {",
         "  for (let i = 0; i < 400; i++) {",

@@ -14,10 +14,10 @@ import { CreateAccessKeyCommand, DeleteAccessKeyCommand, IAMClient, ListAccessKe
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import * as pulumi from "@pulumi/pulumi";
 import { validateNewKey } from "../../clients/aws";
-import { KEY_USAGE_CHECK_TYPE, KeyUsageCheck, keyUsageCheckProvider, KeyUsageCheckInputs, KeyUsageCheckOutputs } from "../../components/key-usage-check";
-import { KEY_VALIDATION_TYPE, KeyValidation, keyValidationProvider, KeyValidationInputs, KeyValidationOutputs } from "../../components/key-validation";
-import { probeCommand, probes } from "../../components/probes";
-import { PROPAGATION_WAIT_TYPE, PropagationWait, propagationWaitProvider, PropagationWaitInputs, PropagationWaitOutputs } from "../../components/propagation-wait";
+import { KEY_USAGE_CHECK_TYPE, KeyUsageCheck, keyUsageCheckProvider, KeyUsageCheckInputs, KeyUsageCheckOutputs } from "../../components/gates/key-usage-check";
+import { KEY_VALIDATION_TYPE, KeyValidation, keyValidationProvider, KeyValidationInputs, KeyValidationOutputs } from "../../components/gates/key-validation";
+import { probeCommand, probes } from "../../components/gates/probes";
+import { PROPAGATION_WAIT_TYPE, PropagationWait, propagationWaitProvider, PropagationWaitInputs, PropagationWaitOutputs } from "../../components/gates/propagation-wait";
 import { enableMotoAuth, MotoServer, startMoto } from "../../sandbox/moto";
 import { seedMoto } from "../../sandbox/world";
 import { AwsRecordingProxy } from "../../sandbox/services/aws-proxy";

@@ -10,7 +10,7 @@ import {
     herokuConfigVarsProvider as provider,
     HerokuConfigVarsProvider,
     HerokuConfigVarsState,
-} from "../../components/heroku-config-vars";
+} from "../../components/consumers/heroku-config-vars";
 import { capturingConsole, startTestHeroku, TestHeroku } from "../helpers/heroku-test-server";
 
 const APP = "raxx-api-prod";

@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { HOST_KEY, HOST_KEY_FINGERPRINT } from "../helpers/fixtures";
-import { checkedStdin, deleteScript, explainHostFailure, EnvFileScriptSpec, HOST_ENV_FILE_TYPE, HostEnvFile, markerLine, ownerTag, stdinLines, writeScript } from "../../components/host-env-file";
+import { checkedStdin, deleteScript, explainHostFailure, EnvFileScriptSpec, HOST_ENV_FILE_TYPE, HostEnvFile, markerLine, ownerTag, stdinLines, writeScript } from "../../components/consumers/host-env-file";
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const ID_1 = "AKIAHOSTCANARY000001";

@@ -9,7 +9,7 @@ import { AddressInfo } from "node:net";
 import { createHerokuClient } from "../../clients/heroku";
 import { exchange, insecureUrlProblem, isExchangeError, loadPackage } from "../../clients/http";
 import { InfisicalClient } from "../../clients/infisical";
-import { auditEventProvider, deliverAuditEvent } from "../../components/audit-event";
+import { auditEventProvider, deliverAuditEvent } from "../../components/gates/audit-event";
 import { runProgram } from "../helpers/mock-program";
 import { vaultOperator } from "../helpers/fixtures";
 

@@ -14,12 +14,13 @@ import {
     InfisicalSecretInputs,
     InfisicalSecretOutputs,
     InfisicalSecretProvider,
-} from "../../components/infisical-secret";
+} from "../../components/consumers/infisical-secret";
 import { FaultBoard } from "../../sandbox/services/faults";
 import { InfisicalServer } from "../../sandbox/services/infisical-server";
 import { KeyRegistry } from "../../sandbox/services/key-registry";
 import { ServiceContext } from "../../sandbox/services/service";
 import { Timeline } from "../../sandbox/services/timeline";
+import { INFISICAL_SECRET_TYPE } from "../../components/consumers/infisical-secret";
 
 const PROJECT = "proj-7c1e";
 const TOKEN = "rotator-token-a-5d0c2b";
@@ -281,7 +282,7 @@ describe("InfisicalSecret under the mock runtime", () => {
             secretPath: "/",
             secretName: "AWS_SECRET_ACCESS_KEY",
             value: CANARY,
-            token: TOKEN,
+            rotatorToken: TOKEN,
         });
         const [isValueSecret, version] = await Promise.all([
             new Promise<boolean>((r) => pulumi.isSecret(res.value).then(r)),
@@ -291,7 +292,7 @@ describe("InfisicalSecret under the mock runtime", () => {
 
         assert.equal(registered.length, 1);
         const [reg] = registered;
-        assert.equal(reg.type, "pulumi-nodejs:dynamic/raxx-rotations:InfisicalSecret");
+        assert.equal(reg.type, INFISICAL_SECRET_TYPE);
         assert.deepEqual(reg.secretInputs.sort(), ["token", "value"]);
         assert.deepEqual(reg.additionalSecretOutputs.sort(), ["token", "value"]);
         assertNoLeak(reg.provider);

@@ -1,11 +1,15 @@
 import * as assert from "node:assert/strict";
 import { fakeSecretFor, Run, runProgram } from "../helpers/mock-program";
 import { REPO_SECRET, vaultHost } from "../helpers/fixtures";
+import { HEROKU_CONFIG_VARS_TYPE } from "../../components/consumers/heroku-config-vars";
+import { IDENTITY_TOKEN_TYPE } from "../../components/credentials/identity-token";
+import { IDENTITY_TOKEN_AUTH_TYPE } from "../../components/credentials/identity-token-auth";
+import { TOKEN_VALIDATION_TYPE } from "../../components/gates/token-validation";
 
-const AUTH = "pulumi-nodejs:dynamic/raxx-rotations:IdentityTokenAuth";
-const TOKEN = "pulumi-nodejs:dynamic/raxx-rotations:IdentityToken";
-const VALIDATION = "pulumi-nodejs:dynamic/raxx-rotations:TokenValidation";
-const HEROKU = "pulumi-nodejs:dynamic/raxx-rotations:HerokuConfigVars";
+const AUTH = IDENTITY_TOKEN_AUTH_TYPE;
+const TOKEN = IDENTITY_TOKEN_TYPE;
+const VALIDATION = TOKEN_VALIDATION_TYPE;
+const HEROKU = HEROKU_CONFIG_VARS_TYPE;
 const PROBE = "command:local:Command";
 
 const config = {

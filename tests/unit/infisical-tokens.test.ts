@@ -9,9 +9,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { InfisicalTokenClient, isTokenClientError } from "../../clients/infisical-tokens";
-import { createIdentityTokenAuthProvider, IdentityTokenAuth, IdentityTokenAuthInputs, IdentityTokenAuthOutputs } from "../../components/identity-token-auth";
-import { createIdentityTokenProvider, IdentityToken, IdentityTokenInputs, IdentityTokenOutputs, IdentityTokenProvider } from "../../components/identity-token";
-import { createTokenValidationProvider, TokenValidation, TokenValidationInputs, TokenValidationOutputs } from "../../components/token-validation";
+import { createIdentityTokenAuthProvider, IdentityTokenAuth, IdentityTokenAuthInputs, IdentityTokenAuthOutputs } from "../../components/credentials/identity-token-auth";
+import { createIdentityTokenProvider, IdentityToken, IdentityTokenInputs, IdentityTokenOutputs, IdentityTokenProvider } from "../../components/credentials/identity-token";
+import { createTokenValidationProvider, TokenValidation, TokenValidationInputs, TokenValidationOutputs } from "../../components/gates/token-validation";
 import { FaultBoard } from "../../sandbox/services/faults";
 import { InfisicalServer } from "../../sandbox/services/infisical-server";
 import { KeyRegistry } from "../../sandbox/services/key-registry";
@@ -404,8 +404,8 @@ describe("infisical-token resources under the mock runtime", () => {
             return original(req, cb);
         };
 
-        const auth = new IdentityTokenAuth("ttl", { siteUrl: "https://vault.example", identityId: IDENTITY, ttlSeconds: DAYS_90, token: ROTATOR });
-        const tok = new IdentityToken("slot-0", { siteUrl: "https://vault.example", identityId: IDENTITY, name: "n", projectId: PROJECT, environment: "prod", token: ROTATOR }, { dependsOn: [auth] });
+        const auth = new IdentityTokenAuth("ttl", { siteUrl: "https://vault.example", identityId: IDENTITY, ttlSeconds: DAYS_90, rotatorToken: ROTATOR });
+        const tok = new IdentityToken("slot-0", { siteUrl: "https://vault.example", identityId: IDENTITY, name: "n", projectId: PROJECT, environment: "prod", rotatorToken: ROTATOR }, { dependsOn: [auth] });
         const val = new TokenValidation("validate-0", { siteUrl: "https://vault.example", projectId: PROJECT, environment: "prod", identityId: IDENTITY, accessToken: tok.accessToken });
         const [accessSecret, tokenId, validatedAtSecret] = await Promise.all([
             new Promise<boolean>((r) => pulumi.isSecret(tok.accessToken).then(r)),

@@ -5,8 +5,11 @@
 import * as assert from "node:assert/strict";
 import { Run, runProgram } from "../helpers/mock-program";
 import { ACCESS_KEY, REPO_SECRET, STACK_REFERENCE } from "../helpers/fixtures";
+import { GITHUB_ACTIONS_SECRETS_TYPE } from "../../components/consumers/github-secrets";
+import { INFISICAL_SECRET_TYPE } from "../../components/consumers/infisical-secret";
+import { AWS_ACCESS_KEY_ROTATION_TYPE } from "../../rotations/aws-access-key";
 
-const INFISICAL = "pulumi-nodejs:dynamic/raxx-rotations:InfisicalSecret";
+const INFISICAL = INFISICAL_SECRET_TYPE;
 const config = {
     "raxx-rotations:infisicalToken": "rotator-token",
     "raxx-rotations:infisical": JSON.stringify({ siteUrl: "https://vault.raxx.app", projectId: "raxx-project-1", environment: "prod" }),
@@ -38,7 +41,7 @@ describe("one writer per place, across updates", () => {
     it("with movedFrom, the new writer takes the old one over in place (an alias under the old credential)", async () => {
         const run = await up({ "deploy-a": deployer("deploy-a", []), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }, { repository: "raxx-api", movedFrom: "deploy-a" }]) }, first.outputs);
         assert.equal(run.error, undefined, run.error?.message);
-        const sink = run.get("raxx-rotations:components:GithubSecretsSink", "deploy-b-github-raxx-api");
+        const sink = run.get(GITHUB_ACTIONS_SECRETS_TYPE, "deploy-b-github-raxx-api");
         assert.deepEqual(sink.aliases, [{ name: "deploy-a-github-raxx-api", parentUrn: "urn:pulumi:prod::raxx-rotations::raxx-rotations:rotations:AwsAccessKeyRotation::deploy-a" }]);
         // Its secrets are children named after it: Pulumi carries the alias down to them.
         assert.ok(run.find(REPO_SECRET, "deploy-b-github-raxx-api-AWS_ACCESS_KEY_ID"));
@@ -60,12 +63,12 @@ describe("one writer per place, across updates", () => {
     it("with renamedFrom, the whole credential is taken over in place: its component aliased, its epochs judged from the old name", async () => {
         const run = await up({ "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }], { renamedFrom: "deploy-a", epoch: 2 }), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]) }, first.outputs);
         assert.equal(run.error, undefined, run.error?.message);
-        const rotation = run.get("raxx-rotations:rotations:AwsAccessKeyRotation", "deploy-a2");
+        const rotation = run.get(AWS_ACCESS_KEY_ROTATION_TYPE, "deploy-a2");
         assert.deepEqual(rotation.aliases, [{ name: "deploy-a" }]);
         assert.equal((run.outputs.rotations as Record<string, { move: string }>)["deploy-a2"].move, "rotate", "epoch 1 → 2 under the old name is a rotation, not a first deployment");
         assert.ok(run.find(ACCESS_KEY, "deploy-a2-slot-a") && run.find(ACCESS_KEY, "deploy-a2-slot-b"), "both slots: the old key is kept Inactive");
         const again = await up({ "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }], { renamedFrom: "deploy-a", epoch: 2 }), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]) }, run.outputs);
-        assert.deepEqual(again.get("raxx-rotations:rotations:AwsAccessKeyRotation", "deploy-a2").aliases, [], "once renamed, a leftover renamedFrom changes nothing");
+        assert.deepEqual(again.get(AWS_ACCESS_KEY_ROTATION_TYPE, "deploy-a2").aliases, [], "once renamed, a leftover renamedFrom changes nothing");
     });
 
     it("a renamedFrom still declared, or unknown to the last update, is refused", async () => {

@@ -1,4 +1,4 @@
-// `npm run recover`'s judgement (tools/recovery.ts): which lock is this
+// `npm run recover`'s judgement (operations/recovery.ts): which lock is this
 // stack's, whether it may be taken over, which key is the orphan of an
 // interrupted create, and that nothing is deleted — nor the lock cleared —
 // without a confirmation. The end-to-end case (a real killed `pulumi up`) is
@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { DeleteAccessKeyCommand, GetAccessKeyLastUsedCommand, ListAccessKeysCommand } from "@aws-sdk/client-iam";
 import { Stack } from "@pulumi/pulumi/automation";
-import { chooseOrphan, findStackLock, IamCalls, IamKey, judgeLock, recoverStack, RecoveryRefused } from "../../tools/recovery";
+import { chooseOrphan, findStackLock, IamCalls, IamKey, judgeLock, recoverStack, RecoveryRefused } from "../../operations/recovery";
 
 const BEGAN = new Date("2026-12-01T10:00:00.500Z");
 const key = (keyId: string, created: string, lastUsed?: string): IamKey => ({ keyId, status: "Active", created: new Date(created), ...(lastUsed ? { lastUsed: new Date(lastUsed), lastUsedService: "s3" } : {}) });

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseScenario, ScenarioError } from "../../sandbox/scenario";
-import { containsIssuedSecret } from "../../sandbox/rehearsal";
+import { containsIssuedSecret } from "../../sandbox/step-runner";
 
 function problems(doc: unknown): string[] {
     try {

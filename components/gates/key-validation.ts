@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as aws from "../clients/aws";
+import { RaxxDynamicResource } from "../dynamic-resource";
+import { dynamicType, UNKNOWN } from "../provider-kit";
+import * as aws from "../../clients/aws";
 
-/** The type token the engine sees (dynamic resources live under pulumi-nodejs). */
-export const KEY_VALIDATION_TYPE = "pulumi-nodejs:dynamic/raxx-rotations:KeyValidation";
+export const KEY_VALIDATION_TYPE = dynamicType("KeyValidation");
 
 export interface KeyValidationArgs {
     /** The new access key id. */
@@ -38,7 +39,6 @@ export interface KeyValidationOutputs {
 }
 
 // Pulumi's marker for a value not known until apply (e.g. a key still to be created).
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /**
  * SOP step 3 ("Validate the new credential"; DESIGN lifecycle step 2): STS
@@ -57,36 +57,41 @@ const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
  * serialised form: it uses the client module (copied by value) and nothing
  * else from this process.
  */
-export const keyValidationProvider: pulumi.dynamic.ResourceProvider<KeyValidationInputs, KeyValidationOutputs> = {
-    async check(_olds, news) {
-        const failures: pulumi.dynamic.CheckFailure[] = [];
-        const arn = news.expectArn as unknown;
-        if (typeof arn === "string" && arn !== UNKNOWN && !/^arn:aws[a-z-]*:(iam|sts)::\d{12}:/.test(arn)) {
-            failures.push({ property: "expectArn", reason: `${news.label}: expectArn must be an IAM ARN like arn:aws:iam::123456789012:user/<name>, got "${arn}"` });
-        }
-        const wait = news.maxWaitSeconds as unknown;
-        if (wait !== undefined && wait !== UNKNOWN && !(typeof wait === "number" && wait >= 0 && wait <= 3600)) {
-            failures.push({ property: "maxWaitSeconds", reason: `${news.label}: maxWaitSeconds must be a number of seconds between 0 and 3600` });
-        }
-        return { inputs: news, failures };
-    },
+export function createKeyValidationProvider(): pulumi.dynamic.ResourceProvider<KeyValidationInputs, KeyValidationOutputs> {
+    return {
+        async check(_olds, news) {
+            const failures: pulumi.dynamic.CheckFailure[] = [];
+            const arn = news.expectArn as unknown;
+            if (typeof arn === "string" && arn !== UNKNOWN && !/^arn:aws[a-z-]*:(iam|sts)::\d{12}:/.test(arn)) {
+                failures.push({ property: "expectArn", reason: `${news.label}: expectArn must be an IAM ARN like arn:aws:iam::123456789012:user/<name>, got "${arn}"` });
+            }
+            const wait = news.maxWaitSeconds as unknown;
+            if (wait !== undefined && wait !== UNKNOWN && !(typeof wait === "number" && wait >= 0 && wait <= 3600)) {
+                failures.push({ property: "maxWaitSeconds", reason: `${news.label}: maxWaitSeconds must be a number of seconds between 0 and 3600` });
+            }
+            return { inputs: news, failures };
+        },
 
-    async diff(_id, olds, news) {
-        const changed = (news.keyId as unknown) === UNKNOWN || news.keyId !== olds.keyId || (news.expectArn as unknown) === UNKNOWN || news.expectArn !== olds.expectArn;
-        return { changes: changed };
-    },
+        async diff(_id, olds, news) {
+            const changed = (news.keyId as unknown) === UNKNOWN || news.keyId !== olds.keyId || (news.expectArn as unknown) === UNKNOWN || news.expectArn !== olds.expectArn;
+            return { changes: changed };
+        },
 
-    async create(inputs) {
-        const outs = await validate(inputs);
-        return { id: inputs.label, outs };
-    },
+        async create(inputs) {
+            const outs = await validate(inputs);
+            return { id: inputs.label, outs };
+        },
 
-    async update(_id, _olds, news) {
-        return { outs: await validate(news) };
-    },
+        async update(_id, _olds, news) {
+            return { outs: await validate(news) };
+        },
 
-    // No read: the validation is an event, not something AWS holds; refresh keeps the state.
-};
+        // No read: the validation is an event, not something AWS holds; refresh keeps the state.
+    };
+}
+
+/** The provider every KeyValidation uses. */
+export const keyValidationProvider = createKeyValidationProvider();
 
 async function validate(inputs: KeyValidationInputs): Promise<KeyValidationOutputs> {
     const result = await aws.validateNewKey({
@@ -112,7 +117,7 @@ async function validate(inputs: KeyValidationInputs): Promise<KeyValidationOutpu
  * `new KeyValidation(`${name}-validation`, { keyId, secret, expectArn }, { parent })`;
  * consumer writes then take `dependsOn: [validation]`.
  */
-export class KeyValidation extends pulumi.dynamic.Resource {
+export class KeyValidation extends RaxxDynamicResource {
     /** The key validated. */
     declare public readonly keyId: pulumi.Output<string>;
     /** The ARN STS answered (equal to expectArn). */
@@ -128,6 +133,7 @@ export class KeyValidation extends pulumi.dynamic.Resource {
         }
         super(
             keyValidationProvider,
+            "KeyValidation",
             name,
             {
                 keyId: args.keyId,
@@ -140,8 +146,7 @@ export class KeyValidation extends pulumi.dynamic.Resource {
                 attempts: undefined,
             },
             opts,
-            "raxx-rotations",
-            "KeyValidation",
+            ["secret"],
         );
     }
 }

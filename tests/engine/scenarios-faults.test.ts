@@ -1,3 +1,3 @@
 import { scenarioTests } from "./scenarios";
 
-scenarioTests(1, 3);
+scenarioTests("faults");

@@ -1,5 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as tokens from "../clients/infisical-tokens";
+import * as tokens from "../../clients/infisical-tokens";
+import { RaxxDynamicResource } from "../dynamic-resource";
+import { checkRotatorToken, checkSiteUrl, configuredRotatorToken, dynamicType, requireStrings, withStateToken } from "../provider-kit";
+
+export const IDENTITY_TOKEN_TYPE = dynamicType("IdentityToken");
 
 export interface IdentityTokenArgs {
     /** Infisical base URL, e.g. https://vault.raxx.app. */
@@ -12,7 +16,7 @@ export interface IdentityTokenArgs {
     projectId: pulumi.Input<string>;
     environment: pulumi.Input<string>;
     /** The rotator's machine-identity access token; made a Pulumi secret here. Changing only the token changes nothing. */
-    token: pulumi.Input<string>;
+    rotatorToken: pulumi.Input<string>;
 }
 
 export interface IdentityTokenInputs {
@@ -45,47 +49,29 @@ export interface IdentityTokenProvider extends pulumi.dynamic.ResourceProvider<I
 }
 
 /**
- * Provider of IdentityToken. Serialised by value (see components/infisical-secret.ts):
+ * Provider of IdentityToken. Serialised by value (see ../provider-kit.ts):
  * uses only the client module and `options`. check and diff make no call, so
  * preview calls nothing; no message quotes a token.
  */
 export function createIdentityTokenProvider(options: IdentityTokenProviderOptions = {}): IdentityTokenProvider {
-    const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
     const { confirmAttempts = 5, confirmDelayMs = 2_000, ...clientOptions } = options;
 
-    const client = (siteUrl: string, token: string) => new tokens.InfisicalTokenClient({ ...clientOptions, siteUrl, token });
+    const client = (siteUrl: string) => (token: string) => new tokens.InfisicalTokenClient({ ...clientOptions, siteUrl, token });
     const refused = (err: unknown) => tokens.isTokenClientError(err) && (err.kind === "unauthorized" || err.kind === "token");
     const label = (p: IdentityTokenOutputs) => `Infisical identity ${p.identityId} token ${p.tokenId} ("${p.name}")`;
-
-    /** With the state's token, then once with the configured rotator token if that one was refused. */
-    async function withStateToken<T>(provider: IdentityTokenProvider, props: IdentityTokenOutputs, run: (c: tokens.InfisicalTokenClient) => Promise<T>): Promise<{ result: T; token: string }> {
-        try {
-            return { result: await run(client(props.siteUrl, props.token)), token: props.token };
-        } catch (err) {
-            const fallback = provider.rotatorToken;
-            if (!refused(err) || !fallback || fallback === props.token) throw err;
-            return { result: await run(client(props.siteUrl, fallback)), token: fallback };
-        }
-    }
+    const withToken = <T>(provider: IdentityTokenProvider, props: IdentityTokenOutputs, run: (c: tokens.InfisicalTokenClient) => Promise<T>) =>
+        withStateToken(props.token, provider.rotatorToken, client(props.siteUrl), refused, run);
 
     return {
         async configure(this: IdentityTokenProvider, req: pulumi.dynamic.ConfigureRequest) {
-            const t: unknown = req.config.get("raxx-rotations:infisicalToken");
-            if (typeof t === "string" && t) this.rotatorToken = t;
+            this.rotatorToken = configuredRotatorToken(req);
         },
 
         async check(_olds: IdentityTokenInputs, news: IdentityTokenInputs) {
             const failures: pulumi.dynamic.CheckFailure[] = [];
-            const inputs = { ...news };
-            for (const f of ["siteUrl", "identityId", "name", "projectId", "environment"] as const) {
-                const v: unknown = news[f];
-                if (v !== unknown && (typeof v !== "string" || !v.trim())) failures.push({ property: f, reason: `${f} must be a non-empty string` });
-            }
-            if (typeof news.siteUrl === "string" && news.siteUrl !== unknown) {
-                inputs.siteUrl = news.siteUrl.trim().replace(/\/+$/, "");
-                if (!/^https?:\/\/[^/]/i.test(inputs.siteUrl)) failures.push({ property: "siteUrl", reason: "siteUrl must be an http(s) URL, e.g. https://vault.raxx.app" });
-            }
-            if (news.token !== unknown && (typeof news.token !== "string" || !news.token)) failures.push({ property: "token", reason: "token (raxx-rotations:infisicalToken) must be a non-empty string" });
+            requireStrings(news, ["siteUrl", "identityId", "name", "projectId", "environment"], failures);
+            const inputs = { ...news, siteUrl: checkSiteUrl(news.siteUrl, failures) as string };
+            checkRotatorToken(news.token, failures);
             return { inputs, failures };
         },
 
@@ -99,7 +85,7 @@ export function createIdentityTokenProvider(options: IdentityTokenProviderOption
         },
 
         async create(inputs: IdentityTokenInputs) {
-            const minted = await client(inputs.siteUrl, inputs.token).mintToken(inputs.identityId, inputs.name);
+            const minted = await client(inputs.siteUrl)(inputs.token).mintToken(inputs.identityId, inputs.name);
             const expiresAt = minted.expiresIn > 0 ? new Date(Date.now() + minted.expiresIn * 1000).toISOString() : "";
             const outs: IdentityTokenOutputs = { ...inputs, accessToken: minted.accessToken, tokenId: minted.tokenId, expiresAt };
             return { id: minted.tokenId, outs };
@@ -107,14 +93,14 @@ export function createIdentityTokenProvider(options: IdentityTokenProviderOption
 
         async read(this: IdentityTokenProvider, id: string, props?: IdentityTokenOutputs) {
             if (!props) throw new Error(`IdentityToken ${id}: import is not supported — a token's value cannot be read back from Infisical; let the next up mint one`);
-            const { result: found, token } = await withStateToken(this, props, (c) => c.getToken(props.tokenId));
+            const { result: found, token } = await withToken(this, props, (c) => c.getToken(props.tokenId));
             // Revoked or deleted outside Pulumi: gone from the state (refresh), to be minted again.
             if (!found || found.revoked) return { id: "" };
             return { id, props: { ...props, token, name: found.name || props.name } };
         },
 
         async update(this: IdentityTokenProvider, _id: string, olds: IdentityTokenOutputs, news: IdentityTokenInputs) {
-            if (olds.name !== news.name) await client(news.siteUrl, news.token).renameToken(olds.tokenId, news.name);
+            if (olds.name !== news.name) await client(news.siteUrl)(news.token).renameToken(olds.tokenId, news.name);
             return { outs: { ...news, accessToken: olds.accessToken, tokenId: olds.tokenId, expiresAt: olds.expiresAt } };
         },
 
@@ -127,8 +113,8 @@ export function createIdentityTokenProvider(options: IdentityTokenProviderOption
                 );
             }
             // SOP step 7: revoke, then verify the old token now gets 401.
-            const { result: revokedNow, token } = await withStateToken(this, props, (c) => c.revokeToken(props.tokenId));
-            const checker = client(props.siteUrl, token);
+            const { result: revokedNow, token } = await withToken(this, props, (c) => c.revokeToken(props.tokenId));
+            const checker = client(props.siteUrl)(token);
             const scope = { projectId: props.projectId, environment: props.environment };
             let last: tokens.TokenCheck | undefined;
             for (let i = 0; i < Math.max(1, confirmAttempts); i++) {
@@ -158,7 +144,7 @@ const provider = createIdentityTokenProvider();
  * (bootstrap problem). A new identityId or siteUrl replaces (create first); a new
  * name renames in place. `accessToken` and `token` are secret outputs.
  */
-export class IdentityToken extends pulumi.dynamic.Resource {
+export class IdentityToken extends RaxxDynamicResource {
     declare public readonly siteUrl: pulumi.Output<string>;
     declare public readonly identityId: pulumi.Output<string>;
     declare public readonly name: pulumi.Output<string>;
@@ -169,6 +155,7 @@ export class IdentityToken extends pulumi.dynamic.Resource {
     constructor(name: string, args: IdentityTokenArgs, opts?: pulumi.CustomResourceOptions, providerImpl: IdentityTokenProvider = provider) {
         super(
             providerImpl,
+            "IdentityToken",
             name,
             {
                 siteUrl: args.siteUrl,
@@ -176,14 +163,13 @@ export class IdentityToken extends pulumi.dynamic.Resource {
                 name: args.name,
                 projectId: args.projectId,
                 environment: args.environment,
-                token: pulumi.secret(args.token),
+                token: pulumi.secret(args.rotatorToken),
                 accessToken: undefined,
                 tokenId: undefined,
                 expiresAt: undefined,
             },
-            { ...opts, additionalSecretOutputs: [...new Set([...(opts?.additionalSecretOutputs ?? []), "accessToken", "token"])] },
-            "raxx-rotations",
-            "IdentityToken",
+            opts,
+            ["accessToken", "token"],
         );
         // The engine makes it secret (additionalSecretOutputs); the mock runtime ignores that
         // option, so the program's own Output is made secret too.

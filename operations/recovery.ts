@@ -1,5 +1,5 @@
-// Recovery from a `pulumi up` killed right after CreateAccessKey (ENGINE.md,
-// "A killed pulumi up"): the stack is locked, the state holds a pending create,
+// Recovery from a `pulumi up` killed right after CreateAccessKey (README,
+// "When `pulumi up` was killed mid-rotation"): the stack is locked, the state holds a pending create,
 // and IAM holds a key the state does not know, whose secret was never recorded
 // (AWS returns it only at creation), so nobody can hold it. A plain rerun cannot
 // fix that: the lock blocks it and then the two-key limit does. This removes the

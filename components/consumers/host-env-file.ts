@@ -2,7 +2,7 @@ import { AsyncResource } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { isPinnedHostKey, keyscanCommand, parseHostKey } from "../config/host-key";
+import { isPinnedHostKey, keyscanCommand, parseHostKey } from "../../config/host-key";
 
 /** The type token of the component. */
 export const HOST_ENV_FILE_TYPE = "raxx-rotations:hosts:HostEnvFile";

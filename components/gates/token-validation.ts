@@ -1,10 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as tokens from "../clients/infisical-tokens";
+import { RaxxDynamicResource } from "../dynamic-resource";
+import { checkSiteUrl, dynamicType, requireStrings, UNKNOWN } from "../provider-kit";
+
+export const TOKEN_VALIDATION_TYPE = dynamicType("TokenValidation");
+import * as tokens from "../../clients/infisical-tokens";
 
 export interface TokenValidationArgs {
     /** Infisical base URL, e.g. https://vault.raxx.app. */
     siteUrl: pulumi.Input<string>;
-    /** The project the consumers read (v3 `workspaceId`). */
+    /** The project the consumers read. */
     projectId: pulumi.Input<string>;
     /** Environment slug, e.g. prod. */
     environment: pulumi.Input<string>;
@@ -41,11 +45,10 @@ export interface TokenValidationProviderOptions extends Omit<tokens.InfisicalTok
 export type TokenValidationProvider = pulumi.dynamic.ResourceProvider<TokenValidationInputs, TokenValidationOutputs>;
 
 /**
- * Provider of TokenValidation. Serialised by value (see components/infisical-secret.ts).
+ * Provider of TokenValidation. Serialised by value (see ../provider-kit.ts).
  * check and diff make no call (preview calls nothing); messages never quote the token.
  */
 export function createTokenValidationProvider(options: TokenValidationProviderOptions = {}): TokenValidationProvider {
-    const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
     const { validateAttempts = 5, validateDelayMs = 2_000, ...clientOptions } = options;
 
     const validate = async (p: TokenValidationInputs): Promise<TokenValidationOutputs> => {
@@ -80,13 +83,9 @@ export function createTokenValidationProvider(options: TokenValidationProviderOp
     return {
         async check(_olds: TokenValidationInputs, news: TokenValidationInputs) {
             const failures: pulumi.dynamic.CheckFailure[] = [];
-            const inputs = { ...news };
-            for (const f of ["siteUrl", "projectId", "environment", "identityId"] as const) {
-                const v: unknown = news[f];
-                if (v !== unknown && (typeof v !== "string" || !v.trim())) failures.push({ property: f, reason: `${f} must be a non-empty string` });
-            }
-            if (typeof news.siteUrl === "string" && news.siteUrl !== unknown) inputs.siteUrl = news.siteUrl.trim().replace(/\/+$/, "");
-            if (news.accessToken !== unknown && (typeof news.accessToken !== "string" || !news.accessToken)) failures.push({ property: "accessToken", reason: "accessToken must be a non-empty string" });
+            requireStrings(news, ["siteUrl", "projectId", "environment", "identityId"], failures);
+            const inputs = { ...news, siteUrl: checkSiteUrl(news.siteUrl, failures) as string };
+            if (news.accessToken !== UNKNOWN && (typeof news.accessToken !== "string" || !news.accessToken)) failures.push({ property: "accessToken", reason: "accessToken must be a non-empty string" });
             return { inputs, failures };
         },
 
@@ -121,7 +120,7 @@ const provider = createTokenValidationProvider();
  * written (consumers depend on this resource). Runs only on up. `accessToken` is
  * a secret input and output.
  */
-export class TokenValidation extends pulumi.dynamic.Resource {
+export class TokenValidation extends RaxxDynamicResource {
     declare public readonly validatedAt: pulumi.Output<string>;
     declare public readonly secretCount: pulumi.Output<number>;
     declare public readonly attempts: pulumi.Output<number>;
@@ -129,6 +128,7 @@ export class TokenValidation extends pulumi.dynamic.Resource {
     constructor(name: string, args: TokenValidationArgs, opts?: pulumi.CustomResourceOptions, providerImpl: TokenValidationProvider = provider) {
         super(
             providerImpl,
+            "TokenValidation",
             name,
             {
                 siteUrl: args.siteUrl,
@@ -140,9 +140,8 @@ export class TokenValidation extends pulumi.dynamic.Resource {
                 secretCount: undefined,
                 attempts: undefined,
             },
-            { ...opts, additionalSecretOutputs: [...new Set([...(opts?.additionalSecretOutputs ?? []), "accessToken"])] },
-            "raxx-rotations",
-            "TokenValidation",
+            opts,
+            ["accessToken"],
         );
     }
 }

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
+import { RaxxDynamicResource } from "../dynamic-resource";
+import { dynamicType, UNKNOWN } from "../provider-kit";
 
-/** The type token the engine sees (dynamic resources live under pulumi-nodejs). */
-export const PROPAGATION_WAIT_TYPE = "pulumi-nodejs:dynamic/raxx-rotations:PropagationWait";
+export const PROPAGATION_WAIT_TYPE = dynamicType("PropagationWait");
 
 export interface PropagationWaitArgs {
     /** How long to wait (config `verify.propagationSeconds`; the SOP's `sleep 60`). */
@@ -32,7 +33,6 @@ export interface PropagationWaitOutputs {
     finishedAt: string;
 }
 
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const MAX_SECONDS = 3600;
 
 /**
@@ -46,27 +46,32 @@ const MAX_SECONDS = 3600;
  * - `finishedAt` is what KeyUsageCheck compares IAM's LastUsedDate with: a
  *   use of the old key after it came from something that was not switched.
  */
-export const propagationWaitProvider: pulumi.dynamic.ResourceProvider<PropagationWaitInputs, PropagationWaitOutputs> = {
-    async check(_olds, news) {
-        const s = news.seconds as unknown;
-        if (s !== UNKNOWN && !(typeof s === "number" && Number.isFinite(s) && s >= 0 && s <= MAX_SECONDS)) {
-            return { inputs: news, failures: [{ property: "seconds", reason: `${news.label}: seconds must be a number between 0 and ${MAX_SECONDS}` }] };
-        }
-        return { inputs: news };
-    },
+export function createPropagationWaitProvider(): pulumi.dynamic.ResourceProvider<PropagationWaitInputs, PropagationWaitOutputs> {
+    return {
+        async check(_olds, news) {
+            const seconds = news.seconds as unknown;
+            if (seconds !== UNKNOWN && !(typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 && seconds <= MAX_SECONDS)) {
+                return { inputs: news, failures: [{ property: "seconds", reason: `${news.label}: seconds must be a number between 0 and ${MAX_SECONDS}` }] };
+            }
+            return { inputs: news };
+        },
 
-    async diff(_id, olds, news) {
-        return { changes: (news.trigger as unknown) === UNKNOWN || news.trigger !== olds.trigger };
-    },
+        async diff(_id, olds, news) {
+            return { changes: (news.trigger as unknown) === UNKNOWN || news.trigger !== olds.trigger };
+        },
 
-    async create(inputs) {
-        return { id: inputs.label, outs: await wait(inputs) };
-    },
+        async create(inputs) {
+            return { id: inputs.label, outs: await wait(inputs) };
+        },
 
-    async update(_id, _olds, news) {
-        return { outs: await wait(news) };
-    },
-};
+        async update(_id, _olds, news) {
+            return { outs: await wait(news) };
+        },
+    };
+}
+
+/** The provider every PropagationWait uses. */
+export const propagationWaitProvider = createPropagationWaitProvider();
 
 async function wait(inputs: PropagationWaitInputs): Promise<PropagationWaitOutputs> {
     const started = Date.now();
@@ -87,7 +92,7 @@ async function wait(inputs: PropagationWaitInputs): Promise<PropagationWaitOutpu
  * Waits for propagation between the consumer writes and the probes, e.g.
  * `new PropagationWait(`${name}-propagation`, { seconds: 60, trigger: keyId }, { parent, dependsOn: writes })`.
  */
-export class PropagationWait extends pulumi.dynamic.Resource {
+export class PropagationWait extends RaxxDynamicResource {
     declare public readonly waitedSeconds: pulumi.Output<number>;
     declare public readonly startedAt: pulumi.Output<string>;
     /** ISO time: the consumers were switched before this. */
@@ -99,11 +104,11 @@ export class PropagationWait extends pulumi.dynamic.Resource {
         }
         super(
             propagationWaitProvider,
+            "PropagationWait",
             name,
             { seconds: args.seconds, trigger: args.trigger, label: name, waitedSeconds: undefined, startedAt: undefined, finishedAt: undefined },
             opts,
-            "raxx-rotations",
-            "PropagationWait",
+            [],
         );
     }
 }

@@ -1,18 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Consumers } from "../config/schema";
-import { GithubSecretsSink } from "../components/github-secrets-sink";
-import { HerokuConfigVars } from "../components/heroku-config-vars";
-import { HostEnvFile } from "../components/host-env-file";
-import { InfisicalSecret } from "../components/infisical-secret";
-import { InfisicalSettings } from "../config/schema";
-import { consumerPlaces } from "../config/places";
-
-/** How the project's own sinks reach their APIs (from stack config, secrets as Pulumi secrets). */
-export interface SinkSettings {
-    heroku?: { apiKey: pulumi.Output<string>; baseUrl?: string };
-    infisical?: InfisicalSettings & { token: pulumi.Output<string> };
-    hosts?: { privateKey: pulumi.Output<string> };
-}
+import { Consumers } from "../../config/schema";
+import { ConsumerSettings } from "../../config/stack-settings";
+import { GithubActionsSecrets } from "./github-secrets";
+import { HerokuConfigVars } from "./heroku-config-vars";
+import { HostEnvFile } from "./host-env-file";
+import { InfisicalSecret } from "./infisical-secret";
+import { consumerPlaces } from "../../config/places";
 
 export interface ConsumerWrites {
     /** Every resource that writes a value; the old credential's retirement waits for all of them. */
@@ -35,7 +28,7 @@ export function writeConsumers(
     name: string,
     consumers: Consumers,
     secrets: Record<string, pulumi.Input<string>>,
-    settings: SinkSettings,
+    settings: ConsumerSettings,
     parent: pulumi.Resource,
     /** What every write waits for: the new credential's validation. */
     dependsOn: pulumi.Resource[] = [],
@@ -57,13 +50,13 @@ export function writeConsumers(
 
     for (const consumer of consumers.github ?? []) {
         const suffix = consumer.environment ? `-${consumer.environment}` : "";
-        const sinkName = `${name}-github-${consumer.repository}${suffix}`;
-        const sink = new GithubSecretsSink(
-            sinkName,
+        const componentName = `${name}-github-${consumer.repository}${suffix}`;
+        const repository = new GithubActionsSecrets(
+            componentName,
             { repository: consumer.repository, environment: consumer.environment, secrets, dependsOn },
-            { parent, ...moved(consumer, sinkName) },
+            { parent, ...moved(consumer, componentName) },
         );
-        writes.push(...sink.writes);
+        writes.push(...repository.writes);
     }
 
     for (const consumer of consumers.infisical ?? []) {
@@ -76,7 +69,7 @@ export function writeConsumers(
             const resourceName = `${name}-infisical-${environment}-${folder}-${secretName}`;
             const secret = new InfisicalSecret(
                 resourceName,
-                { siteUrl, projectId, environment, secretPath: consumer.secretPath, secretName, value, token },
+                { siteUrl, projectId, environment, secretPath: consumer.secretPath, secretName, value, rotatorToken: token },
                 { parent, dependsOn, ...moved(consumer, resourceName) },
             );
             writes.push(secret);

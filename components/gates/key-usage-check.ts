@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as aws from "../clients/aws";
+import { RaxxDynamicResource } from "../dynamic-resource";
+import { dynamicType, UNKNOWN } from "../provider-kit";
+import * as aws from "../../clients/aws";
 
-/** The type token the engine sees (dynamic resources live under pulumi-nodejs). */
-export const KEY_USAGE_CHECK_TYPE = "pulumi-nodejs:dynamic/raxx-rotations:KeyUsageCheck";
+export const KEY_USAGE_CHECK_TYPE = dynamicType("KeyUsageCheck");
 
 export interface KeyUsageCheckArgs {
     /** The IAM user both keys belong to. */
@@ -39,7 +40,6 @@ export interface KeyUsageCheckOutputs {
     region?: string;
 }
 
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /**
  * DESIGN lifecycle step 5 (before SOP step 7's deactivation): IAM
@@ -49,7 +49,7 @@ const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
  * Inactive, so that holder keeps working while the operator finds it.
  *
  * Best effort, by design — a pass is not proof the old key is unused:
- * - API-CONTRACTS.md lists the call and its fields (LastUsedDate, ServiceName,
+ * - IAM's API reference lists the call and its fields (LastUsedDate, ServiceName,
  *   Region) and is silent on freshness; AWS's API reference states no delay
  *   either, and reports LastUsedDate null / "N/A" for a key never used.
  * - AWS's credential-report documentation says that when an access key is
@@ -69,28 +69,33 @@ const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
  *   its switch and the rerun passes.
  * - Nothing runs during preview.
  */
-export const keyUsageCheckProvider: pulumi.dynamic.ResourceProvider<KeyUsageCheckInputs, KeyUsageCheckOutputs> = {
-    async check(_olds, news) {
-        const at = news.switchedAt as unknown;
-        if (typeof at === "string" && at !== UNKNOWN && Number.isNaN(Date.parse(at))) {
-            return { inputs: news, failures: [{ property: "switchedAt", reason: `${news.label}: switchedAt must be an ISO time, got "${at}"` }] };
-        }
-        return { inputs: news };
-    },
+export function createKeyUsageCheckProvider(): pulumi.dynamic.ResourceProvider<KeyUsageCheckInputs, KeyUsageCheckOutputs> {
+    return {
+        async check(_olds, news) {
+            const at = news.switchedAt as unknown;
+            if (typeof at === "string" && at !== UNKNOWN && Number.isNaN(Date.parse(at))) {
+                return { inputs: news, failures: [{ property: "switchedAt", reason: `${news.label}: switchedAt must be an ISO time, got "${at}"` }] };
+            }
+            return { inputs: news };
+        },
 
-    async diff(_id, olds, news) {
-        const changed = (["newKeyId", "oldKeyId", "switchedAt"] as const).some((k) => (news[k] as unknown) === UNKNOWN || (news[k] ?? "") !== (olds[k] ?? ""));
-        return { changes: changed };
-    },
+        async diff(_id, olds, news) {
+            const changed = (["newKeyId", "oldKeyId", "switchedAt"] as const).some((k) => (news[k] as unknown) === UNKNOWN || (news[k] ?? "") !== (olds[k] ?? ""));
+            return { changes: changed };
+        },
 
-    async create(inputs) {
-        return { id: inputs.label, outs: await checkUsage(inputs) };
-    },
+        async create(inputs) {
+            return { id: inputs.label, outs: await checkUsage(inputs) };
+        },
 
-    async update(_id, _olds, news) {
-        return { outs: await checkUsage(news) };
-    },
-};
+        async update(_id, _olds, news) {
+            return { outs: await checkUsage(news) };
+        },
+    };
+}
+
+/** The provider every KeyUsageCheck uses. */
+export const keyUsageCheckProvider = createKeyUsageCheckProvider();
 
 async function checkUsage(inputs: KeyUsageCheckInputs): Promise<KeyUsageCheckOutputs> {
     const base = {
@@ -133,7 +138,7 @@ async function checkUsage(inputs: KeyUsageCheckInputs): Promise<KeyUsageCheckOut
  * `new KeyUsageCheck(`${name}-usage`, { user, oldKeyId, switchedAt: wait.finishedAt, newKeyId }, { parent, dependsOn: probes })`;
  * the previous key's `Inactive` slot then takes `dependsOn: [check]`.
  */
-export class KeyUsageCheck extends pulumi.dynamic.Resource {
+export class KeyUsageCheck extends RaxxDynamicResource {
     declare public readonly checkedAt: pulumi.Output<string>;
     declare public readonly oldKeyExists: pulumi.Output<boolean>;
     declare public readonly lastUsedDate: pulumi.Output<string | undefined>;
@@ -144,6 +149,7 @@ export class KeyUsageCheck extends pulumi.dynamic.Resource {
         if (typeof args.user === "string" && args.user.trim() === "") throw new Error(`KeyUsageCheck ${name}: user must name the IAM user`);
         super(
             keyUsageCheckProvider,
+            "KeyUsageCheck",
             name,
             {
                 user: args.user,
@@ -158,8 +164,7 @@ export class KeyUsageCheck extends pulumi.dynamic.Resource {
                 region: undefined,
             },
             opts,
-            "raxx-rotations",
-            "KeyUsageCheck",
+            [],
         );
     }
 }

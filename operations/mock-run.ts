@@ -6,6 +6,7 @@
 // place that knows how the mock runtime works.
 import * as pulumi from "@pulumi/pulumi";
 import { program } from "../program";
+import { IDENTITY_TOKEN_TYPE } from "../components/credentials/identity-token";
 
 export interface Registration {
     type: string;
@@ -100,7 +101,7 @@ export async function runProgram(options: RunOptions): Promise<Run> {
                         state: { ...args.inputs, status: args.inputs.status ?? "Active", secret: fakeSecretFor(id) },
                     };
                 }
-                if (args.type === "pulumi-nodejs:dynamic/raxx-rotations:IdentityToken") {
+                if (args.type === IDENTITY_TOKEN_TYPE) {
                     // Like a key: one token per slot and epoch.
                     const tokenId = `tok-${fakeKeyId(`${args.name}@${String(triggers.get(args.name))}`).toLowerCase()}`;
                     return {

@@ -1,5 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as tokens from "../clients/infisical-tokens";
+import { RaxxDynamicResource } from "../dynamic-resource";
+import { checkRotatorToken, checkSiteUrl, dynamicType, requireStrings, UNKNOWN } from "../provider-kit";
+
+export const IDENTITY_TOKEN_AUTH_TYPE = dynamicType("IdentityTokenAuth");
+import * as tokens from "../../clients/infisical-tokens";
 
 /** Infisical caps Token Auth TTLs at 10 years. */
 export const MAX_TOKEN_AUTH_TTL_SECONDS = 315_360_000;
@@ -14,7 +18,7 @@ export interface IdentityTokenAuthArgs {
     /** Max TTL (renewal cap), seconds; `ttlSeconds` when unset. Must be ≥ ttlSeconds. */
     maxTtlSeconds?: pulumi.Input<number>;
     /** The rotator's machine-identity access token; made a Pulumi secret here. Changing only the token changes nothing. */
-    token: pulumi.Input<string>;
+    rotatorToken: pulumi.Input<string>;
 }
 
 export interface IdentityTokenAuthInputs {
@@ -37,11 +41,10 @@ export type IdentityTokenAuthProviderOptions = Omit<tokens.InfisicalTokenClientO
 export type IdentityTokenAuthProvider = pulumi.dynamic.ResourceProvider<IdentityTokenAuthInputs, IdentityTokenAuthOutputs>;
 
 /**
- * Provider of IdentityTokenAuth. Serialised by value (see components/infisical-secret.ts):
+ * Provider of IdentityTokenAuth. Serialised by value (see ../provider-kit.ts):
  * uses only the client module and `options`. No call in check or diff, so preview calls nothing.
  */
 export function createIdentityTokenAuthProvider(options: IdentityTokenAuthProviderOptions = {}): IdentityTokenAuthProvider {
-    const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
     const maxTtl = MAX_TOKEN_AUTH_TTL_SECONDS;
 
     const apply = async (p: IdentityTokenAuthInputs): Promise<IdentityTokenAuthOutputs> => {
@@ -56,26 +59,19 @@ export function createIdentityTokenAuthProvider(options: IdentityTokenAuthProvid
     return {
         async check(_olds: IdentityTokenAuthInputs, news: IdentityTokenAuthInputs) {
             const failures: pulumi.dynamic.CheckFailure[] = [];
-            const inputs = { ...news };
-            for (const f of ["siteUrl", "identityId"] as const) {
-                const v: unknown = news[f];
-                if (v !== unknown && (typeof v !== "string" || !v.trim())) failures.push({ property: f, reason: `${f} must be a non-empty string` });
-            }
-            if (typeof news.siteUrl === "string" && news.siteUrl !== unknown) {
-                inputs.siteUrl = news.siteUrl.trim().replace(/\/+$/, "");
-                if (!/^https?:\/\/[^/]/i.test(inputs.siteUrl)) failures.push({ property: "siteUrl", reason: "siteUrl must be an http(s) URL, e.g. https://vault.raxx.app" });
-            }
+            requireStrings(news, ["siteUrl", "identityId"], failures);
+            const inputs = { ...news, siteUrl: checkSiteUrl(news.siteUrl, failures) as string };
             const ttl: unknown = news.ttlSeconds;
-            const ttlKnown = (ttl as unknown) !== unknown;
+            const ttlKnown = ttl !== UNKNOWN;
             if (ttlKnown && (typeof ttl !== "number" || !Number.isInteger(ttl) || ttl <= 0 || ttl > maxTtl)) {
                 failures.push({ property: "ttlSeconds", reason: `ttlSeconds must be a whole number of seconds between 1 and ${maxTtl} (set ttlDays explicitly: the SOP forbids relying on the default)` });
             }
             const max: unknown = news.maxTtlSeconds;
-            if (max !== undefined && max !== unknown) {
+            if (max !== undefined && max !== UNKNOWN) {
                 if (typeof max !== "number" || !Number.isInteger(max) || max <= 0 || max > maxTtl) failures.push({ property: "maxTtlSeconds", reason: `maxTtlSeconds must be a whole number of seconds between 1 and ${maxTtl}` });
                 else if (ttlKnown && typeof ttl === "number" && ttl > max) failures.push({ property: "ttlSeconds", reason: `ttlSeconds (${ttl}) must not exceed maxTtlSeconds (${max})` });
             }
-            if (news.token !== unknown && (typeof news.token !== "string" || !news.token)) failures.push({ property: "token", reason: "token (raxx-rotations:infisicalToken) must be a non-empty string" });
+            checkRotatorToken(news.token, failures);
             return { inputs, failures };
         },
 
@@ -111,7 +107,7 @@ const provider = createIdentityTokenAuthProvider();
  * Auth with POST when it is missing) before any token is minted. Delete leaves
  * the configuration in place. `token` is a secret input and output.
  */
-export class IdentityTokenAuth extends pulumi.dynamic.Resource {
+export class IdentityTokenAuth extends RaxxDynamicResource {
     declare public readonly siteUrl: pulumi.Output<string>;
     declare public readonly identityId: pulumi.Output<string>;
     declare public readonly ttlSeconds: pulumi.Output<number>;
@@ -121,19 +117,19 @@ export class IdentityTokenAuth extends pulumi.dynamic.Resource {
     constructor(name: string, args: IdentityTokenAuthArgs, opts?: pulumi.CustomResourceOptions, providerImpl: IdentityTokenAuthProvider = provider) {
         super(
             providerImpl,
+            "IdentityTokenAuth",
             name,
             {
                 siteUrl: args.siteUrl,
                 identityId: args.identityId,
                 ttlSeconds: args.ttlSeconds,
                 maxTtlSeconds: args.maxTtlSeconds,
-                token: pulumi.secret(args.token),
+                token: pulumi.secret(args.rotatorToken),
                 accessTokenTTL: undefined,
                 accessTokenMaxTTL: undefined,
             },
-            { ...opts, additionalSecretOutputs: [...new Set([...(opts?.additionalSecretOutputs ?? []), "token"])] },
-            "raxx-rotations",
-            "IdentityTokenAuth",
+            opts,
+            ["token"],
         );
     }
 }

@@ -1,7 +1,10 @@
 import * as github from "@pulumi/github";
 import * as pulumi from "@pulumi/pulumi";
 
-export interface GithubSecretsSinkArgs {
+/** The type token of the component (part of every deployed stack's state: its old name stays). */
+export const GITHUB_ACTIONS_SECRETS_TYPE = "raxx-rotations:components:GithubSecretsSink";
+
+export interface GithubActionsSecretsArgs {
     /** Repository name under the provider's `github:owner`. */
     repository: string;
     /** Deployment environment: environment secrets instead of repository secrets. */
@@ -18,14 +21,14 @@ export interface GithubSecretsSinkArgs {
  * PUT, where older releases replaced the secret and the replacement's cleanup
  * deleted the value just written (pulumi-github issues 111, 223, 250).
  */
-export class GithubSecretsSink extends pulumi.ComponentResource {
+export class GithubActionsSecrets extends pulumi.ComponentResource {
     /** One resource per secret written; the previous key's deactivation waits for them. */
     public readonly writes: pulumi.Resource[];
     /** "github <repository>[ environment <env>]", for outputs and messages. */
     public readonly place: string;
 
-    constructor(name: string, args: GithubSecretsSinkArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("raxx-rotations:components:GithubSecretsSink", name, {}, opts);
+    constructor(name: string, args: GithubActionsSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super(GITHUB_ACTIONS_SECRETS_TYPE, name, {}, opts);
         this.place = `github ${args.repository}${args.environment ? ` environment ${args.environment}` : ""}`;
         this.writes = Object.entries(args.secrets).map(([secretName, value]) => {
             const childName = `${name}-${secretName}`;

@@ -1,3 +1,3 @@
 import { scenarioTests } from "./scenarios";
 
-scenarioTests(0, 3);
+scenarioTests("gates");

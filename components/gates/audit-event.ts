@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import { exchange, insecureUrlProblem, isExchangeError, loadPackage } from "../clients/http";
+import { RaxxDynamicResource } from "../dynamic-resource";
+import { dynamicType, UNKNOWN } from "../provider-kit";
+import { exchange, insecureUrlProblem, isExchangeError, retrying } from "../../clients/http";
 
-/** The type token the engine sees (dynamic resources live under pulumi-nodejs). */
-export const AUDIT_EVENT_TYPE = "pulumi-nodejs:dynamic/raxx-rotations:AuditEvent";
+export const AUDIT_EVENT_TYPE = dynamicType("AuditEvent");
 
 /** The SOP step 8 context, field names as the SOP writes them. */
 export interface AuditContext {
@@ -79,7 +80,6 @@ export interface DeliveryResult {
     error?: string;
 }
 
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /**
  * SOP step 8 ("Audit log entry"): `secret.rotate.completed` with the SOP's
@@ -97,38 +97,43 @@ const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
  * - Nothing runs during preview. The webhook URL is a secret input, never an
  *   output, and messages show only its origin.
  */
-export const auditEventProvider: pulumi.dynamic.ResourceProvider<AuditEventInputs, AuditEventOutputs> = {
-    async check(_olds, news) {
-        const failures: pulumi.dynamic.CheckFailure[] = [];
-        if (news.action !== "secret.rotate.completed") failures.push({ property: "action", reason: `${news.label}: action must be "secret.rotate.completed"` });
-        const url = news.webhookUrl as unknown;
-        // Never quoted: a webhook URL often is the credential (Slack's is).
-        const insecure = typeof url === "string" && url !== "" && url !== UNKNOWN ? insecureUrlProblem(url) : undefined;
-        if (insecure) failures.push({ property: "webhookUrl", reason: `${news.label}: raxx-rotations:auditWebhookUrl ${insecure}` });
-        return { inputs: news, failures };
-    },
+export function createAuditEventProvider(): pulumi.dynamic.ResourceProvider<AuditEventInputs, AuditEventOutputs> {
+    return {
+        async check(_olds, news) {
+            const failures: pulumi.dynamic.CheckFailure[] = [];
+            if (news.action !== "secret.rotate.completed") failures.push({ property: "action", reason: `${news.label}: action must be "secret.rotate.completed"` });
+            const url = news.webhookUrl as unknown;
+            // Never quoted: a webhook URL often is the credential (Slack's is).
+            const insecure = typeof url === "string" && url !== "" && url !== UNKNOWN ? insecureUrlProblem(url) : undefined;
+            if (insecure) failures.push({ property: "webhookUrl", reason: `${news.label}: raxx-rotations:auditWebhookUrl ${insecure}` });
+            return { inputs: news, failures };
+        },
 
-    async diff(_id, olds, news) {
-        const ctx = news.context as unknown;
-        if (ctx === UNKNOWN || !news.context || (news.context.new_key_id as unknown) === UNKNOWN) return { changes: true };
-        if (news.context.new_key_id !== olds.context?.new_key_id) return { changes: true };
-        // Undelivered while a webhook is configured: retry on this update.
-        const webhook = typeof news.webhookUrl === "string" && news.webhookUrl !== "";
-        return { changes: webhook && olds.delivered !== true };
-    },
+        async diff(_id, olds, news) {
+            const ctx = news.context as unknown;
+            if (ctx === UNKNOWN || !news.context || (news.context.new_key_id as unknown) === UNKNOWN) return { changes: true };
+            if (news.context.new_key_id !== olds.context?.new_key_id) return { changes: true };
+            // Undelivered while a webhook is configured: retry on this update.
+            const webhook = typeof news.webhookUrl === "string" && news.webhookUrl !== "";
+            return { changes: webhook && olds.delivered !== true };
+        },
 
-    async create(inputs) {
-        const body = newEvent(inputs);
-        return { id: body.id, outs: await record(inputs, body) };
-    },
+        async create(inputs) {
+            const body = newEvent(inputs);
+            return { id: body.id, outs: await record(inputs, body) };
+        },
 
-    async update(_id, olds, news) {
-        // Same rotation, not yet delivered: post the same event again (same id and time).
-        const sameRotation = olds.context?.new_key_id === news.context.new_key_id && typeof olds.event === "string" && olds.event !== "";
-        const body = sameRotation ? (JSON.parse(olds.event) as AuditEventBody) : newEvent(news);
-        return { outs: await record(news, body) };
-    },
-};
+        async update(_id, olds, news) {
+            // Same rotation, not yet delivered: post the same event again (same id and time).
+            const sameRotation = olds.context?.new_key_id === news.context.new_key_id && typeof olds.event === "string" && olds.event !== "";
+            const body = sameRotation ? (JSON.parse(olds.event) as AuditEventBody) : newEvent(news);
+            return { outs: await record(news, body) };
+        },
+    };
+}
+
+/** The provider every AuditEvent uses. */
+export const auditEventProvider = createAuditEventProvider();
 
 function newEvent(inputs: AuditEventInputs): AuditEventBody {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -183,7 +188,6 @@ async function record(inputs: AuditEventInputs, body: AuditEventBody): Promise<A
  * path or query (which may hold a token).
  */
 export async function deliverAuditEvent(url: string, event: string, id: string, options: AuditDeliveryOptions = {}): Promise<DeliveryResult> {
-    const pRetry = loadPackage<typeof import("p-retry")>("p-retry");
     const timeoutMs = options.timeoutMs && options.timeoutMs > 0 ? options.timeoutMs : 10_000;
     const attempts = Math.max(1, Math.floor(options.attempts && options.attempts > 0 ? options.attempts : 4));
     const backoffMs = options.backoffMs !== undefined && options.backoffMs >= 0 ? options.backoffMs : 1_000;
@@ -196,42 +200,35 @@ export async function deliverAuditEvent(url: string, event: string, id: string, 
     }
     let tries = 0;
     let lastStatus: number | undefined;
+    const transient = (message: string) => Object.assign(new Error(message), { transient: true });
     try {
-        await pRetry(
+        await retrying(
+            { retries: attempts - 1, minBackoffMs: backoffMs, maxBackoffMs, maxRetryAfterMs: maxBackoffMs, longRetryAfter: "cap" },
             async (attempt: number) => {
                 tries = attempt;
-                let res: { status: number; ok: boolean };
+                let status: number;
                 try {
                     const answer = await exchange(
                         url,
                         { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": id, "User-Agent": "raxx-rotations" }, body: event },
                         { timeoutMs, service: where },
                     );
-                    res = { status: answer.status, ok: answer.status >= 200 && answer.status < 300 };
+                    status = answer.status;
                 } catch (err) {
-                    if (isExchangeError(err) && err.failure === "timeout") throw new Error(`no answer from ${where} within ${timeoutMs} ms`);
-                    // A plain Error: p-retry 4 gives up at once on a TypeError, which is how fetch reports network failures.
-                    if (isExchangeError(err) && err.failure === "network") throw new Error(`could not reach ${where} (${err.detail ?? "network error"})`);
+                    if (isExchangeError(err) && err.failure === "timeout") throw transient(`no answer from ${where} within ${timeoutMs} ms`);
+                    if (isExchangeError(err) && err.failure === "network") throw transient(`could not reach ${where} (${err.detail ?? "network error"})`);
                     // A redirect, an oversized answer, plain http: no retry can help.
-                    throw new pRetry.AbortError((err as Error).message);
+                    throw err as Error;
                 }
-                lastStatus = res.status;
-                if (res.ok) return;
-                const message = `${where} answered ${res.status}`;
-                if (res.status === 429 || res.status >= 500) throw new Error(message);
-                throw new pRetry.AbortError(`${message} — check the webhook URL and what it accepts`);
+                lastStatus = status;
+                if (status >= 200 && status < 300) return;
+                const message = `${where} answered ${status}`;
+                if (status === 429 || status >= 500) throw transient(message);
+                throw new Error(`${message} — check the webhook URL and what it accepts`);
             },
             {
-                retries: attempts - 1,
-                factor: 1,
-                minTimeout: 0,
-                maxTimeout: 0,
-                randomize: false,
-                onFailedAttempt: async (failed) => {
-                    const n = (failed as unknown as { attemptNumber: number; retriesLeft: number }).attemptNumber;
-                    if ((failed as unknown as { retriesLeft: number }).retriesLeft <= 0) return;
-                    await new Promise((resolve) => setTimeout(resolve, Math.min(maxBackoffMs, backoffMs * 2 ** (n - 1))));
-                },
+                judge: (err) => ({ retry: (err as { transient?: boolean }).transient === true }),
+                gaveUp: (err) => err,
             },
         );
         return { delivered: true, attempts: tries, status: lastStatus };
@@ -245,7 +242,7 @@ export async function deliverAuditEvent(url: string, event: string, id: string, 
  * The audit record of one rotation, e.g.
  * `new AuditEvent(`${name}-audit`, { action: "secret.rotate.completed", context: { secret_name, iam_user, old_key_id, new_key_id, method: "programmatic" }, webhookUrl }, { parent, dependsOn: [deactivatedKey, ...probes] })`.
  */
-export class AuditEvent extends pulumi.dynamic.Resource {
+export class AuditEvent extends RaxxDynamicResource {
     /** The event as posted (JSON text). */
     declare public readonly event: pulumi.Output<string>;
     declare public readonly eventId: pulumi.Output<string>;
@@ -259,6 +256,7 @@ export class AuditEvent extends pulumi.dynamic.Resource {
         if (args.action !== "secret.rotate.completed") throw new Error(`AuditEvent ${name}: action must be "secret.rotate.completed"`);
         super(
             auditEventProvider,
+            "AuditEvent",
             name,
             {
                 action: args.action,
@@ -276,8 +274,7 @@ export class AuditEvent extends pulumi.dynamic.Resource {
                 attempts: undefined,
             },
             opts,
-            "raxx-rotations",
-            "AuditEvent",
+            [],
         );
     }
 }

@@ -1,3 +1,3 @@
 import { scenarioTests } from "./scenarios";
 
-scenarioTests(2, 3);
+scenarioTests("lifecycle");

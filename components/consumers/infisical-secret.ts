@@ -1,5 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as infisical from "../clients/infisical";
+import * as infisical from "../../clients/infisical";
+import { RaxxDynamicResource } from "../dynamic-resource";
+import { checkRotatorToken, checkSiteUrl, configuredRotatorToken, dynamicType, UNKNOWN, withStateToken } from "../provider-kit";
+
+export const INFISICAL_SECRET_TYPE = dynamicType("InfisicalSecret");
 
 export interface InfisicalSecretArgs {
     /** Infisical base URL, e.g. https://vault.raxx.app (config `raxx-rotations:infisical.siteUrl`). */
@@ -15,7 +19,7 @@ export interface InfisicalSecretArgs {
     /** The value to hold; made a Pulumi secret here whatever it was. */
     value: pulumi.Input<string>;
     /** The rotator's machine-identity access token; made a Pulumi secret here. Changing only the token changes nothing. */
-    token: pulumi.Input<string>;
+    rotatorToken: pulumi.Input<string>;
 }
 
 /** What the provider receives (after check) and what it records. */
@@ -60,10 +64,7 @@ const PLACE_FIELDS = ["siteUrl", "projectId", "environment", "secretPath", "secr
  */
 export function createInfisicalSecretProvider(options: InfisicalProviderOptions = {}): InfisicalSecretProvider {
     const placeFields = PLACE_FIELDS;
-    // Matches @pulumi/pulumi's runtime.unknownValue: inputs not known yet during preview.
-    const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-
-    const client = (siteUrl: string, token: string) => new infisical.InfisicalClient({ ...options, siteUrl, token });
+    const client = (siteUrl: string) => (token: string) => new infisical.InfisicalClient({ ...options, siteUrl, token });
     const ref = (p: InfisicalSecretInputs): infisical.SecretRef => ({ projectId: p.projectId, environment: p.environment, secretPath: p.secretPath, name: p.secretName });
     const outputs = (p: InfisicalSecretInputs, version: number): InfisicalSecretOutputs => ({
         siteUrl: p.siteUrl,
@@ -77,37 +78,24 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
     });
     const idOf = (p: InfisicalSecretInputs) => `${p.projectId}:${p.environment}:${p.secretPath}:${p.secretName}`;
     const refused = (err: unknown) => infisical.isInfisicalError(err) && (err.kind === "unauthorized" || err.kind === "token");
-
-    /** Runs with the token of the state, then once with the configured rotator token if that one was refused. */
-    async function withStateToken<T>(provider: InfisicalSecretProvider, props: InfisicalSecretOutputs, run: (c: infisical.InfisicalClient) => Promise<T>): Promise<{ result: T; token: string }> {
-        try {
-            return { result: await run(client(props.siteUrl, props.token)), token: props.token };
-        } catch (err) {
-            const fallback = provider.rotatorToken;
-            if (!refused(err) || !fallback || fallback === props.token) throw err;
-            return { result: await run(client(props.siteUrl, fallback)), token: fallback };
-        }
-    }
+    const withToken = <T>(provider: InfisicalSecretProvider, props: InfisicalSecretOutputs, run: (c: infisical.InfisicalClient) => Promise<T>) =>
+        withStateToken(props.token, provider.rotatorToken, client(props.siteUrl), refused, run);
 
     return {
         async configure(this: InfisicalSecretProvider, req: pulumi.dynamic.ConfigureRequest) {
-            const t: unknown = req.config.get("raxx-rotations:infisicalToken");
-            if (typeof t === "string" && t) this.rotatorToken = t;
+            this.rotatorToken = configuredRotatorToken(req);
         },
 
         async check(_olds: InfisicalSecretInputs, news: InfisicalSecretInputs) {
             const failures: pulumi.dynamic.CheckFailure[] = [];
             const inputs = { ...news };
-            const known = (v: unknown): v is string => typeof v === "string" && v !== unknown;
+            const known = (v: unknown): v is string => typeof v === "string" && v !== UNKNOWN;
             for (const f of placeFields) {
                 const v: unknown = news[f];
-                if (v === unknown) continue;
+                if (v === UNKNOWN) continue;
                 if (typeof v !== "string" || !v.trim()) failures.push({ property: f, reason: `${f} must be a non-empty string` });
             }
-            if (known(news.siteUrl)) {
-                inputs.siteUrl = news.siteUrl.trim().replace(/\/+$/, "");
-                if (!/^https?:\/\/[^/]/i.test(inputs.siteUrl)) failures.push({ property: "siteUrl", reason: "siteUrl must be an http(s) URL, e.g. https://vault.raxx.app" });
-            }
+            inputs.siteUrl = checkSiteUrl(news.siteUrl, failures) as string;
             // One spelling per folder, so "/ci/" → "/ci" is no replacement (see diff).
             if (known(news.secretPath)) inputs.secretPath = infisical.normalizeSecretPath(news.secretPath);
             if (known(news.secretName) && /[\s/]/.test(news.secretName)) failures.push({ property: "secretName", reason: "secretName must not contain whitespace or '/'" });
@@ -115,8 +103,8 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
             if (known(news.value) && infisical.storedForm(news.value) !== news.value) {
                 failures.push({ property: "value", reason: "value has leading or trailing whitespace, which Infisical trims: the secret would never match what is declared" });
             }
-            if (news.value !== unknown && typeof news.value !== "string") failures.push({ property: "value", reason: "value must be a string" });
-            if (news.token !== unknown && (typeof news.token !== "string" || !news.token)) failures.push({ property: "token", reason: "token (raxx-rotations:infisicalToken) must be a non-empty string" });
+            if (news.value !== UNKNOWN && typeof news.value !== "string") failures.push({ property: "value", reason: "value must be a string" });
+            checkRotatorToken(news.token, failures);
             return { inputs, failures };
         },
 
@@ -133,14 +121,14 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
         },
 
         async create(inputs: InfisicalSecretInputs) {
-            const written = await client(inputs.siteUrl, inputs.token).upsertSecret({ ...ref(inputs), value: inputs.value });
+            const written = await client(inputs.siteUrl)(inputs.token).upsertSecret({ ...ref(inputs), value: inputs.value });
             return { id: idOf(inputs), outs: outputs(inputs, written.version) };
         },
 
         async read(this: InfisicalSecretProvider, id: string, props?: InfisicalSecretOutputs) {
             // `pulumi import` reads with no properties; the place and token are needed to find anything.
             if (!props) throw new Error(`InfisicalSecret ${id}: import is not supported — declare the secret and let the next up write it (update-or-create)`);
-            const { result: found, token } = await withStateToken(this, props, (c) => c.getSecret(ref(props)));
+            const { result: found, token } = await withToken(this, props, (c) => c.getSecret(ref(props)));
             // Gone outside Pulumi: an empty id drops it from the state (refresh), or shows it to be created.
             if (!found) return { id: "" };
             // A hidden value (identity without read-value permission) says nothing about drift: keep ours.
@@ -149,7 +137,7 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
         },
 
         async update(_id: string, _olds: InfisicalSecretOutputs, news: InfisicalSecretInputs) {
-            const written = await client(news.siteUrl, news.token).upsertSecret({ ...ref(news), value: news.value });
+            const written = await client(news.siteUrl)(news.token).upsertSecret({ ...ref(news), value: news.value });
             return { outs: outputs(news, written.version) };
         },
 
@@ -157,7 +145,7 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
             // Only while it still holds what this resource wrote: another writer of the
             // same place (a renamed resource, a replacement) may have written it since,
             // and deleting that would leave its consumers with nothing. A 404 is gone already.
-            await withStateToken(this, props, async (c) => {
+            await withToken(this, props, async (c) => {
                 const found = await c.getSecret(ref(props));
                 if (!found) return;
                 if (found.valueHidden || found.value !== infisical.storedForm(props.value)) {
@@ -182,7 +170,7 @@ const provider = createInfisicalSecretProvider();
  * updates in place; a new place replaces, deleting first. `value` and `token` are
  * secret inputs and outputs.
  */
-export class InfisicalSecret extends pulumi.dynamic.Resource {
+export class InfisicalSecret extends RaxxDynamicResource {
     declare public readonly siteUrl: pulumi.Output<string>;
     declare public readonly projectId: pulumi.Output<string>;
     declare public readonly environment: pulumi.Output<string>;
@@ -192,9 +180,9 @@ export class InfisicalSecret extends pulumi.dynamic.Resource {
     declare public readonly version: pulumi.Output<number>;
 
     constructor(name: string, args: InfisicalSecretArgs, opts?: pulumi.CustomResourceOptions, providerImpl: InfisicalSecretProvider = provider) {
-        const secretOutputs = [...new Set([...(opts?.additionalSecretOutputs ?? []), "value", "token"])];
         super(
             providerImpl,
+            "InfisicalSecret",
             name,
             {
                 siteUrl: args.siteUrl,
@@ -203,12 +191,11 @@ export class InfisicalSecret extends pulumi.dynamic.Resource {
                 secretPath: args.secretPath,
                 secretName: args.secretName,
                 value: pulumi.secret(args.value),
-                token: pulumi.secret(args.token),
+                token: pulumi.secret(args.rotatorToken),
                 version: undefined,
             },
-            { ...opts, additionalSecretOutputs: secretOutputs },
-            "raxx-rotations",
-            "InfisicalSecret",
+            opts,
+            ["value", "token"],
         );
     }
 }

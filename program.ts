@@ -32,7 +32,10 @@ export async function program(): Promise<Record<string, unknown>> {
     for (const credential of credentials) {
         try {
             const plan = credential.kind === "aws-access-key" ? planKeys : planTokens;
-            const owner = credential.kind === "aws-access-key" ? { field: "iamUser" as const, value: credential.iamUser } : { field: "identityId" as const, value: credential.identityId };
+            const owner =
+                credential.kind === "aws-access-key"
+                    ? { field: "iamUser" as const, value: credential.iamUser }
+                    : { field: "identityId" as const, value: credential.identityId };
             plans.set(credential.name, plan({ ...credential, owner }, lastAppliedOf(credential, last)));
         } catch (err) {
             if (!(err instanceof EpochMoveError)) throw err;
@@ -55,7 +58,9 @@ export async function program(): Promise<Record<string, unknown>> {
     // Where a moved consumer's former writer lives: under its credential's rotation component.
     const rotationUrnOf = (name: string) => {
         const kind = last.get(name)?.kind;
-        return kind && ROTATION_TYPES[kind] ? `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${ROTATION_TYPES[kind]}::${name}` : undefined;
+        return kind && ROTATION_TYPES[kind]
+            ? `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${ROTATION_TYPES[kind]}::${name}`
+            : undefined;
     };
     const rotations: Record<string, pulumi.Output<unknown>> = {};
     for (const credential of credentials) {
@@ -66,8 +71,16 @@ export async function program(): Promise<Record<string, unknown>> {
         const common = { plan, consumers: settings.consumers, audit: settings.audit, rotationUrnOf };
         rotations[credential.name] =
             credential.kind === "aws-access-key"
-                ? new AwsAccessKeyRotation(credential.name, { ...common, credential, last: lastAppliedOf(credential, last), iamKeys: iamKeys.get(credential.name) }, opts).summary
-                : new InfisicalTokenRotation(credential.name, { ...common, credential, infisical: settings.consumers.infisical!, stack: pulumi.getStack() }, opts).summary;
+                ? new AwsAccessKeyRotation(
+                      credential.name,
+                      { ...common, credential, last: lastAppliedOf(credential, last), iamKeys: iamKeys.get(credential.name) },
+                      opts,
+                  ).summary
+                : new InfisicalTokenRotation(
+                      credential.name,
+                      { ...common, credential, infisical: settings.consumers.infisical!, stack: pulumi.getStack() },
+                      opts,
+                  ).summary;
     }
     return { rotations };
 }

@@ -105,10 +105,18 @@ export async function validateNewKey(options: ValidateKeyOptions): Promise<Valid
     const label = options.label ? `${options.label}: ` : "";
     if (typeof keyId !== "string" || keyId === "") throw gateError(`${label}no access key id to validate`, "ValidationError", 0);
     if (typeof options.secret !== "string" || options.secret === "") {
-        throw gateError(`${label}the secret of access key ${keyId} is empty — an adopted (imported) key has no known secret and cannot be validated or handed to a consumer`, "ValidationError", 0);
+        throw gateError(
+            `${label}the secret of access key ${keyId} is empty — an adopted (imported) key has no known secret and cannot be validated or handed to a consumer`,
+            "ValidationError",
+            0,
+        );
     }
     if (typeof options.expectArn !== "string" || !options.expectArn.startsWith("arn:")) {
-        throw gateError(`${label}expectArn must be an IAM ARN (arn:aws:iam::<account>:user/<name>) to validate access key ${keyId}`, "ValidationError", 0);
+        throw gateError(
+            `${label}expectArn must be an IAM ARN (arn:aws:iam::<account>:user/<name>) to validate access key ${keyId}`,
+            "ValidationError",
+            0,
+        );
     }
     const maxWaitMs = Math.round(nonNegative(options.maxWaitSeconds, 120) * 1000);
     const timing = settings(options);
@@ -127,7 +135,14 @@ export async function validateNewKey(options: ValidateKeyOptions): Promise<Valid
 
     try {
         return await retrying(
-            { retries: 10_000, minBackoffMs: timing.backoffMs, maxBackoffMs: timing.maxBackoffMs, maxRetryAfterMs: timing.maxBackoffMs, longRetryAfter: "cap", deadlineMs: maxWaitMs },
+            {
+                retries: 10_000,
+                minBackoffMs: timing.backoffMs,
+                maxBackoffMs: timing.maxBackoffMs,
+                maxRetryAfterMs: timing.maxBackoffMs,
+                longRetryAfter: "cap",
+                deadlineMs: maxWaitMs,
+            },
             async (attempt: number) => {
                 let arn: string | undefined;
                 let account: string | undefined;
@@ -138,8 +153,14 @@ export async function validateNewKey(options: ValidateKeyOptions): Promise<Valid
                 } catch (err) {
                     const info = describeAwsError(err, secrets);
                     last = info;
-                    if (retryable(info) || PROPAGATION_CODES.includes(info.code)) throw Object.assign(new Error(info.message), { propagating: true });
-                    throw gateError(`${label}STS refused access key ${keyId} with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message} — check the key's IAM user and its permissions; no consumer has been written`, info.code, attempt, info.status);
+                    if (retryable(info) || PROPAGATION_CODES.includes(info.code))
+                        throw Object.assign(new Error(info.message), { propagating: true });
+                    throw gateError(
+                        `${label}STS refused access key ${keyId} with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message} — check the key's IAM user and its permissions; no consumer has been written`,
+                        info.code,
+                        attempt,
+                        info.status,
+                    );
                 }
                 if (arn !== options.expectArn) {
                     throw gateError(
@@ -190,7 +211,13 @@ export async function getAccessKeyLastUsed(keyId: string, options: LastUseOption
     });
     try {
         return await retrying(
-            { retries: attempts - 1, minBackoffMs: timing.backoffMs, maxBackoffMs: timing.maxBackoffMs, maxRetryAfterMs: timing.maxBackoffMs, longRetryAfter: "cap" },
+            {
+                retries: attempts - 1,
+                minBackoffMs: timing.backoffMs,
+                maxBackoffMs: timing.maxBackoffMs,
+                maxRetryAfterMs: timing.maxBackoffMs,
+                longRetryAfter: "cap",
+            },
             async (attempt: number) => {
                 try {
                     const out = await client.send(new sdk.GetAccessKeyLastUsedCommand({ AccessKeyId: keyId }));
@@ -206,14 +233,26 @@ export async function getAccessKeyLastUsed(keyId: string, options: LastUseOption
                     if (info.code === "NoSuchEntity") return { keyId, exists: false };
                     const message = `IAM GetAccessKeyLastUsed(${keyId}) failed with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message}`;
                     if (retryable(info)) throw Object.assign(new Error(message), { info });
-                    throw gateError(`${message} — check the rotator's AWS credentials may call iam:GetAccessKeyLastUsed`, info.code, attempt, info.status);
+                    throw gateError(
+                        `${message} — check the rotator's AWS credentials may call iam:GetAccessKeyLastUsed`,
+                        info.code,
+                        attempt,
+                        info.status,
+                    );
                 }
             },
             {
                 judge: (err) => ({ retry: (err as { info?: unknown }).info !== undefined }),
                 gaveUp: (err, n) => {
                     const info = (err as Error & { info?: { code: string; status?: number } }).info;
-                    return info ? gateError(`${err.message} (gave up after ${n} attempts) — check network access to IAM, then rerun \`pulumi up\``, info.code, n, info.status) : err;
+                    return info
+                        ? gateError(
+                              `${err.message} (gave up after ${n} attempts) — check network access to IAM, then rerun \`pulumi up\``,
+                              info.code,
+                              n,
+                              info.status,
+                          )
+                        : err;
                 },
             },
         );
@@ -224,7 +263,16 @@ export async function getAccessKeyLastUsed(keyId: string, options: LastUseOption
 
 /** The AWS error code, HTTP status and a short message, with anything secret this call knows replaced. */
 export function describeAwsError(err: unknown, secrets: string[]): { code: string; status?: number; message: string } {
-    const error = err as { name?: unknown; Code?: unknown; code?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number }; cause?: { code?: unknown } } | undefined;
+    const error = err as
+        | {
+              name?: unknown;
+              Code?: unknown;
+              code?: unknown;
+              message?: unknown;
+              $metadata?: { httpStatusCode?: number };
+              cause?: { code?: unknown };
+          }
+        | undefined;
     const status = error?.$metadata?.httpStatusCode;
     let code: string;
     if (typeof error?.Code === "string") code = error.Code;
@@ -246,7 +294,15 @@ export function describeAwsError(err: unknown, secrets: string[]): { code: strin
 function retryable(info: { code: string; status?: number }): boolean {
     if (info.status === undefined) return true;
     if (info.status === 429 || info.status >= 500) return true;
-    return ["Throttling", "ThrottlingException", "RequestLimitExceeded", "TimeoutError", "RequestTimeout", "ServiceUnavailable", "ServiceFailure"].includes(info.code);
+    return [
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TimeoutError",
+        "RequestTimeout",
+        "ServiceUnavailable",
+        "ServiceFailure",
+    ].includes(info.code);
 }
 
 function settings(options: AwsCallTiming): Required<AwsCallTiming> {

@@ -79,7 +79,9 @@ export function isHerokuApiError(err: unknown): err is HerokuApiError {
 
 export function createHerokuClient(options: HerokuClientOptions): HerokuClient {
     if (typeof options.apiKey !== "string" || options.apiKey === "") {
-        throw new Error("the Heroku API key (raxx-rotations:herokuApiKey) is empty — set it with `pulumi config set --secret herokuApiKey`");
+        throw new Error(
+            "the Heroku API key (raxx-rotations:herokuApiKey) is empty — set it with `pulumi config set --secret herokuApiKey`",
+        );
     }
     const settings: Settings = {
         apiKey: options.apiKey,
@@ -125,14 +127,21 @@ async function configVarsCall(
     app: string,
     body: Record<string, string | null> | undefined,
 ): Promise<Record<string, unknown>> {
-    if (typeof app !== "string" || app === "") throw apiError("(no app name)", "the Heroku app name is empty — check the consumer's `app`", 0);
+    if (typeof app !== "string" || app === "")
+        throw apiError("(no app name)", "the Heroku app name is empty — check the consumer's `app`", 0);
     const url = `${settings.baseUrl}/apps/${encodeURIComponent(app)}/config-vars`;
     const doing = method === "GET" ? "reading" : "writing";
     // Anything Heroku echoes back is scrubbed of what this request knows to be secret.
     const secrets = [settings.apiKey, ...Object.values(body ?? {}).filter((v): v is string => typeof v === "string" && v.length > 0)];
 
     return retrying(
-        { retries: settings.attempts - 1, minBackoffMs: settings.backoffMs, maxBackoffMs: settings.maxBackoffMs, maxRetryAfterMs: settings.maxRetryAfterMs, longRetryAfter: "cap" },
+        {
+            retries: settings.attempts - 1,
+            minBackoffMs: settings.backoffMs,
+            maxBackoffMs: settings.maxBackoffMs,
+            maxRetryAfterMs: settings.maxRetryAfterMs,
+            longRetryAfter: "cap",
+        },
         async (attempt: number) => {
             let answer: BoundedAnswer;
             try {
@@ -140,20 +149,31 @@ async function configVarsCall(
                     url,
                     {
                         method,
-                        headers: { Accept: ACCEPT, Authorization: `Bearer ${settings.apiKey}`, "Content-Type": "application/json", "User-Agent": "raxx-rotations" },
+                        headers: {
+                            Accept: ACCEPT,
+                            Authorization: `Bearer ${settings.apiKey}`,
+                            "Content-Type": "application/json",
+                            "User-Agent": "raxx-rotations",
+                        },
                         body: body === undefined ? undefined : JSON.stringify(body),
                     },
                     { timeoutMs: settings.timeoutMs, service: `Heroku app "${app}"` },
                 );
             } catch (err) {
                 // A redirect, an oversized answer or a plain-http URL: retrying changes nothing.
-                if (isExchangeError(err) && err.failure !== "timeout" && err.failure !== "network") throw apiError(app, `${err.message} while ${doing} config vars`, attempt);
+                if (isExchangeError(err) && err.failure !== "timeout" && err.failure !== "network")
+                    throw apiError(app, `${err.message} while ${doing} config vars`, attempt);
                 throw transient(noAnswer(settings, app, doing, err));
             }
             if (answer.status >= 200 && answer.status < 300) {
                 const parsed = parseJson(answer.text);
                 if (parsed === undefined || parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-                    throw apiError(app, `Heroku app "${app}": the answer to ${doing} config vars was not a config-var map — check that baseUrl points at the Heroku Platform API`, attempt, answer.status);
+                    throw apiError(
+                        app,
+                        `Heroku app "${app}": the answer to ${doing} config vars was not a config-var map — check that baseUrl points at the Heroku Platform API`,
+                        attempt,
+                        answer.status,
+                    );
                 }
                 return parsed as Record<string, unknown>;
             }
@@ -174,7 +194,8 @@ async function configVarsCall(
         },
         {
             // Only 429, 5xx, timeouts and network failures may pass when tried again.
-            judge: (err) => ((err as Transient).transient === true ? { retry: true, retryAfterMs: (err as Transient).retryAfterMs } : { retry: false }),
+            judge: (err) =>
+                (err as Transient).transient === true ? { retry: true, retryAfterMs: (err as Transient).retryAfterMs } : { retry: false },
             gaveUp: (failed, attempts) => {
                 const err = failed as Transient;
                 if (err.transient !== true) return failed;

@@ -86,7 +86,11 @@ export function isExchangeError(err: unknown): err is ExchangeError {
  * body is read up to `maxBytes`. Failures come back as ExchangeErrors whose
  * messages name the service, never the URL's path or query.
  */
-export async function exchange(url: string, init: { method: string; headers: Record<string, string>; body?: string }, opts: ExchangeOptions): Promise<BoundedAnswer> {
+export async function exchange(
+    url: string,
+    init: { method: string; headers: Record<string, string>; body?: string },
+    opts: ExchangeOptions,
+): Promise<BoundedAnswer> {
     const problem = insecureUrlProblem(url);
     if (problem) throw exchangeError(`${opts.service}: the URL ${problem}; nothing was sent`, "insecure");
     const maxBytes = opts.maxBytes ?? MAX_BODY_BYTES;
@@ -134,9 +138,13 @@ function tooLarge(service: string, maxBytes: number): string {
 
 function failed(err: unknown, opts: ExchangeOptions): ExchangeError {
     const error = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-    if (error?.name === "TimeoutError" || error?.name === "AbortError") return exchangeError(`${opts.service}: no answer within ${formatMs(opts.timeoutMs)}`, "timeout");
+    if (error?.name === "TimeoutError" || error?.name === "AbortError")
+        return exchangeError(`${opts.service}: no answer within ${formatMs(opts.timeoutMs)}`, "timeout");
     if (/redirect/i.test(error?.cause?.message ?? "")) {
-        return exchangeError(`${opts.service}: answered with a redirect, which is refused (it would resend the request, credentials included, elsewhere) — check the URL`, "redirect");
+        return exchangeError(
+            `${opts.service}: answered with a redirect, which is refused (it would resend the request, credentials included, elsewhere) — check the URL`,
+            "redirect",
+        );
     }
     // A URL in the cause keeps only its origin: a webhook's path is a secret.
     const cause = String(error?.cause?.code ?? error?.cause?.message ?? error?.message ?? "network error")
@@ -210,7 +218,10 @@ export async function retrying<T>(policy: RetryPolicy, attempt: (n: number) => P
                     return await attempt(n);
                 } catch (thrown) {
                     // p-retry 4 gives up at once on a TypeError (how fetch reports network failures): always hand it an Error of ours.
-                    const err = thrown instanceof Error && !(thrown instanceof TypeError) ? thrown : Object.assign(new Error(String((thrown as Error)?.message ?? thrown)), { cause: thrown });
+                    const err =
+                        thrown instanceof Error && !(thrown instanceof TypeError)
+                            ? thrown
+                            : Object.assign(new Error(String((thrown as Error)?.message ?? thrown)), { cause: thrown });
                     const verdict = hooks.judge(err);
                     if (!verdict.retry) {
                         final = verdict.instead ?? err;

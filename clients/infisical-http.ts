@@ -57,7 +57,13 @@ export interface InfisicalError extends Error {
 // A plain Error with fields rather than a subclass: closure serialisation turns
 // `class extends Error` into a function whose instances are no Errors at all
 // (no message, not instanceof Error), which p-retry then reports as "[object Object]".
-export function infisicalError(message: string, kind: InfisicalErrorKind, status?: number, code?: string, retryAfterMs?: number): InfisicalError {
+export function infisicalError(
+    message: string,
+    kind: InfisicalErrorKind,
+    status?: number,
+    code?: string,
+    retryAfterMs?: number,
+): InfisicalError {
     return Object.assign(new Error(message), { name: "InfisicalError" as const, kind, status, code, retryAfterMs });
 }
 
@@ -148,7 +154,13 @@ export class InfisicalHttp {
      */
     async request(r: HttpRequest): Promise<Answer> {
         return retrying(
-            { retries: this.retries, minBackoffMs: this.minBackoffMs, maxBackoffMs: this.maxBackoffMs, maxRetryAfterMs: this.maxRetryAfterMs, longRetryAfter: "fail" },
+            {
+                retries: this.retries,
+                minBackoffMs: this.minBackoffMs,
+                maxBackoffMs: this.maxBackoffMs,
+                maxRetryAfterMs: this.maxRetryAfterMs,
+                longRetryAfter: "fail",
+            },
             async () => {
                 const answer = await this.fetchOnce(r);
                 if ((answer.status >= 200 && answer.status < 300) || r.pass.includes(answer.status)) return answer;
@@ -162,12 +174,23 @@ export class InfisicalHttp {
                     if (err.kind === "timeout" || err.kind === "network") {
                         if (r.idempotent) return { retry: true };
                         // A request that may have reached Infisical must not be sent twice (a mint).
-                        return { retry: false, instead: infisicalError(`${err.message}${r.lostNote ? `; ${r.lostNote}` : ""}`, err.kind, err.status, err.code) };
+                        return {
+                            retry: false,
+                            instead: infisicalError(`${err.message}${r.lostNote ? `; ${r.lostNote}` : ""}`, err.kind, err.status, err.code),
+                        };
                     }
                     return { retry: false };
                 },
                 gaveUp: (err, attempts) =>
-                    isInfisicalError(err) && attempts > 1 ? infisicalError(`${err.message} (gave up after ${attempts} attempts)`, err.kind, err.status, err.code, err.retryAfterMs) : err,
+                    isInfisicalError(err) && attempts > 1
+                        ? infisicalError(
+                              `${err.message} (gave up after ${attempts} attempts)`,
+                              err.kind,
+                              err.status,
+                              err.code,
+                              err.retryAfterMs,
+                          )
+                        : err,
                 waitTooLong: (_err, wanted) =>
                     infisicalError(
                         `${r.place}: rate limited (429); Infisical asks to wait ${Math.ceil(wanted / 1000)} s, more than the ${Math.ceil(this.maxRetryAfterMs / 1000)} s this client waits — ${r.rateLimitNote ? `${r.rateLimitNote}; ` : ""}rerun later`,
@@ -198,10 +221,16 @@ export class InfisicalHttp {
         } catch (err) {
             // Rethrown as ours: p-retry would not retry fetch's TypeError.
             if (isExchangeError(err) && err.failure === "timeout") {
-                throw infisicalError(`${r.place}: no answer within ${formatMs(this.timeoutMs)} — ${r.timeoutNote ? `${r.timeoutNote}; ` : ""}check that ${this.base} is reachable`, "timeout");
+                throw infisicalError(
+                    `${r.place}: no answer within ${formatMs(this.timeoutMs)} — ${r.timeoutNote ? `${r.timeoutNote}; ` : ""}check that ${this.base} is reachable`,
+                    "timeout",
+                );
             }
             if (isExchangeError(err) && err.failure === "network") {
-                throw infisicalError(`${r.place}: could not reach ${this.base} (${this.redact(err.detail ?? "network error")}) — check siteUrl and the network`, "network");
+                throw infisicalError(
+                    `${r.place}: could not reach ${this.base} (${this.redact(err.detail ?? "network error")}) — check siteUrl and the network`,
+                    "network",
+                );
             }
             // A redirect, an oversized answer, plain http: no retry can help.
             throw infisicalError(`${this.redact((err as Error).message)} — check raxx-rotations:infisical.siteUrl`, "unexpected");
@@ -213,7 +242,12 @@ export class InfisicalHttp {
         } catch {
             parsed = undefined;
         }
-        if (status === 429) return { status, body: parsed, retryAfterMs: retryAfterMs(retryAfter, typeof parsed?.message === "string" ? parsed.message : undefined) };
+        if (status === 429)
+            return {
+                status,
+                body: parsed,
+                retryAfterMs: retryAfterMs(retryAfter, typeof parsed?.message === "string" ? parsed.message : undefined),
+            };
         return { status, body: parsed };
     }
 }

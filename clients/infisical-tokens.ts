@@ -8,7 +8,17 @@
 // Serialised BY VALUE into the dynamic-provider host with the components that
 // use it (components/credentials/identity-token*.ts, components/gates/token-validation.ts): no
 // module-level state other than constants.
-import { Answer, errorCode as code, HttpRequest, infisicalError as tokenError, InfisicalClientOptions, InfisicalError, InfisicalHttp, isInfisicalError, TOKEN_HINT } from "./infisical-http";
+import {
+    Answer,
+    errorCode as code,
+    HttpRequest,
+    infisicalError as tokenError,
+    InfisicalClientOptions,
+    InfisicalError,
+    InfisicalHttp,
+    isInfisicalError,
+    TOKEN_HINT,
+} from "./infisical-http";
 
 /** Settings as for the secrets client: `token` is the rotator's access token (Bearer). */
 export type InfisicalTokenClientOptions = InfisicalClientOptions;
@@ -84,10 +94,20 @@ export class InfisicalTokenClient {
             attached = true;
         }
         if (answer.status === 404) {
-            throw tokenError(`${place}: no machine identity ${identityId} (404 NotFound) — ${effect}; check identityId in the credential config`, "not-found", 404, code(answer));
+            throw tokenError(
+                `${place}: no machine identity ${identityId} (404 NotFound) — ${effect}; check identityId in the credential config`,
+                "not-found",
+                404,
+                code(answer),
+            );
         }
         if (answer.status === 400) {
-            throw tokenError(`${place}: Infisical refused TTL ${ttl.accessTokenTTL} s / max ${ttl.accessTokenMaxTTL} s (400 ${code(answer) ?? "BadRequest"}: ${this.serverMessage(answer)}) — ${effect}; the TTL must not exceed the max TTL`, "invalid", 400, code(answer));
+            throw tokenError(
+                `${place}: Infisical refused TTL ${ttl.accessTokenTTL} s / max ${ttl.accessTokenMaxTTL} s (400 ${code(answer) ?? "BadRequest"}: ${this.serverMessage(answer)}) — ${effect}; the TTL must not exceed the max TTL`,
+                "invalid",
+                400,
+                code(answer),
+            );
         }
         const cfg = (answer.body?.identityTokenAuth ?? {}) as Record<string, unknown>;
         return {
@@ -113,17 +133,37 @@ export class InfisicalTokenClient {
             idempotent: false,
             effect: `no token was minted`,
         });
-        if (answer.status === 404) throw tokenError(`${place}: no machine identity ${identityId} (404 NotFound) — no token was minted; check identityId in the credential config`, "not-found", 404, code(answer));
+        if (answer.status === 404)
+            throw tokenError(
+                `${place}: no machine identity ${identityId} (404 NotFound) — no token was minted; check identityId in the credential config`,
+                "not-found",
+                404,
+                code(answer),
+            );
         if (answer.status === 400) {
-            throw tokenError(`${place}: Infisical refused to mint token "${name}" (400 ${code(answer) ?? "BadRequest"}: ${this.serverMessage(answer)}) — no token was minted; is Token Auth attached to the identity (configure its TTL first)?`, "invalid", 400, code(answer));
+            throw tokenError(
+                `${place}: Infisical refused to mint token "${name}" (400 ${code(answer) ?? "BadRequest"}: ${this.serverMessage(answer)}) — no token was minted; is Token Auth attached to the identity (configure its TTL first)?`,
+                "invalid",
+                400,
+                code(answer),
+            );
         }
         const accessToken = answer.body?.accessToken;
         const data = (answer.body?.tokenData ?? {}) as Record<string, unknown>;
         if (typeof accessToken !== "string" || !accessToken || typeof data.id !== "string") {
-            throw tokenError(`${place}: unexpected answer to minting "${name}" (no accessToken or tokenData.id in a 200 answer) — check the Infisical version`, "unexpected", answer.status);
+            throw tokenError(
+                `${place}: unexpected answer to minting "${name}" (no accessToken or tokenData.id in a 200 answer) — check the Infisical version`,
+                "unexpected",
+                answer.status,
+            );
         }
         this.http.neverQuote(accessToken);
-        const expiresIn = typeof answer.body?.expiresIn === "number" ? answer.body.expiresIn : typeof data.accessTokenTTL === "number" ? data.accessTokenTTL : 0;
+        const expiresIn =
+            typeof answer.body?.expiresIn === "number"
+                ? answer.body.expiresIn
+                : typeof data.accessTokenTTL === "number"
+                  ? data.accessTokenTTL
+                  : 0;
         return { accessToken, tokenId: data.id, expiresIn, name: typeof data.name === "string" ? data.name : name };
     }
 
@@ -135,7 +175,14 @@ export class InfisicalTokenClient {
      */
     async getToken(tokenId: string): Promise<TokenInfo | undefined> {
         const place = `Infisical Token Auth token ${tokenId}`;
-        const answer = await this.request({ place, method: "GET", path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}`, pass: [200, 404], idempotent: true, effect: "nothing was changed" });
+        const answer = await this.request({
+            place,
+            method: "GET",
+            path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}`,
+            pass: [200, 404],
+            idempotent: true,
+            effect: "nothing was changed",
+        });
         if (answer.status === 404) {
             if (unknownToken(answer, tokenId)) return undefined;
             throw this.strange404(place, answer, "nothing was changed");
@@ -153,14 +200,35 @@ export class InfisicalTokenClient {
     /** Renames a token in place (PATCH). */
     async renameToken(tokenId: string, name: string): Promise<void> {
         const place = `Infisical Token Auth token ${tokenId}`;
-        const answer = await this.request({ place, method: "PATCH", path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}`, body: { name }, pass: [200, 404], idempotent: true, effect: "the token was not renamed" });
-        if (answer.status === 404) throw tokenError(`${place}: not found (404) — the token was not renamed; was it revoked outside Pulumi? run pulumi refresh`, "not-found", 404, code(answer));
+        const answer = await this.request({
+            place,
+            method: "PATCH",
+            path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}`,
+            body: { name },
+            pass: [200, 404],
+            idempotent: true,
+            effect: "the token was not renamed",
+        });
+        if (answer.status === 404)
+            throw tokenError(
+                `${place}: not found (404) — the token was not renamed; was it revoked outside Pulumi? run pulumi refresh`,
+                "not-found",
+                404,
+                code(answer),
+            );
     }
 
     /** Revokes a token. Returns false when Infisical answers 404 (not found or already revoked): revoking is then done. */
     async revokeToken(tokenId: string): Promise<boolean> {
         const place = `Infisical Token Auth token ${tokenId}`;
-        const answer = await this.request({ place, method: "POST", path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}/revoke`, pass: [200, 404], idempotent: true, effect: "the token may still be valid" });
+        const answer = await this.request({
+            place,
+            method: "POST",
+            path: `/api/v1/auth/token-auth/tokens/${encodeURIComponent(tokenId)}/revoke`,
+            pass: [200, 404],
+            idempotent: true,
+            effect: "the token may still be valid",
+        });
         if (answer.status === 404 && !unknownToken(answer, tokenId)) throw this.strange404(place, answer, "the token may still be valid");
         return answer.status === 200;
     }
@@ -184,19 +252,34 @@ export class InfisicalTokenClient {
      * (rate limits, 5xx, timeouts after retries) and unexpected answers.
      */
     async checkTokenWorks(token: string, scope: TokenScope): Promise<TokenCheck> {
-        if (!token) throw tokenError(`Infisical ${scope.environment} of project ${scope.projectId}: the token to check is empty`, "invalid");
+        if (!token)
+            throw tokenError(`Infisical ${scope.environment} of project ${scope.projectId}: the token to check is empty`, "invalid");
         this.http.neverQuote(token);
         const place = `Infisical ${scope.environment} of project ${scope.projectId}`;
         // viewSecretValue=false: the check needs the list, never the values.
-        const query = new URLSearchParams({ projectId: scope.projectId, environment: scope.environment, secretPath: "/", viewSecretValue: "false" });
-        const answer = await this.request({ place, method: "GET", path: `/api/v4/secrets?${query.toString()}`, bearer: token, pass: [200, 401, 403, 404], idempotent: true, effect: "nothing was changed" });
+        const query = new URLSearchParams({
+            projectId: scope.projectId,
+            environment: scope.environment,
+            secretPath: "/",
+            viewSecretValue: "false",
+        });
+        const answer = await this.request({
+            place,
+            method: "GET",
+            path: `/api/v4/secrets?${query.toString()}`,
+            bearer: token,
+            pass: [200, 401, 403, 404],
+            idempotent: true,
+            effect: "nothing was changed",
+        });
         const infisicalCode = code(answer);
         if (answer.status === 200) {
             const secrets = answer.body?.secrets;
             return { ok: true, status: 200, secretCount: Array.isArray(secrets) ? secrets.length : 0 };
         }
         if (answer.status === 401) return { ok: false, status: 401, reason: "revoked", code: infisicalCode };
-        if (answer.status === 403) return { ok: false, status: 403, reason: infisicalCode === "TokenError" ? "expired" : "permission", code: infisicalCode };
+        if (answer.status === 403)
+            return { ok: false, status: 403, reason: infisicalCode === "TokenError" ? "expired" : "permission", code: infisicalCode };
         return { ok: false, status: 404, reason: "not-found", code: infisicalCode };
     }
 
@@ -206,7 +289,8 @@ export class InfisicalTokenClient {
             classify: (answer) => this.classify(r, answer),
             timeoutNote: r.effect === "no token was minted" ? "the outcome is unknown" : r.effect,
             rateLimitNote: r.effect,
-            lostNote: "a token may have been minted anyway — list the identity's tokens in Infisical and revoke any you do not recognise, then rerun",
+            lostNote:
+                "a token may have been minted anyway — list the identity's tokens in Infisical and revoke any you do not recognise, then rerun",
         });
     }
 
@@ -214,20 +298,61 @@ export class InfisicalTokenClient {
         const { status } = answer;
         const infisicalCode = code(answer);
         const whose = r.bearer ? "the token being checked" : TOKEN_HINT;
-        if (status === 401) return tokenError(`${r.place}: ${whose} was refused: revoked or wrong — ${r.effect}; set a valid token and rerun (401 ${infisicalCode ?? "Unauthorized"})`, "unauthorized", status, infisicalCode);
+        if (status === 401)
+            return tokenError(
+                `${r.place}: ${whose} was refused: revoked or wrong — ${r.effect}; set a valid token and rerun (401 ${infisicalCode ?? "Unauthorized"})`,
+                "unauthorized",
+                status,
+                infisicalCode,
+            );
         if (status === 403 && infisicalCode === "TokenError") {
-            return tokenError(`${r.place}: ${whose} has expired or is malformed (403 TokenError) — ${r.effect}; mint a new token for the rotator's machine identity, set it and rerun`, "token", status, infisicalCode);
+            return tokenError(
+                `${r.place}: ${whose} has expired or is malformed (403 TokenError) — ${r.effect}; mint a new token for the rotator's machine identity, set it and rerun`,
+                "token",
+                status,
+                infisicalCode,
+            );
         }
         if (status === 403) {
-            return tokenError(`${r.place}: the rotator's machine identity lacks permission for this (403 ${infisicalCode ?? "Forbidden"}) — ${r.effect}; grant it permission to manage the identity's Token Auth and rerun`, "permission", status, infisicalCode);
+            return tokenError(
+                `${r.place}: the rotator's machine identity lacks permission for this (403 ${infisicalCode ?? "Forbidden"}) — ${r.effect}; grant it permission to manage the identity's Token Auth and rerun`,
+                "permission",
+                status,
+                infisicalCode,
+            );
         }
-        if (status === 422) return tokenError(`${r.place}: Infisical refused the request as invalid (422 ${infisicalCode ?? "ValidationFailure"}: ${this.serverMessage(answer)}) — ${r.effect}`, "invalid", status, infisicalCode);
-        if (status === 429) return tokenError(`${r.place}: rate limited by Infisical (429) — ${r.effect}`, "rate-limited", status, infisicalCode, answer.retryAfterMs);
+        if (status === 422)
+            return tokenError(
+                `${r.place}: Infisical refused the request as invalid (422 ${infisicalCode ?? "ValidationFailure"}: ${this.serverMessage(answer)}) — ${r.effect}`,
+                "invalid",
+                status,
+                infisicalCode,
+            );
+        if (status === 429)
+            return tokenError(
+                `${r.place}: rate limited by Infisical (429) — ${r.effect}`,
+                "rate-limited",
+                status,
+                infisicalCode,
+                answer.retryAfterMs,
+            );
         if (status >= 500) {
-            const maybe = r.idempotent ? "" : " — a token may have been minted anyway; list the identity's tokens in Infisical and revoke any you do not recognise, then rerun";
-            return tokenError(`${r.place}: Infisical answered ${status}${infisicalCode ? ` ${infisicalCode}` : ""}${maybe}`, "server", status, infisicalCode);
+            const maybe = r.idempotent
+                ? ""
+                : " — a token may have been minted anyway; list the identity's tokens in Infisical and revoke any you do not recognise, then rerun";
+            return tokenError(
+                `${r.place}: Infisical answered ${status}${infisicalCode ? ` ${infisicalCode}` : ""}${maybe}`,
+                "server",
+                status,
+                infisicalCode,
+            );
         }
-        return tokenError(`${r.place}: Infisical answered ${status}${infisicalCode ? ` ${infisicalCode}` : ""} (${this.serverMessage(answer)}) — ${r.effect}`, "unexpected", status, infisicalCode);
+        return tokenError(
+            `${r.place}: Infisical answered ${status}${infisicalCode ? ` ${infisicalCode}` : ""} (${this.serverMessage(answer)}) — ${r.effect}`,
+            "unexpected",
+            status,
+            infisicalCode,
+        );
     }
 
     private serverMessage(answer: Answer): string {

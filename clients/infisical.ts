@@ -8,7 +8,16 @@
 // This module is serialised BY VALUE into the dynamic-provider host (see
 // components/consumers/infisical-secret.ts): keep it free of module-level state other than
 // constants; the request layer (clients/infisical-http.ts) loads p-retry.
-import { Answer, errorCode, infisicalError, InfisicalClientOptions, InfisicalError, InfisicalHttp, isInfisicalError, TOKEN_HINT } from "./infisical-http";
+import {
+    Answer,
+    errorCode,
+    infisicalError,
+    InfisicalClientOptions,
+    InfisicalError,
+    InfisicalHttp,
+    isInfisicalError,
+    TOKEN_HINT,
+} from "./infisical-http";
 
 /** Where one secret lives. */
 export interface SecretRef {
@@ -68,7 +77,12 @@ export class InfisicalClient {
 
     /** The secret, or undefined when Infisical answers 404 (no such secret, or no such folder). */
     async getSecret(ref: SecretRef): Promise<SecretRecord | undefined> {
-        const query = new URLSearchParams({ projectId: ref.projectId, environment: ref.environment, secretPath: ref.secretPath, type: "shared" });
+        const query = new URLSearchParams({
+            projectId: ref.projectId,
+            environment: ref.environment,
+            secretPath: ref.secretPath,
+            type: "shared",
+        });
         const answer = await this.send(ref, "read", "GET", `${secretUrl(ref.name)}?${query.toString()}`);
         if (answer.status === 404) return undefined;
         if (answer.status !== 200) throw this.classify(ref, "read", answer);
@@ -148,7 +162,12 @@ export class InfisicalClient {
         // True of reads too, and what an operator needs to know before rerunning.
         const nothing = "nothing was written";
         if (status === 401) {
-            return infisicalError(`${place}: ${TOKEN_HINT} was refused: revoked or wrong — ${nothing}; set a valid token and rerun (401 ${code ?? "Unauthorized"})`, "unauthorized", status, code);
+            return infisicalError(
+                `${place}: ${TOKEN_HINT} was refused: revoked or wrong — ${nothing}; set a valid token and rerun (401 ${code ?? "Unauthorized"})`,
+                "unauthorized",
+                status,
+                code,
+            );
         }
         if (status === 403 && code === "TokenError") {
             return infisicalError(
@@ -168,14 +187,25 @@ export class InfisicalClient {
             );
         }
         if (status === 422) {
-            return infisicalError(`${place}: Infisical refused the request as invalid (422 ${code ?? "ValidationFailure"}: ${this.serverMessage(ref, answer)}) — ${nothing}; check the secret name and path`, "invalid", status, code);
+            return infisicalError(
+                `${place}: Infisical refused the request as invalid (422 ${code ?? "ValidationFailure"}: ${this.serverMessage(ref, answer)}) — ${nothing}; check the secret name and path`,
+                "invalid",
+                status,
+                code,
+            );
         }
-        if (status === 429) return infisicalError(`${place}: rate limited by Infisical (429)`, "rate-limited", status, code, answer.retryAfterMs);
+        if (status === 429)
+            return infisicalError(`${place}: rate limited by Infisical (429)`, "rate-limited", status, code, answer.retryAfterMs);
         if (status >= 500) {
             const maybe = op === "read" ? "" : "; the write may or may not have landed — rerunning is safe (writes are updates)";
             return infisicalError(`${place}: Infisical answered ${status}${code ? ` ${code}` : ""}${maybe}`, "server", status, code);
         }
-        return infisicalError(`${place}: Infisical answered ${status}${code ? ` ${code}` : ""} (${this.serverMessage(ref, answer)}) — ${nothing}`, "unexpected", status, code);
+        return infisicalError(
+            `${place}: Infisical answered ${status}${code ? ` ${code}` : ""} (${this.serverMessage(ref, answer)}) — ${nothing}`,
+            "unexpected",
+            status,
+            code,
+        );
     }
 
     private folderMissing(ref: SecretRef): InfisicalError {
@@ -191,9 +221,18 @@ export class InfisicalClient {
         this.rejectApproval(ref, "write", answer);
         const secret = answer.body?.secret as Record<string, unknown> | undefined;
         if (!secret || typeof secret.secretValue !== "string" || typeof secret.version !== "number") {
-            throw infisicalError(`${describePlace(ref)}: unexpected answer from Infisical (no secret in a ${answer.status} answer)`, "unexpected", answer.status);
+            throw infisicalError(
+                `${describePlace(ref)}: unexpected answer from Infisical (no secret in a ${answer.status} answer)`,
+                "unexpected",
+                answer.status,
+            );
         }
-        return { name: typeof secret.secretKey === "string" ? secret.secretKey : ref.name, value: secret.secretValue, version: secret.version, valueHidden: secret.secretValueHidden === true };
+        return {
+            name: typeof secret.secretKey === "string" ? secret.secretKey : ref.name,
+            value: secret.secretValue,
+            version: secret.version,
+            valueHidden: secret.secretValueHidden === true,
+        };
     }
 
     private rejectApproval(ref: SecretRef, op: string, answer: Answer): void {

@@ -15,6 +15,13 @@ export abstract class RaxxDynamicResource extends pulumi.dynamic.Resource {
         secretOutputs: string[] = [],
     ) {
         const additionalSecretOutputs = [...new Set([...(opts?.additionalSecretOutputs ?? []), ...secretOutputs])];
-        super(provider, name, props, { ...opts, ...(additionalSecretOutputs.length ? { additionalSecretOutputs } : {}) }, "raxx-rotations", typeName);
+        super(
+            provider,
+            name,
+            props,
+            { ...opts, ...(additionalSecretOutputs.length ? { additionalSecretOutputs } : {}) },
+            "raxx-rotations",
+            typeName,
+        );
     }
 }

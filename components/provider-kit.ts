@@ -21,10 +21,15 @@ export function isKnown(value: unknown): boolean {
 }
 
 /** check(): each of `fields` must be a non-empty string (unknowns pass). */
-export function requireStrings<T extends object>(news: T, fields: readonly (keyof T & string)[], failures: pulumi.dynamic.CheckFailure[]): void {
+export function requireStrings<T extends object>(
+    news: T,
+    fields: readonly (keyof T & string)[],
+    failures: pulumi.dynamic.CheckFailure[],
+): void {
     for (const f of fields) {
         const v: unknown = news[f];
-        if (v !== UNKNOWN && (typeof v !== "string" || !v.trim())) failures.push({ property: f, reason: `${f} must be a non-empty string` });
+        if (v !== UNKNOWN && (typeof v !== "string" || !v.trim()))
+            failures.push({ property: f, reason: `${f} must be a non-empty string` });
     }
 }
 
@@ -43,7 +48,8 @@ export function checkSiteUrl(siteUrl: unknown, failures: pulumi.dynamic.CheckFai
 
 /** check(): the rotator's token (raxx-rotations:infisicalToken) is required. */
 export function checkRotatorToken(token: unknown, failures: pulumi.dynamic.CheckFailure[], property = "token"): void {
-    if (token !== UNKNOWN && (typeof token !== "string" || !token)) failures.push({ property, reason: `${property} (raxx-rotations:infisicalToken) must be a non-empty string` });
+    if (token !== UNKNOWN && (typeof token !== "string" || !token))
+        failures.push({ property, reason: `${property} (raxx-rotations:infisicalToken) must be a non-empty string` });
 }
 
 /**

@@ -40,7 +40,8 @@ export function parseHostKey(value: string, host: string, port = 22): PinnedHost
         // A known_hosts line: the first field lists the host names it is for.
         const names = fields[0].split(",");
         const wanted = port === 22 ? [host] : [`[${host}]:${port}`];
-        if (fields[0].startsWith("|1|")) return { problem: "is a hashed known_hosts line; use `ssh-keyscan -t ed25519 HOST` (unhashed) or the key line alone" };
+        if (fields[0].startsWith("|1|"))
+            return { problem: "is a hashed known_hosts line; use `ssh-keyscan -t ed25519 HOST` (unhashed) or the key line alone" };
         if (!names.some((n) => wanted.includes(n))) return { problem: `is a known_hosts line for ${fields[0]}, not for ${wanted[0]}` };
     }
     if (type === "ssh-rsa") {

@@ -22,7 +22,11 @@ export function consumerPlaces(consumers: Consumers, defaultEnvironment?: string
     const places: ConsumerPlace[] = [];
     (consumers.github ?? []).forEach((c, i) => {
         const env = c.environment ? ` environment ${c.environment}` : "";
-        places.push({ field: `consumers.github[${i}]`, place: `github ${c.repository}${env}`, label: `GitHub repository ${c.repository}${env}` });
+        places.push({
+            field: `consumers.github[${i}]`,
+            place: `github ${c.repository}${env}`,
+            label: `GitHub repository ${c.repository}${env}`,
+        });
     });
     (consumers.infisical ?? []).forEach((c, i) => {
         const env = c.environment ?? defaultEnvironment;
@@ -33,9 +37,15 @@ export function consumerPlaces(consumers: Consumers, defaultEnvironment?: string
             label: `Infisical ${env ? `environment ${env} ` : ""}path ${path}`,
         });
     });
-    (consumers.heroku ?? []).forEach((c, i) => places.push({ field: `consumers.heroku[${i}]`, place: `heroku ${c.app}`, label: `Heroku app ${c.app}` }));
+    (consumers.heroku ?? []).forEach((c, i) =>
+        places.push({ field: `consumers.heroku[${i}]`, place: `heroku ${c.app}`, label: `Heroku app ${c.app}` }),
+    );
     (consumers.hosts ?? []).forEach((c, i) =>
-        places.push({ field: `consumers.hosts[${i}]`, place: `host ${c.host} file ${c.envFile}`, label: `host ${c.host} file ${c.envFile}` }),
+        places.push({
+            field: `consumers.hosts[${i}]`,
+            place: `host ${c.host} file ${c.envFile}`,
+            label: `host ${c.host} file ${c.envFile}`,
+        }),
     );
     return places;
 }
@@ -48,7 +58,11 @@ export function parsePlaceLine(line: string): { place: string; names: string[] }
     const at = line.lastIndexOf(": ");
     if (at < 0) return undefined;
     let place = line.slice(0, at);
-    const names = line.slice(at + 2).split(",").map((n) => n.trim()).filter(Boolean);
+    const names = line
+        .slice(at + 2)
+        .split(",")
+        .map((n) => n.trim())
+        .filter(Boolean);
     const infisical = /^infisical (\S+) (\/\S*)$/.exec(place);
     if (infisical) place = `infisical ${infisical[1]} ${normalizeSecretPath(infisical[2])}`;
     return { place, names };

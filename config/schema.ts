@@ -13,7 +13,13 @@ function numeric(value: unknown): unknown {
 }
 
 const positiveInt = (what = "a positive integer") =>
-    z.preprocess(numeric, z.number({ error: `must be ${what}` }).int(`must be ${what}`).positive(`must be ${what}`));
+    z.preprocess(
+        numeric,
+        z
+            .number({ error: `must be ${what}` })
+            .int(`must be ${what}`)
+            .positive(`must be ${what}`),
+    );
 const nonNegativeInt = z.preprocess(
     numeric,
     z.number({ error: "must be an integer >= 0" }).int("must be an integer >= 0").min(0, "must be an integer >= 0"),
@@ -81,7 +87,10 @@ export const hostConsumer = z
         envFile: z.string({ error: "must be an absolute path" }).regex(/^\/\S+$/, "must be an absolute path"),
         service: z
             .string({ error: "must be a systemd unit name" })
-            .regex(/^[A-Za-z0-9@._:\\][A-Za-z0-9@._:\\-]*$/, "must be a systemd unit name (letters, digits and @._:\\-, not starting with -)"),
+            .regex(
+                /^[A-Za-z0-9@._:\\][A-Za-z0-9@._:\\-]*$/,
+                "must be a systemd unit name (letters, digits and @._:\\-, not starting with -)",
+            ),
         port: positiveInt("a TCP port").optional(),
         movedFrom,
         /**
@@ -122,7 +131,10 @@ const probe = z.strictObject({
 
 const awsVerify = z.strictObject({
     /** ARN that STS GetCallerIdentity must return for the new key. */
-    expectArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:user\/.+$/, "must be an IAM user ARN").optional(),
+    expectArn: z
+        .string()
+        .regex(/^arn:aws[a-z-]*:iam::\d{12}:user\/.+$/, "must be an IAM user ARN")
+        .optional(),
     /** SOP step 6: wait this long for IAM eventual consistency before probing (default 60, the SOP's). */
     propagationSeconds: nonNegativeInt.optional(),
     /** How long the new key may be refused by STS before validation gives up (default 120). */
@@ -134,9 +146,7 @@ export const awsAccessKeyEntry = z
     .strictObject({
         kind: z.literal("aws-access-key"),
         /** The IAM user whose two access-key slots this credential owns. */
-        iamUser: z
-            .string({ error: "is required (the IAM user name)" })
-            .regex(/^[\w+=,.@-]{1,64}$/, "must be an IAM user name"),
+        iamUser: z.string({ error: "is required (the IAM user name)" }).regex(/^[\w+=,.@-]{1,64}$/, "must be an IAM user name"),
         /** Bump by one to rotate. */
         epoch: positiveInt(),
         /** Stage 2: keys of epochs <= this are deleted. */
@@ -146,7 +156,10 @@ export const awsAccessKeyEntry = z
         /** The name this credential had until now: its resources are taken over in place (Pulumi aliases), nothing is replaced. */
         renamedFrom: z.string().regex(CREDENTIAL_NAME, "must be the credential's former name").optional(),
         /** The hand-made key the IAM user has today, imported as the previous key on the first deployment. */
-        adoptKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/, "must be an access key id (upper-case letters and digits)").optional(),
+        adoptKeyId: z
+            .string()
+            .regex(/^[A-Z0-9]{16,128}$/, "must be an access key id (upper-case letters and digits)")
+            .optional(),
         secretNames: z
             .strictObject({ id: secretName, secret: secretName })
             .default({ id: "AWS_ACCESS_KEY_ID", secret: "AWS_SECRET_ACCESS_KEY" }),
@@ -171,11 +184,20 @@ export const infisicalSettings = z.strictObject({
     siteUrl: z
         .string()
         .regex(/^https?:\/\/[^\s/]+(:\d+)?\/?$/, { message: "must be the Infisical base URL, e.g. https://vault.raxx.app", abort: true })
-        .refine((v) => !insecureUrlProblem(v), "must use https:// (plain http only to 127.0.0.1, localhost or [::1]): the rotator's token and every value travel to it"),
+        .refine(
+            (v) => !insecureUrlProblem(v),
+            "must use https:// (plain http only to 127.0.0.1, localhost or [::1]): the rotator's token and every value travel to it",
+        ),
     projectId: z
         .string({ error: "is required (Infisical: Project settings → Project ID)" })
-        .regex(/^[A-Za-z0-9][A-Za-z0-9-]{5,63}$/, { message: "must be the Infisical project id (Project settings → Project ID)", abort: true })
-        .refine((v) => !/^REPLACE/i.test(v), "is still the placeholder of Pulumi.prod.yaml: set the Infisical project id (Project settings → Project ID)"),
+        .regex(/^[A-Za-z0-9][A-Za-z0-9-]{5,63}$/, {
+            message: "must be the Infisical project id (Project settings → Project ID)",
+            abort: true,
+        })
+        .refine(
+            (v) => !/^REPLACE/i.test(v),
+            "is still the placeholder of Pulumi.prod.yaml: set the Infisical project id (Project settings → Project ID)",
+        ),
     environment: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be an environment slug, e.g. prod"),
 });
 export type InfisicalSettings = z.infer<typeof infisicalSettings>;
@@ -226,9 +248,15 @@ export const infisicalTokenEntry = z
                 healthUrl: z
                     .string()
                     .regex(/^https?:\/\/\S+$/, { message: "must be an https URL", abort: true })
-                    .refine((v) => !insecureUrlProblem(v), "must use https:// (plain http only to 127.0.0.1, localhost or [::1]): its answer decides whether the rotation goes on")
+                    .refine(
+                        (v) => !insecureUrlProblem(v),
+                        "must use https:// (plain http only to 127.0.0.1, localhost or [::1]): its answer decides whether the rotation goes on",
+                    )
                     .optional(),
-                healthPath: z.string().regex(/^[A-Za-z0-9_.]+$/, "must be a dotted JSON path, e.g. infisical.ok").default("ok"),
+                healthPath: z
+                    .string()
+                    .regex(/^[A-Za-z0-9_.]+$/, "must be a dotted JSON path, e.g. infisical.ok")
+                    .default("ok"),
                 propagationSeconds: nonNegativeInt.optional(),
                 probes: z.array(probe).optional(),
             })
@@ -240,7 +268,11 @@ export const infisicalTokenEntry = z
             ctx.addIssue({ code: "custom", path: ["retiredEpoch"], message: `must be below epoch (${entry.epoch})` });
         }
         if (entry.maxTtlDays !== undefined && entry.maxTtlDays < entry.ttlDays) {
-            ctx.addIssue({ code: "custom", path: ["ttlDays"], message: `must not exceed the identity's maximum TTL (maxTtlDays: ${entry.maxTtlDays})` });
+            ctx.addIssue({
+                code: "custom",
+                path: ["ttlDays"],
+                message: `must not exceed the identity's maximum TTL (maxTtlDays: ${entry.maxTtlDays})`,
+            });
         }
         if ((entry.consumers.hosts ?? []).length > 0) {
             ctx.addIssue({

@@ -44,7 +44,8 @@ function consumerSettings(config: pulumi.Config, credentials: Credential[]): Con
         // herokuBaseUrl exists for rehearsals against the local sandbox.
         const baseUrl = config.get("herokuBaseUrl");
         const insecure = baseUrl ? insecureUrlProblem(baseUrl) : undefined;
-        if (insecure) throw new pulumi.RunError(`raxx-rotations:herokuBaseUrl ${insecure}: the Heroku API key and every value travel to it`);
+        if (insecure)
+            throw new pulumi.RunError(`raxx-rotations:herokuBaseUrl ${insecure}: the Heroku API key and every value travel to it`);
         settings.heroku = { apiKey, baseUrl };
     }
     if (uses("infisical") || credentials.some((c) => c.kind === "infisical-token")) {

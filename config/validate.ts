@@ -6,13 +6,11 @@ import { Credential, CREDENTIAL_NAME, isPlaceholder, kinds, secretNamesOf } from
 export class ConfigError extends Error {
     constructor(public readonly problems: string[]) {
         super(
-            `Invalid raxx-rotations:credentials in the stack config (nothing was changed):\n` +
-                problems.map((p) => `  - ${p}`).join("\n"),
+            `Invalid raxx-rotations:credentials in the stack config (nothing was changed):\n` + problems.map((p) => `  - ${p}`).join("\n"),
         );
         this.name = "ConfigError";
     }
 }
-
 
 /**
  * Validates the routing matrix and returns it typed, or throws one ConfigError
@@ -156,7 +154,9 @@ function findDuplicateWrites(credentials: Credential[]): string[] {
                 const here = `credentials.${credential.name}.${field}`;
                 const first = seen.get(key);
                 if (first) {
-                    problems.push(`${here}: writes ${secret} to ${label}, which ${first} already writes; give one of them other secretNames or remove the duplicate`);
+                    problems.push(
+                        `${here}: writes ${secret} to ${label}, which ${first} already writes; give one of them other secretNames or remove the duplicate`,
+                    );
                 } else {
                     seen.set(key, here);
                 }

@@ -63,7 +63,9 @@ export async function findGithubDrift(options: GithubDriftOptions): Promise<Gith
             continue;
         }
         if (!response.ok) {
-            throw new Error(`GitHub answered ${response.status} for the metadata of ${secretName} in ${place}; check the token's access to ${repository}`);
+            throw new Error(
+                `GitHub answered ${response.status} for the metadata of ${secretName} in ${place}; check the token's access to ${repository}`,
+            );
         }
         const remote = ((await response.json()) as { updated_at?: string }).updated_at ?? "";
         if (parseTime(remote) > parseTime(writtenAt)) {

@@ -176,7 +176,10 @@ export async function runProgram(options: RunOptions): Promise<Run> {
             onErrorHooks: req.getHooks()?.getOnErrorList() ?? [],
             aliases: req.getAliasesList().map((a) => {
                 const spec = a.getSpec();
-                return { ...(spec?.getName() ? { name: spec.getName() } : {}), ...(spec?.getParenturn() ? { parentUrn: spec.getParenturn() } : {}) };
+                return {
+                    ...(spec?.getName() ? { name: spec.getName() } : {}),
+                    ...(spec?.getParenturn() ? { parentUrn: spec.getParenturn() } : {}),
+                };
             }),
         });
         return original(req, cb);
@@ -260,5 +263,7 @@ function fakeKeyId(seed: string): string {
 }
 
 async function resolve(value: unknown): Promise<Record<string, unknown>> {
-    return new Promise((done) => pulumi.output(value as pulumi.Input<Record<string, unknown>>).apply((v) => done(v as Record<string, unknown>)));
+    return new Promise((done) =>
+        pulumi.output(value as pulumi.Input<Record<string, unknown>>).apply((v) => done(v as Record<string, unknown>)),
+    );
 }

@@ -101,7 +101,10 @@ export function chooseOrphan(user: string, keys: IamKey[], known: Set<string>, b
 
 export function describeKeys(keys: IamKey[]): string {
     return keys
-        .map((k) => `${k.keyId} (${k.status}, created ${k.created.toISOString()}, ${k.lastUsed ? `last used ${k.lastUsed.toISOString()}${k.lastUsedService ? ` by ${k.lastUsedService}` : ""}` : "never used"})`)
+        .map(
+            (k) =>
+                `${k.keyId} (${k.status}, created ${k.created.toISOString()}, ${k.lastUsed ? `last used ${k.lastUsed.toISOString()}${k.lastUsedService ? ` by ${k.lastUsedService}` : ""}` : "never used"})`,
+        )
         .join(", ");
 }
 
@@ -121,7 +124,9 @@ export interface StackLock {
 export function findStackLock(locksDir: string, org: string, project: string, stack: string): StackLock | undefined {
     const wanted = [path.join(org, project, stack), stack];
     if (!fs.existsSync(locksDir)) return undefined;
-    const files = (fs.readdirSync(locksDir, { recursive: true }) as string[]).filter((f) => f.endsWith(".json") && wanted.includes(path.dirname(f)));
+    const files = (fs.readdirSync(locksDir, { recursive: true }) as string[]).filter(
+        (f) => f.endsWith(".json") && wanted.includes(path.dirname(f)),
+    );
     for (const f of files) {
         const file = path.join(locksDir, f);
         const info = JSON.parse(fs.readFileSync(file, "utf8")) as { pid?: number; hostname?: string; timestamp?: string };
@@ -142,7 +147,10 @@ export function judgeLock(lock: StackLock, hostname: string, isPulumi: (pid: num
                 `Check on ${lock.hostname}; once it is certainly gone, run \`pulumi cancel --stack <stack>\` and then recover with --since ${lock.timestamp.toISOString()}`,
         );
     }
-    if (isPulumi(lock.pid)) throw new RecoveryRefused(`the stack's lock belongs to a live process (pid ${lock.pid} on ${lock.hostname}); an update is still running`);
+    if (isPulumi(lock.pid))
+        throw new RecoveryRefused(
+            `the stack's lock belongs to a live process (pid ${lock.pid} on ${lock.hostname}); an update is still running`,
+        );
 }
 
 export async function recoverStack(options: RecoverOptions): Promise<RecoverResult> {
@@ -183,7 +191,8 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
         const notes: string[] = [];
         for (const op of creates) {
             const user = op.resource.inputs?.user;
-            if (typeof user !== "string") throw new RecoveryRefused(`the pending create ${op.resource.urn} names no IAM user; inspect it with pulumi stack export`);
+            if (typeof user !== "string")
+                throw new RecoveryRefused(`the pending create ${op.resource.urn} names no IAM user; inspect it with pulumi stack export`);
             const keys = await listKeys(iam, user);
             const { orphan, leftAlone } = chooseOrphan(user, keys, known, began!);
             if (leftAlone.length) notes.push(`${user}: left alone, made before the update began: ${describeKeys(leftAlone)}`);
@@ -213,7 +222,9 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
         for (const note of notes) say(note);
         for (const orphan of orphans) {
             await iam.send(new DeleteAccessKeyCommand({ UserName: orphan.user, AccessKeyId: orphan.keyId }));
-            say(`${orphan.user}: deleted orphan key ${orphan.keyId} (created by the interrupted update for ${orphan.resource}; its secret was never recorded)`);
+            say(
+                `${orphan.user}: deleted orphan key ${orphan.keyId} (created by the interrupted update for ${orphan.resource}; its secret was never recorded)`,
+            );
         }
     } finally {
         iam.destroy();
@@ -276,7 +287,12 @@ function runningPulumiUpdates(workDir: string): string[] {
                 argv.slice(1).some((a) => UPDATE_VERBS.has(a)) &&
                 fs.readlinkSync(`/proc/${entry}/cwd`) === ours
             ) {
-                found.push(`pid ${entry}: ${argv.map((a) => path.basename(a)).slice(0, 3).join(" ")}`);
+                found.push(
+                    `pid ${entry}: ${argv
+                        .map((a) => path.basename(a))
+                        .slice(0, 3)
+                        .join(" ")}`,
+                );
             }
         } catch {
             // gone, or not ours to read

@@ -80,7 +80,11 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
         // 2. Validated at STS before any consumer is written.
         const validation = gates.add(
             "validate the new key at STS",
-            new KeyValidation(`${name}-validate`, { keyId: active.keyId, secret: active.secret, expectArn, maxWaitSeconds: verify.validationTimeoutSeconds }, { parent: this }),
+            new KeyValidation(
+                `${name}-validate`,
+                { keyId: active.keyId, secret: active.secret, expectArn, maxWaitSeconds: verify.validationTimeoutSeconds },
+                { parent: this },
+            ),
         );
         // 3. Every consumer.
         const secrets = { [names.id]: active.keyId, [names.secret]: active.secret };
@@ -89,9 +93,16 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
         //    forgotten consumer after a failed usage check moves the switch time past its write.
         const wait = gates.add(
             `wait ${seconds}s for propagation`,
-            new PropagationWait(`${name}-propagation`, { seconds, trigger: pulumi.interpolate`${active.keyId} ${written.places.join("; ")}` }, { parent: this, dependsOn: written.writes }),
+            new PropagationWait(
+                `${name}-propagation`,
+                { seconds, trigger: pulumi.interpolate`${active.keyId} ${written.places.join("; ")}` },
+                { parent: this, dependsOn: written.writes },
+            ),
         );
-        const afterSwitch = gates.addAll(`probes: ${probeSpecs.map((p) => p.name).join(", ")}`, probes(name, { probes: probeSpecs, keyId: active.keyId, phase: "after-switch", dependsOn: [wait] }, this));
+        const afterSwitch = gates.addAll(
+            `probes: ${probeSpecs.map((p) => p.name).join(", ")}`,
+            probes(name, { probes: probeSpecs, keyId: active.keyId, phase: "after-switch", dependsOn: [wait] }, this),
+        );
         const previousPlan = plan.previous;
         const oldKeyId = previousPlan ? (previousPlan.adoptKeyId ?? last?.keyIds?.[previousPlan.epoch]) : undefined;
 
@@ -100,12 +111,23 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
             // 5. Nothing unlisted still uses the old key.
             const usage = gates.add(
                 "usage check of the old key",
-                new KeyUsageCheck(`${name}-usage-check`, { user: credential.iamUser, oldKeyId, switchedAt: wait.finishedAt, newKeyId: active.keyId }, { parent: this, dependsOn: [wait, ...afterSwitch] }),
+                new KeyUsageCheck(
+                    `${name}-usage-check`,
+                    { user: credential.iamUser, oldKeyId, switchedAt: wait.finishedAt, newKeyId: active.keyId },
+                    { parent: this, dependsOn: [wait, ...afterSwitch] },
+                ),
             );
             // 6. Only then the old key goes Inactive.
-            const previous = gates.add("deactivate the old key", this.keys.keepPreviousInactive(previousPlan, [validation, ...written.writes, wait, ...afterSwitch, usage]));
+            const previous = gates.add(
+                "deactivate the old key",
+                this.keys.keepPreviousInactive(previousPlan, [validation, ...written.writes, wait, ...afterSwitch, usage]),
+            );
             // 7. SOP step 7: wait again, then check the consumers with the old key Inactive.
-            const settle = new PropagationWait(`${name}-deactivation-wait`, { seconds, trigger: pulumi.interpolate`${previous.id} Inactive` }, { parent: this, dependsOn: [previous] });
+            const settle = new PropagationWait(
+                `${name}-deactivation-wait`,
+                { seconds, trigger: pulumi.interpolate`${previous.id} Inactive` },
+                { parent: this, dependsOn: [previous] },
+            );
             const afterDeactivation = gates.addAll(
                 "probes again with the old key Inactive",
                 probes(name, { probes: probeSpecs, keyId: active.keyId, phase: "after-deactivation", dependsOn: [settle] }, this),
@@ -120,9 +142,18 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
         // 8. The SOP's audit entry.
         gates.add("audit event secret.rotate.completed", audit);
 
-        const keys: pulumi.Output<SlotSummary>[] = [active.keyId.apply((keyId) => ({ epoch: plan.active.epoch, slot: plan.active.slot, status: "Active" as const, keyId }))];
+        const keys: pulumi.Output<SlotSummary>[] = [
+            active.keyId.apply((keyId) => ({ epoch: plan.active.epoch, slot: plan.active.slot, status: "Active" as const, keyId })),
+        ];
         if (this.keys.previous && previousPlan) {
-            keys.push(this.keys.previous.id.apply((keyId) => ({ epoch: previousPlan.epoch, slot: previousPlan.slot, status: "Inactive" as const, keyId })));
+            keys.push(
+                this.keys.previous.id.apply((keyId) => ({
+                    epoch: previousPlan.epoch,
+                    slot: previousPlan.slot,
+                    status: "Inactive" as const,
+                    keyId,
+                })),
+            );
         }
         const auditSummary = pulumi.all([audit.event, audit.delivered]).apply(([event, delivered]) => ({ event, delivered }));
         this.summary = pulumi.all([pulumi.all(keys), auditSummary]).apply(([declared, auditOut]) => ({
@@ -141,7 +172,12 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
         this.registerOutputs({ summary: this.summary });
     }
 
-    private auditEvent(name: string, args: AwsAccessKeyRotationArgs, oldKeyId: pulumi.Input<string> | undefined, after: pulumi.Resource[]): AuditEvent {
+    private auditEvent(
+        name: string,
+        args: AwsAccessKeyRotationArgs,
+        oldKeyId: pulumi.Input<string> | undefined,
+        after: pulumi.Resource[],
+    ): AuditEvent {
         const { credential } = args;
         return new AuditEvent(
             `${name}-audit`,

@@ -175,5 +175,7 @@ export function planTokens(entry: EpochConfig, last: AppliedCredential | undefin
                 `and cannot come back. To replace a bad token, roll forward: set epoch: ${lastEpoch + 1}`,
         );
     }
-    throw new EpochMoveError(`${at}.epoch: jumped from ${lastEpoch} to ${epoch}; epochs move one step at a time. Set epoch: ${lastEpoch + 1}`);
+    throw new EpochMoveError(
+        `${at}.epoch: jumped from ${lastEpoch} to ${epoch}; epochs move one step at a time. Set epoch: ${lastEpoch + 1}`,
+    );
 }

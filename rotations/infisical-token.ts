@@ -86,17 +86,37 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
         );
         const validation = gates.add(
             "validate the new token (it lists the project's secrets)",
-            new TokenValidation(`${name}-validate`, { siteUrl, projectId, environment, identityId: credential.identityId, accessToken: token.accessToken }, { parent: this }),
+            new TokenValidation(
+                `${name}-validate`,
+                { siteUrl, projectId, environment, identityId: credential.identityId, accessToken: token.accessToken },
+                { parent: this },
+            ),
         );
 
-        const written = writeConsumers(name, credential.consumers, { [credential.secretNames.token]: token.accessToken }, args.consumers, this, [validation], args.rotationUrnOf);
+        const written = writeConsumers(
+            name,
+            credential.consumers,
+            { [credential.secretNames.token]: token.accessToken },
+            args.consumers,
+            this,
+            [validation],
+            args.rotationUrnOf,
+        );
         const wait = gates.add(
             `wait ${seconds}s for the consumers to restart`,
-            new PropagationWait(`${name}-propagation`, { seconds, trigger: pulumi.interpolate`${token.tokenId} ${written.places.join("; ")}` }, { parent: this, dependsOn: written.writes }),
+            new PropagationWait(
+                `${name}-propagation`,
+                { seconds, trigger: pulumi.interpolate`${token.tokenId} ${written.places.join("; ")}` },
+                { parent: this, dependsOn: written.writes },
+            ),
         );
         const checks = [...(verify.probes ?? [])];
-        if (verify.healthUrl) checks.push({ name: "health", command: healthCommand(verify.healthUrl, verify.healthPath), sensitive: false });
-        const afterSwitch = gates.addAll(`probes: ${checks.map((c) => c.name).join(", ")}`, probes(name, { probes: checks, keyId: token.tokenId, phase: "after-switch", dependsOn: [wait] }, this));
+        if (verify.healthUrl)
+            checks.push({ name: "health", command: healthCommand(verify.healthUrl, verify.healthPath), sensitive: false });
+        const afterSwitch = gates.addAll(
+            `probes: ${checks.map((c) => c.name).join(", ")}`,
+            probes(name, { probes: checks, keyId: token.tokenId, phase: "after-switch", dependsOn: [wait] }, this),
+        );
         // The previous token is no longer declared: the engine deletes it — IdentityToken's delete revokes it and confirms the 401.
         gates.atEndOfUpdate("revoke the previous token at the end of the update (401 confirmed)");
 
@@ -123,7 +143,9 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
         const manualFollowUps = [
             ...(credential.manualConsumers ?? []).map((c) => `update by hand: ${c}`),
             ...(credential.legacyServiceToken
-                ? ["revoke the legacy service token by hand (Project → Access Control → Service Tokens): this rotation minted a machine-identity token in its place"]
+                ? [
+                      "revoke the legacy service token by hand (Project → Access Control → Service Tokens): this rotation minted a machine-identity token in its place",
+                  ]
                 : []),
         ];
         this.summary = pulumi

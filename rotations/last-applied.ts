@@ -22,7 +22,15 @@ export function parseLastApplied(value: unknown): Map<string, AppliedCredential>
     if (value === undefined || value === null) return applied;
     if (typeof value !== "object") throw unreadable("is not a mapping");
     for (const [name, entry] of Object.entries(value as Record<string, unknown>)) {
-        const exported = entry as { epoch?: unknown; retiredEpoch?: unknown; keys?: unknown; kind?: unknown; iamUser?: unknown; identityId?: unknown; consumers?: unknown };
+        const exported = entry as {
+            epoch?: unknown;
+            retiredEpoch?: unknown;
+            keys?: unknown;
+            kind?: unknown;
+            iamUser?: unknown;
+            identityId?: unknown;
+            consumers?: unknown;
+        };
         const keys = Array.isArray(exported?.keys) ? (exported.keys as { epoch?: unknown; keyId?: unknown }[]) : undefined;
         if (
             typeof exported?.epoch !== "number" ||
@@ -38,8 +46,14 @@ export function parseLastApplied(value: unknown): Map<string, AppliedCredential>
             keyEpochs: keys.map((k) => k.epoch as number),
             keyIds: Object.fromEntries(keys.filter((k) => typeof k.keyId === "string").map((k) => [k.epoch as number, k.keyId as string])),
             ...(typeof exported.kind === "string" ? { kind: exported.kind } : {}),
-            ...(typeof exported.iamUser === "string" ? { owner: exported.iamUser } : typeof exported.identityId === "string" ? { owner: exported.identityId } : {}),
-            ...(Array.isArray(exported.consumers) ? { consumers: exported.consumers.filter((c): c is string => typeof c === "string") } : {}),
+            ...(typeof exported.iamUser === "string"
+                ? { owner: exported.iamUser }
+                : typeof exported.identityId === "string"
+                  ? { owner: exported.identityId }
+                  : {}),
+            ...(Array.isArray(exported.consumers)
+                ? { consumers: exported.consumers.filter((c): c is string => typeof c === "string") }
+                : {}),
         });
     }
     return applied;

@@ -27,7 +27,11 @@ export function isRenamedNow(credential: Credential, last: Map<string, AppliedCr
 }
 
 /** Every refusal about writers, one line each, naming the credential and the field. */
-export function placeOwnerProblems(credentials: Credential[], last: Map<string, AppliedCredential>, infisicalEnvironment?: string): string[] {
+export function placeOwnerProblems(
+    credentials: Credential[],
+    last: Map<string, AppliedCredential>,
+    infisicalEnvironment?: string,
+): string[] {
     const problems: string[] = [];
     const declared = new Set(credentials.map((c) => c.name));
     // place + secret name → the credential that wrote it in the last update.
@@ -42,9 +46,13 @@ export function placeOwnerProblems(credentials: Credential[], last: Map<string, 
         const at = `credentials.${c.name}`;
         if (c.renamedFrom !== undefined) {
             if (declared.has(c.renamedFrom)) {
-                problems.push(`${at}.renamedFrom: ${c.renamedFrom} is still declared; a rename replaces the old entry — remove credentials.${c.renamedFrom}`);
+                problems.push(
+                    `${at}.renamedFrom: ${c.renamedFrom} is still declared; a rename replaces the old entry — remove credentials.${c.renamedFrom}`,
+                );
             } else if (!last.has(c.name) && !last.has(c.renamedFrom)) {
-                problems.push(`${at}.renamedFrom: the last update applied no credential ${c.renamedFrom}; check the former name (pulumi stack output rotations)`);
+                problems.push(
+                    `${at}.renamedFrom: the last update applied no credential ${c.renamedFrom}; check the former name (pulumi stack output rotations)`,
+                );
             }
         }
         const self = new Set([c.name, ...(c.renamedFrom ? [c.renamedFrom] : [])]);
@@ -66,7 +74,9 @@ export function placeOwnerProblems(credentials: Credential[], last: Map<string, 
             // A movedFrom left in place after the move (its writer is this credential's now) changes nothing.
             const moveDone = [...wroteIt].some((o) => self.has(o));
             if (entry?.movedFrom !== undefined && !wroteIt.has(entry.movedFrom) && !moveDone) {
-                problems.push(`${at}.${field}.movedFrom: credentials.${entry.movedFrom} did not write ${label} in the last update; remove movedFrom or name the credential that did`);
+                problems.push(
+                    `${at}.${field}.movedFrom: credentials.${entry.movedFrom} did not write ${label} in the last update; remove movedFrom or name the credential that did`,
+                );
             }
         }
     }

@@ -133,7 +133,9 @@ export function unmanagedKeysMessage(check: UnmanagedKeysCheck): string | undefi
         : undefined;
     const keys = check.unmanaged;
     if (keys.length === 0) return missing;
-    const described = keys.map((k) => `${k.accessKeyId} (${k.status || "status unknown"}, created ${k.createDate || "at an unknown date"})`).join(", ");
+    const described = keys
+        .map((k) => `${k.accessKeyId} (${k.status || "status unknown"}, created ${k.createDate || "at an unknown date"})`)
+        .join(", ");
     const head =
         `${at}: IAM user ${check.iamUser} has ${keys.length === 1 ? "an access key" : `${keys.length} access keys`} ` +
         `this stack does not manage: ${described}.`;
@@ -169,5 +171,10 @@ export function warnUnmanagedKeys(check: UnmanagedKeysCheck | undefined, resourc
 }
 
 function firstLine(text: string): string {
-    return text.split("\n").find((l) => l.trim())?.trim() ?? text;
+    return (
+        text
+            .split("\n")
+            .find((l) => l.trim())
+            ?.trim() ?? text
+    );
 }

@@ -74,10 +74,7 @@ async function buildEngine(log: (line: string) => void): Promise<Engine> {
         // older than the AWS SDK supports, keep its notice out of the engine's output.
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     };
-    const providers = [
-        ...shimmed.map((name) => ({ name, path: pluginDir })),
-        { name: "github", path: binDir },
-    ];
+    const providers = [...shimmed.map((name) => ({ name, path: pluginDir })), { name: "github", path: binDir }];
     return { binDir, pulumiRoot: path.dirname(binDir), pluginDir, pulumiPath, env, providers };
 }
 
@@ -132,7 +129,12 @@ function writeIfChanged(file: string, content: string, mode: number): void {
 }
 
 function shim(command: string[]): string {
-    return ["#!/bin/sh", "# Written by sandbox/engine.ts for this checkout; do not edit.", `exec ${command.map(shellQuote).join(" ")} "$@"`, ""].join("\n");
+    return [
+        "#!/bin/sh",
+        "# Written by sandbox/engine.ts for this checkout; do not edit.",
+        `exec ${command.map(shellQuote).join(" ")} "$@"`,
+        "",
+    ].join("\n");
 }
 
 /**

@@ -57,7 +57,6 @@ export interface RehearsalReport {
     workDir?: string;
 }
 
-
 export async function rehearse(options: RehearsalOptions): Promise<RehearsalReport> {
     const log = options.log ?? (() => undefined);
     const stackFile = options.scenario.stackFile
@@ -137,7 +136,11 @@ function aggregate(steps: StepReport[]): Verdict[] {
         for (const v of step.invariants) {
             const seen = byName.get(v.name);
             if (!seen) {
-                byName.set(v.name, { ...v, detail: v.held ? v.detail : `step ${step.index + 1}: ${v.detail}`, intervals: [...(v.intervals ?? [])] });
+                byName.set(v.name, {
+                    ...v,
+                    detail: v.held ? v.detail : `step ${step.index + 1}: ${v.detail}`,
+                    intervals: [...(v.intervals ?? [])],
+                });
             } else if (!v.held) {
                 if (seen.held) seen.detail = `step ${step.index + 1}: ${v.detail}`;
                 seen.held = false;
@@ -152,11 +155,17 @@ function aggregate(steps: StepReport[]): Verdict[] {
 
 /** The distinct `error:` lines of a failed engine run: what an operator would read first. */
 function engineErrors(message: string): string[] {
-    const lines = message.split("\n").map((l) => /error: (.*)$/.exec(l)?.[1]?.trim()).filter((l): l is string => !!l);
+    const lines = message
+        .split("\n")
+        .map((l) => /error: (.*)$/.exec(l)?.[1]?.trim())
+        .filter((l): l is string => !!l);
     return [...new Set(lines)].slice(0, 3);
 }
 
 function firstLines(text: string, n: number): string {
-    return text.split("\n").filter((l) => l.trim()).slice(0, n).join("\n");
+    return text
+        .split("\n")
+        .filter((l) => l.trim())
+        .slice(0, n)
+        .join("\n");
 }
-

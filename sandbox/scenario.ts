@@ -85,7 +85,11 @@ const stepBodies = {
      * presents now (what an operator does after checking it on the host).
      */
     host: z
-        .strictObject({ name: z.string().min(1), presents: z.enum(["own", "rebuilt", "impostor"]).optional(), pin: z.literal(true).optional() })
+        .strictObject({
+            name: z.string().min(1),
+            presents: z.enum(["own", "rebuilt", "impostor"]).optional(),
+            pin: z.literal(true).optional(),
+        })
         .refine((h) => h.presents !== undefined || h.pin, { message: "a host step needs presents or pin: true" }),
     /** Renames a credential in the stack file as an operator does it: the entry under its new name, with renamedFrom. */
     rename: z.strictObject({ credential: z.string().min(1), to: z.string().regex(/^[a-z][a-z0-9-]*$/) }),
@@ -117,7 +121,6 @@ const stepBodies = {
 type Bodies = typeof stepBodies;
 export type StepKind = keyof Bodies;
 export type Step = { [K in StepKind]: { [P in K]: z.output<Bodies[K]> } }[StepKind];
-
 
 export interface Scenario {
     name: string;
@@ -165,7 +168,8 @@ export function parseScenario(doc: unknown, file = "<scenario>"): Scenario {
     if (stackFile !== undefined && (typeof stackFile !== "string" || !/^[\w./-]+\.yaml$/.test(stackFile))) {
         problems.push("stackFile: must be a path to a Pulumi.<stack>.yaml, relative to the repository");
     }
-    if (typeof name !== "string" || !/^[a-z0-9][a-z0-9-]*$/.test(name)) problems.push("name: must be a lower-case name (letters, digits, -)");
+    if (typeof name !== "string" || !/^[a-z0-9][a-z0-9-]*$/.test(name))
+        problems.push("name: must be a lower-case name (letters, digits, -)");
     if (!Array.isArray(steps) || steps.length === 0) {
         problems.push("steps: must be a non-empty list");
         throw new ScenarioError(file, problems);
@@ -194,7 +198,12 @@ export function parseScenario(doc: unknown, file = "<scenario>"): Scenario {
         parsed.push({ [kind]: result.data } as Step);
     });
     if (problems.length > 0) throw new ScenarioError(file, problems);
-    return { name: name as string, description: description as string | undefined, ...(stackFile ? { stackFile: stackFile as string } : {}), steps: parsed };
+    return {
+        name: name as string,
+        description: description as string | undefined,
+        ...(stackFile ? { stackFile: stackFile as string } : {}),
+        steps: parsed,
+    };
 }
 
 export function stepKind(step: Step): StepKind {

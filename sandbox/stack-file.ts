@@ -29,7 +29,11 @@ export function rehearsalStackFile(workDir: string): string {
 export function readStackFile(file: string): StackFile {
     const doc = parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> };
     const config = doc?.config ?? {};
-    return { config, credentials: parseMatrix(config["raxx-rotations:credentials"], file), githubOwner: String(config["github:owner"] ?? "raxx-app") };
+    return {
+        config,
+        credentials: parseMatrix(config["raxx-rotations:credentials"], file),
+        githubOwner: String(config["github:owner"] ?? "raxx-app"),
+    };
 }
 
 /** The matrix as the stack holds it now (after `set`, `rename` and `move` steps). */
@@ -48,7 +52,12 @@ function parseMatrix(raw: unknown, where: string): Credential[] {
 }
 
 /** What the world must serve for a matrix: IAM users, Heroku apps, SSH hosts, Infisical environments. */
-export function worldNeeds(stackFile: StackFile): { iamUsers: string[]; herokuApps: string[]; sshHosts: string[]; infisicalEnvironments: string[] } {
+export function worldNeeds(stackFile: StackFile): {
+    iamUsers: string[];
+    herokuApps: string[];
+    sshHosts: string[];
+    infisicalEnvironments: string[];
+} {
     const credentials = stackFile.credentials;
     const settings = (stackFile.config["raxx-rotations:infisical"] ?? {}) as { environment?: string };
     const defaultEnvironment = settings.environment ?? "prod";
@@ -57,7 +66,13 @@ export function worldNeeds(stackFile: StackFile): { iamUsers: string[]; herokuAp
         iamUsers: unique(credentials.flatMap((c) => (c.kind === "aws-access-key" ? [c.iamUser] : []))),
         herokuApps: unique(credentials.flatMap((c) => (c.consumers.heroku ?? []).map((h) => h.app))),
         sshHosts: unique(credentials.flatMap((c) => (c.consumers.hosts ?? []).map((h) => h.host))),
-        infisicalEnvironments: unique(["dev", "staging", "prod", defaultEnvironment, ...credentials.flatMap((c) => (c.consumers.infisical ?? []).map((i) => i.environment ?? defaultEnvironment))]),
+        infisicalEnvironments: unique([
+            "dev",
+            "staging",
+            "prod",
+            defaultEnvironment,
+            ...credentials.flatMap((c) => (c.consumers.infisical ?? []).map((i) => i.environment ?? defaultEnvironment)),
+        ]),
     };
 }
 
@@ -81,7 +96,11 @@ export function editCredentials(workDir: string, edit: (credentials: Record<stri
  * propagation wait is shortened, probes ask the sandbox's probe server, and SSH
  * hosts become the loopback sshd.
  */
-export function writeSandboxConfig(workDir: string, stackFile: StackFile, world: World): { notes: string[]; hostNames: Map<string, string> } {
+export function writeSandboxConfig(
+    workDir: string,
+    stackFile: StackFile,
+    world: World,
+): { notes: string[]; hostNames: Map<string, string> } {
     const prod = stackFile.config;
     const file = rehearsalStackFile(workDir);
     const doc = (fs.existsSync(file) ? parse(fs.readFileSync(file, "utf8")) : {}) ?? {};
@@ -107,7 +126,11 @@ export function writeSandboxConfig(workDir: string, stackFile: StackFile, world:
     const hostNames = new Map<string, string>();
     const credentials = (config["raxx-rotations:credentials"] ?? {}) as Record<string, Record<string, unknown>>;
     for (const [name, entry] of Object.entries(credentials)) {
-        const verify = (entry.verify ?? {}) as { propagationSeconds?: number; probes?: { name: string; command: string }[]; healthUrl?: string };
+        const verify = (entry.verify ?? {}) as {
+            propagationSeconds?: number;
+            probes?: { name: string; command: string }[];
+            healthUrl?: string;
+        };
         if (verify.healthUrl) {
             verify.healthUrl = `${world.probes.url.replace(/\/$/, "")}/health/${name}`;
             (verify as { healthPath?: string }).healthPath = "ok";
@@ -128,11 +151,23 @@ export function writeSandboxConfig(workDir: string, stackFile: StackFile, world:
             if (!world.hosts) throw new Error(`credentials.${name}: host consumers but the sandbox started no sshd`);
             const original = `${String(h.host)}:${String(h.envFile)}`;
             const endpoint = world.hosts.endpoint(String(h.host));
-            const envFile = world.hosts.envPath(String(h.host), String(h.envFile), [idName, secretName].filter((n): n is string => !!n));
+            const envFile = world.hosts.envPath(
+                String(h.host),
+                String(h.envFile),
+                [idName, secretName].filter((n): n is string => !!n),
+            );
             // The operator pins the host's key; the sandbox's hosts are one sshd, so its key.
-            Object.assign(h, { host: endpoint.host, port: endpoint.port, user: endpoint.user, envFile, hostKey: world.hosts.hostKey(String(h.host)) });
+            Object.assign(h, {
+                host: endpoint.host,
+                port: endpoint.port,
+                user: endpoint.user,
+                envFile,
+                hostKey: world.hosts.hostKey(String(h.host)),
+            });
             hostNames.set(`${endpoint.host}:${endpoint.port}:${envFile}`, original);
-            notes.add(`SSH hosts are a real sshd on 127.0.0.1 (one port per host), env files under its test user's home, hostKey pinned to that sshd's key`);
+            notes.add(
+                `SSH hosts are a real sshd on 127.0.0.1 (one port per host), env files under its test user's home, hostKey pinned to that sshd's key`,
+            );
         }
     }
     doc.config = config;
@@ -140,4 +175,3 @@ export function writeSandboxConfig(workDir: string, stackFile: StackFile, world:
     fs.writeFileSync(file, stringify(doc, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }));
     return { notes: [...notes], hostNames };
 }
-

@@ -93,7 +93,11 @@ export class StepRunner {
                 }
             }
             case "preview": {
-                const result = await this.stack.preview({ ...common, expectNoChanges: body.expect === "no-changes", refresh: body.refresh === true });
+                const result = await this.stack.preview({
+                    ...common,
+                    expectNoChanges: body.expect === "no-changes",
+                    refresh: body.refresh === true,
+                });
                 const outcome = summarize(result.changeSummary);
                 if (body.refresh !== true) return outcome;
                 // CI's drift check: the engine cannot see a GitHub secret overwritten by hand.
@@ -103,7 +107,10 @@ export class StepRunner {
                     token: this.world.githubToken,
                     baseUrl: this.world.endpoints.github,
                 });
-                for (const d of drift) this.log(`      drift: ${d.secretName} in ${d.place} ${d.remoteUpdatedAt ? `written outside at ${d.remoteUpdatedAt}` : "deleted outside"}`);
+                for (const d of drift)
+                    this.log(
+                        `      drift: ${d.secretName} in ${d.place} ${d.remoteUpdatedAt ? `written outside at ${d.remoteUpdatedAt}` : "deleted outside"}`,
+                    );
                 return drift.length > 0 ? "changes" : outcome;
             }
             case "refresh": {
@@ -129,7 +136,12 @@ export class StepRunner {
                 return "armed";
             case "recover": {
                 // As an operator runs it after reading the candidate: `npm run recover -- --yes`.
-                const result = await recoverStack({ stack: this.stack, iamEnv: this.world.awsEnv(), confirm: async () => true, log: (l) => this.log(`      ${l}`) });
+                const result = await recoverStack({
+                    stack: this.stack,
+                    iamEnv: this.world.awsEnv(),
+                    confirm: async () => true,
+                    log: (l) => this.log(`      ${l}`),
+                });
                 return result.actions.length ? "ok" : "nothing to do";
             }
             case "host": {
@@ -144,12 +156,18 @@ export class StepRunner {
                     for (const credential of await this.credentials()) {
                         for (const [index, h] of (credential.consumers.hosts ?? []).entries()) {
                             if (h.host !== endpoint.host || h.port !== endpoint.port) continue;
-                            await this.stack.setConfig(`raxx-rotations:credentials.${credential.name}.consumers.hosts[${index}].hostKey`, { value: key }, true);
+                            await this.stack.setConfig(
+                                `raxx-rotations:credentials.${credential.name}.consumers.hosts[${index}].hostKey`,
+                                { value: key },
+                                true,
+                            );
                             pinned.push(`credentials.${credential.name}.consumers.hosts[${index}]`);
                         }
                     }
                     if (pinned.length === 0) throw new Error(`host: no consumer of ${name} in the stack config`);
-                    this.log(`      pinned ${name}'s current host key (${key.split(" ").slice(0, 2).join(" ").slice(0, 40)}…) in ${pinned.join(", ")}`);
+                    this.log(
+                        `      pinned ${name}'s current host key (${key.split(" ").slice(0, 2).join(" ").slice(0, 40)}…) in ${pinned.join(", ")}`,
+                    );
                 }
                 return "ok";
             }
@@ -172,7 +190,7 @@ export class StepRunner {
                     const fromConsumers = (from.consumers ?? {}) as Record<string, Record<string, unknown>[]>;
                     const [entry] = (fromConsumers[kind] ?? []).splice(Number(index), 1);
                     if (!entry) throw new Error(`move: ${String(body.from)} has no consumers.${String(body.consumer)}`);
-                    const toConsumers = ((to.consumers ??= {}) as Record<string, Record<string, unknown>[]>);
+                    const toConsumers = (to.consumers ??= {}) as Record<string, Record<string, unknown>[]>;
                     (toConsumers[kind] ??= []).push(body.movedFrom ? { ...entry, movedFrom: body.from } : entry);
                 });
                 return "ok";
@@ -183,7 +201,13 @@ export class StepRunner {
             case "use": {
                 const keyId = await this.keyOf(body.credential as string, body.key as string);
                 if (body.clear) this.world.clearKeyUses(keyId);
-                else this.world.recordKeyUse(keyId, body.service as string, body.region as string, Date.now() + (body.inSeconds as number) * 1000);
+                else
+                    this.world.recordKeyUse(
+                        keyId,
+                        body.service as string,
+                        body.region as string,
+                        Date.now() + (body.inSeconds as number) * 1000,
+                    );
                 return "ok";
             }
             case "adopt": {
@@ -270,7 +294,11 @@ export class StepRunner {
             const all = await this.stack.getAllConfig();
             const infisical = JSON.parse(all["raxx-rotations:infisical"]?.value ?? "{}") as { environment?: string };
             verdicts.push(
-                consumersHoldActiveKey(timeline, t1, expectedConsumers(credentials, await this.owner(), infisical.environment, this.hostNames)),
+                consumersHoldActiveKey(
+                    timeline,
+                    t1,
+                    expectedConsumers(credentials, await this.owner(), infisical.environment, this.hostNames),
+                ),
             );
         }
         if (kind === "preview") verdicts.push(nothingWrittenBetween(timeline, t0, t1));
@@ -293,13 +321,21 @@ export class StepRunner {
         return {
             name: "no secret in plaintext",
             held: found.length === 0,
-            detail: found.length === 0 ? "no issued secret in the engine output or the state files" : `an issued secret appears in: ${found.join(", ")}`,
+            detail:
+                found.length === 0
+                    ? "no issued secret in the engine output or the state files"
+                    : `an issued secret appears in: ${found.join(", ")}`,
         };
     }
 }
 
-
-function judge(kind: StepKind, expect: string | undefined, outcome: string, match: string | undefined, message: string | undefined): boolean {
+function judge(
+    kind: StepKind,
+    expect: string | undefined,
+    outcome: string,
+    match: string | undefined,
+    message: string | undefined,
+): boolean {
     if (!expect) return outcome !== "fail";
     switch (expect) {
         case "fail":
@@ -320,7 +356,12 @@ function summarize(changes: Record<string, number> | undefined): string {
 }
 
 /** Every place a credential's consumers should hold its active key, named as on the world's timeline. */
-export function expectedConsumers(credentials: Credential[], owner: string, infisicalEnvironment = "prod", hostNames = new Map<string, string>()): ExpectedConsumer[] {
+export function expectedConsumers(
+    credentials: Credential[],
+    owner: string,
+    infisicalEnvironment = "prod",
+    hostNames = new Map<string, string>(),
+): ExpectedConsumer[] {
     const expected: ExpectedConsumer[] = [];
     for (const credential of credentials) {
         const names = secretNamesOf(credential);
@@ -332,10 +373,20 @@ export function expectedConsumers(credentials: Credential[], owner: string, infi
         }
         for (const h of consumers.heroku ?? []) expected.push({ service: "heroku", consumer: h.app, names, user });
         for (const i of consumers.infisical ?? []) {
-            expected.push({ service: "infisical", consumer: `${i.environment ?? infisicalEnvironment}:${normalizeSecretPath(i.secretPath)}`, names, user });
+            expected.push({
+                service: "infisical",
+                consumer: `${i.environment ?? infisicalEnvironment}:${normalizeSecretPath(i.secretPath)}`,
+                names,
+                user,
+            });
         }
         for (const c of consumers.github ?? []) {
-            expected.push({ service: "github", consumer: `${owner}/${c.repository}${c.environment ? `@${c.environment}` : ""}`, names, user });
+            expected.push({
+                service: "github",
+                consumer: `${owner}/${c.repository}${c.environment ? `@${c.environment}` : ""}`,
+                names,
+                user,
+            });
         }
     }
     return expected;
@@ -354,7 +405,8 @@ export function containsIssuedSecret(text: string, isIssued: (candidate: string)
 
 function listFiles(dir: string): string[] {
     if (!fs.existsSync(dir)) return [];
-    return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+    return fs
+        .readdirSync(dir, { recursive: true, withFileTypes: true })
         .filter((d) => d.isFile() && d.name.endsWith(".json"))
         .map((d) => path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name));
 }

@@ -92,7 +92,10 @@ async function previewWith(n: number): Promise<number> {
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-bench-"));
     const stackFile = path.join(dir, "Pulumi.bench.yaml");
-    fs.writeFileSync(stackFile, stringify({ config: { "aws:region": "us-east-1", "github:owner": "raxx-app", "raxx-rotations:credentials": credentials } }));
+    fs.writeFileSync(
+        stackFile,
+        stringify({ config: { "aws:region": "us-east-1", "github:owner": "raxx-app", "raxx-rotations:credentials": credentials } }),
+    );
     try {
         const report = await rehearse({ scenario: parseScenario({ name: "bench-preview", steps: ["preview"] }), stackFile });
         if (report.verdict !== "pass") throw new Error(`preview of ${n} credentials failed`);
@@ -167,11 +170,16 @@ async function main(): Promise<void> {
         for (const line of await rotationAgainstFloor({ writeMs: 300, probeMs: 200 })) console.log(line);
     }
     if (only.has("writes")) {
-        console.log(`write phase of one bump with N Heroku consumers (new key validated → last PATCH answered), each PATCH delayed ${delay} ms:`);
+        console.log(
+            `write phase of one bump with N Heroku consumers (new key validated → last PATCH answered), each PATCH delayed ${delay} ms:`,
+        );
         const runs: { label: string; engine: { parallel?: number; env?: Record<string, string> } }[] = [
             { label: `default parallelism (${os.cpus().length * 4})`, engine: {} },
             { label: `--parallel ${parallel}`, engine: { parallel } },
-            { label: `--parallel ${parallel}, checkpoints skipped (diagnostic, never in production)`, engine: { parallel, env: { PULUMI_SKIP_CHECKPOINTS: "true" } } },
+            {
+                label: `--parallel ${parallel}, checkpoints skipped (diagnostic, never in production)`,
+                engine: { parallel, env: { PULUMI_SKIP_CHECKPOINTS: "true" } },
+            },
         ];
         for (const run of runs) {
             console.log(`  ${run.label}:`);
@@ -179,7 +187,9 @@ async function main(): Promise<void> {
             for (const n of sizes) {
                 const ms = await writePhase(n, delay, run.engine);
                 if (n === sizes[0]) single = ms;
-                console.log(`    ${String(n).padStart(3)} consumers  ${seconds(ms)}  (${(ms / single).toFixed(2)}x the ${sizes[0]}-consumer write)`);
+                console.log(
+                    `    ${String(n).padStart(3)} consumers  ${seconds(ms)}  (${(ms / single).toFixed(2)}x the ${sizes[0]}-consumer write)`,
+                );
             }
         }
     }

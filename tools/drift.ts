@@ -27,11 +27,15 @@ export async function run(argv: string[], out: Out = console.log, err: Out = con
     const baseUrl = typeof config["github:baseUrl"] === "string" ? (config["github:baseUrl"] as string) : undefined;
     const stateFile = arg("state");
     const deployment = JSON.parse(
-        stateFile ? fs.readFileSync(stateFile, "utf8") : execFileSync("pulumi", ["stack", "export", "--stack", stack], { encoding: "utf8" }),
+        stateFile
+            ? fs.readFileSync(stateFile, "utf8")
+            : execFileSync("pulumi", ["stack", "export", "--stack", stack], { encoding: "utf8" }),
     ) as unknown;
     const drift = await findGithubDrift({ deployment, owner, token, baseUrl });
     for (const d of drift) {
-        out(`drift: ${d.secretName} in ${d.place} ${d.remoteUpdatedAt ? `written outside Pulumi at ${d.remoteUpdatedAt} (Pulumi wrote it at ${d.writtenAt})` : "deleted outside Pulumi"}`);
+        out(
+            `drift: ${d.secretName} in ${d.place} ${d.remoteUpdatedAt ? `written outside Pulumi at ${d.remoteUpdatedAt} (Pulumi wrote it at ${d.writtenAt})` : "deleted outside Pulumi"}`,
+        );
     }
     if (drift.length) out("repair: rotate the credential (bump its epoch): every consumer gets a fresh key, the unknown value included");
     else out("no GitHub secret changed outside Pulumi");

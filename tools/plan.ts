@@ -134,7 +134,8 @@ function assertNoSecrets(text: string, runs: Run[]): void {
     for (const s of secrets) {
         if (text.includes(s)) throw new Error("plan output would contain a secret value; nothing printed (this is a bug in tools/plan.ts)");
     }
-    if (/canary-secret-/.test(text)) throw new Error("plan output would contain a mock secret; nothing printed (this is a bug in tools/plan.ts)");
+    if (/canary-secret-/.test(text))
+        throw new Error("plan output would contain a mock secret; nothing printed (this is a bug in tools/plan.ts)");
 }
 
 /** The CLI: 0 planned, 2 refused (bad config, refused epoch move, bad arguments). */
@@ -175,7 +176,9 @@ export async function run(argv: string[], out: Out = console.log, err: Out = con
         const { credentials, config } = mockConfig(base, notes);
         baseRun = await runProgram({ credentials, config, stack: head.stack, lastOutputs: appliedOutputs(baseCredentials) });
         if (baseRun.error) {
-            err(`The stack file at ${ref} does not deploy under the mock runtime, so nothing can be compared with it:\n${baseRun.error.message}`);
+            err(
+                `The stack file at ${ref} does not deploy under the mock runtime, so nothing can be compared with it:\n${baseRun.error.message}`,
+            );
             return 2;
         }
     }

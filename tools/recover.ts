@@ -33,7 +33,12 @@ async function main(): Promise<number> {
     }
     const stack = await LocalWorkspace.selectStack({ stackName: values.stack, workDir: path.join(__dirname, "..") });
     try {
-        const result = await recoverStack({ stack, since, confirm: values.yes ? async () => true : askOnTerminal, log: (line) => console.log(line) });
+        const result = await recoverStack({
+            stack,
+            since,
+            confirm: values.yes ? async () => true : askOnTerminal,
+            log: (line) => console.log(line),
+        });
         if (result.actions.length === 0) console.log("nothing to recover");
         return 0;
     } catch (err) {

@@ -38,7 +38,14 @@ export function statusRows(credentials: Credential[], now: Date): StatusRow[] {
         const problems: string[] = [];
         // Tokens have no inactive stage: the previous one is revoked by the bump itself.
         const overlap = c.kind === "aws-access-key" && c.epoch > 1 && c.retiredEpoch < c.epoch - 1;
-        const stage = c.epoch === 1 ? "first" : c.kind === "infisical-token" ? "previous token revoked" : overlap ? "overlap: previous key inactive" : "retired";
+        const stage =
+            c.epoch === 1
+                ? "first"
+                : c.kind === "infisical-token"
+                  ? "previous token revoked"
+                  : overlap
+                    ? "overlap: previous key inactive"
+                    : "retired";
         const rotated = c.rotatedOn ? Date.parse(`${c.rotatedOn}T00:00:00Z`) : undefined;
         let dueDate: string | null = null;
         let daysOverdue = 0;
@@ -49,7 +56,10 @@ export function statusRows(credentials: Credential[], now: Date): StatusRow[] {
             const due = rotated + c.cadenceDays * DAY;
             dueDate = new Date(due).toISOString().slice(0, 10);
             daysOverdue = Math.max(0, Math.floor((today - due) / DAY));
-            if (daysOverdue > 0) problems.push(`overdue by ${daysOverdue} day(s): due ${dueDate} (rotatedOn ${c.rotatedOn} + ${c.cadenceDays} days); bump its epoch`);
+            if (daysOverdue > 0)
+                problems.push(
+                    `overdue by ${daysOverdue} day(s): due ${dueDate} (rotatedOn ${c.rotatedOn} + ${c.cadenceDays} days); bump its epoch`,
+                );
         }
         if (overlap && rotated !== undefined) {
             const windowEnd = rotated + OBSERVATION_WINDOW_HOURS * 3600 * 1000;

@@ -40,11 +40,7 @@ export class GithubActionsSecrets extends pulumi.ComponentResource {
                       { repository: args.repository, environment: args.environment, secretName, value: secretValue },
                       childOpts,
                   )
-                : new github.ActionsSecret(
-                      childName,
-                      { repository: args.repository, secretName, value: secretValue },
-                      childOpts,
-                  );
+                : new github.ActionsSecret(childName, { repository: args.repository, secretName, value: secretValue }, childOpts);
         });
         this.registerOutputs({ place: this.place });
     }

@@ -83,9 +83,14 @@ export function createHerokuConfigVarsProvider(): HerokuConfigVarsProvider {
             const written = await client.patchConfigVars(inputs.app, inputs.vars);
             const missing = inputs.names.filter((n) => written[n] !== inputs.vars[n]);
             if (missing.length > 0) {
-                throw new Error(`Heroku app "${inputs.app}" did not keep ${missing.join(", ")} after the update — check for an add-on or pipeline that overwrites config vars`);
+                throw new Error(
+                    `Heroku app "${inputs.app}" did not keep ${missing.join(", ")} after the update — check for an add-on or pipeline that overwrites config vars`,
+                );
             }
-            return { id: inputs.app, outs: { app: inputs.app, names: inputs.names, vars: inputs.vars, apiKey: inputs.apiKey, baseUrl: inputs.baseUrl } };
+            return {
+                id: inputs.app,
+                outs: { app: inputs.app, names: inputs.names, vars: inputs.vars, apiKey: inputs.apiKey, baseUrl: inputs.baseUrl },
+            };
         },
 
         async update(_id, olds, news) {
@@ -96,14 +101,18 @@ export function createHerokuConfigVarsProvider(): HerokuConfigVarsProvider {
             const written = await client.patchConfigVars(news.app, patch);
             const missing = news.names.filter((n) => written[n] !== news.vars[n]);
             if (missing.length > 0) {
-                throw new Error(`Heroku app "${news.app}" did not keep ${missing.join(", ")} after the update — check for an add-on or pipeline that overwrites config vars`);
+                throw new Error(
+                    `Heroku app "${news.app}" did not keep ${missing.join(", ")} after the update — check for an add-on or pipeline that overwrites config vars`,
+                );
             }
             return { outs: { app: news.app, names: news.names, vars: news.vars, apiKey: news.apiKey, baseUrl: news.baseUrl } };
         },
 
         async read(id, props) {
             if (!props || typeof props.app !== "string" || !Array.isArray(props.names)) {
-                throw new Error(`HerokuConfigVars ${id}: import is not supported — declare the resource and let \`pulumi up\` write the variables`);
+                throw new Error(
+                    `HerokuConfigVars ${id}: import is not supported — declare the resource and let \`pulumi up\` write the variables`,
+                );
             }
             const client = heroku.createHerokuClient({ apiKey: this.configuredApiKey ?? props.apiKey, baseUrl: props.baseUrl });
             const current = await client.getConfigVars(props.app, props.names);
@@ -176,6 +185,8 @@ function validate(name: string, args: HerokuConfigVarsArgs): void {
     if (names.length === 0) throw new Error(`HerokuConfigVars ${name}: vars must name at least one config var for app ${args.app}`);
     const bad = names.filter((n) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(n));
     if (bad.length > 0) {
-        throw new Error(`HerokuConfigVars ${name}: ${bad.join(", ")} is not a valid config var name for app ${args.app} (letters, digits and _, not starting with a digit)`);
+        throw new Error(
+            `HerokuConfigVars ${name}: ${bad.join(", ")} is not a valid config var name for app ${args.app} (letters, digits and _, not starting with a digit)`,
+        );
     }
 }

@@ -81,7 +81,10 @@ function anyMarkerPattern(names: string[]): string {
  * finds a tag not its own, leaves the new lines alone.
  */
 export function ownerTag(name: string, host: string, port: number, user: string, envFile: string, names: string[]): string {
-    return createHash("sha256").update([name, host, String(port), user, envFile, names.join(",")].join("\n")).digest("hex").slice(0, 12);
+    return createHash("sha256")
+        .update([name, host, String(port), user, envFile, names.join(",")].join("\n"))
+        .digest("hex")
+        .slice(0, 12);
 }
 
 /**
@@ -186,7 +189,8 @@ export function checkedStdin(where: string, place: string, names: string[], valu
     for (const n of names) {
         const value = values[n];
         if (typeof value !== "string") throw new Error(`${where}: ${n} has no value for ${place}`);
-        if (/[\r\n\0]/.test(value)) throw new Error(`${where}: the value of ${n} contains a line break or NUL, which an env file cannot hold (${place})`);
+        if (/[\r\n\0]/.test(value))
+            throw new Error(`${where}: the value of ${n} contains a line break or NUL, which an env file cannot hold (${place})`);
     }
     return stdinLines(names, values as Record<string, string>);
 }
@@ -234,12 +238,22 @@ export class HostEnvFile extends pulumi.ComponentResource {
         // The key id is not a secret (AWS shows it in every log); the delete command needs it in clear.
         const keyId = pulumi.unsecret(pulumi.output(args.vars[idName])).apply((id) => {
             if (!/^[A-Za-z0-9._:@+=/-]{1,256}$/.test(id)) {
-                throw new Error(`HostEnvFile ${name}: ${idName} does not look like a key id; it must be the credential's non-secret id (${this.place})`);
+                throw new Error(
+                    `HostEnvFile ${name}: ${idName} does not look like a key id; it must be the credential's non-secret id (${this.place})`,
+                );
             }
             return id;
         });
 
-        const where = { host: args.host, port, user: args.user, fingerprint: pinned.fingerprint, type: pinned.type, configPath: args.configPath, place: this.place };
+        const where = {
+            host: args.host,
+            port,
+            user: args.user,
+            fingerprint: pinned.fingerprint,
+            type: pinned.type,
+            configPath: args.configPath,
+            place: this.place,
+        };
         // The engine calls this in the program's process when the command fails:
         // the provider's own error ("ssh: host key mismatch") says neither which
         // host nor what to do.
@@ -314,7 +328,9 @@ export function explainHostFailure(errors: string[], c: HostFailureContext): str
     if (/unable to authenticate|permission denied \(publickey/i.test(text)) {
         return `${at} refused the login of ${c.user} with raxx-rotations:sshPrivateKey: ${nothing}. Check that the key's public half is in ~${c.user}/.ssh/authorized_keys on the host, then run pulumi up again`;
     }
-    if (/failed to dial|dial tcp|connection refused|no route to host|i\/o timeout|timed out|ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT/i.test(text)) {
+    if (
+        /failed to dial|dial tcp|connection refused|no route to host|i\/o timeout|timed out|ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT/i.test(text)
+    ) {
         return `${at} could not be reached over SSH: ${nothing}. Bring the host back (or remove it from the matrix) and run pulumi up again`;
     }
     return undefined;
@@ -326,18 +342,25 @@ function validate(name: string, args: HostEnvFileArgs): string[] {
     if (args.port !== undefined && !(Number.isInteger(args.port) && args.port > 0 && args.port < 65536)) {
         throw new Error(`${where}: port must be a TCP port (1-65535) for host ${args.host}`);
     }
-    if (typeof args.user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(args.user)) throw new Error(`${where}: user must be a login name for host ${args.host}`);
+    if (typeof args.user !== "string" || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(args.user))
+        throw new Error(`${where}: user must be a login name for host ${args.host}`);
     if (typeof args.envFile !== "string" || !ENV_FILE.test(args.envFile) || args.envFile.split("/").includes("..")) {
-        throw new Error(`${where}: envFile must be an absolute path of letters, digits and ._@+-/ on host ${args.host}, got ${JSON.stringify(args.envFile)}`);
+        throw new Error(
+            `${where}: envFile must be an absolute path of letters, digits and ._@+-/ on host ${args.host}, got ${JSON.stringify(args.envFile)}`,
+        );
     }
-    if (typeof args.service !== "string" || !UNIT.test(args.service)) throw new Error(`${where}: service must be a systemd unit name on host ${args.host}`);
+    if (typeof args.service !== "string" || !UNIT.test(args.service))
+        throw new Error(`${where}: service must be a systemd unit name on host ${args.host}`);
     const names = Object.keys(args.vars ?? {}).sort();
     if (names.length === 0) throw new Error(`${where}: vars must name at least one variable for host ${args.host} file ${args.envFile}`);
     const bad = names.filter((n) => !VAR_NAME.test(n));
-    if (bad.length > 0) throw new Error(`${where}: ${bad.join(", ")} is not a valid variable name (letters, digits and _, not starting with a digit)`);
+    if (bad.length > 0)
+        throw new Error(`${where}: ${bad.join(", ")} is not a valid variable name (letters, digits and _, not starting with a digit)`);
     const idName = args.idName ?? "AWS_ACCESS_KEY_ID";
     if (!names.includes(idName)) {
-        throw new Error(`${where}: vars must include ${idName}, the credential's non-secret id, so delete can tell its own lines (set idName to name another variable)`);
+        throw new Error(
+            `${where}: vars must include ${idName}, the credential's non-secret id, so delete can tell its own lines (set idName to name another variable)`,
+        );
     }
     return names;
 }

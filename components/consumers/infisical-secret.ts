@@ -65,7 +65,12 @@ const PLACE_FIELDS = ["siteUrl", "projectId", "environment", "secretPath", "secr
 export function createInfisicalSecretProvider(options: InfisicalProviderOptions = {}): InfisicalSecretProvider {
     const placeFields = PLACE_FIELDS;
     const client = (siteUrl: string) => (token: string) => new infisical.InfisicalClient({ ...options, siteUrl, token });
-    const ref = (p: InfisicalSecretInputs): infisical.SecretRef => ({ projectId: p.projectId, environment: p.environment, secretPath: p.secretPath, name: p.secretName });
+    const ref = (p: InfisicalSecretInputs): infisical.SecretRef => ({
+        projectId: p.projectId,
+        environment: p.environment,
+        secretPath: p.secretPath,
+        name: p.secretName,
+    });
     const outputs = (p: InfisicalSecretInputs, version: number): InfisicalSecretOutputs => ({
         siteUrl: p.siteUrl,
         projectId: p.projectId,
@@ -78,8 +83,11 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
     });
     const idOf = (p: InfisicalSecretInputs) => `${p.projectId}:${p.environment}:${p.secretPath}:${p.secretName}`;
     const refused = (err: unknown) => infisical.isInfisicalError(err) && (err.kind === "unauthorized" || err.kind === "token");
-    const withToken = <T>(provider: InfisicalSecretProvider, props: InfisicalSecretOutputs, run: (c: infisical.InfisicalClient) => Promise<T>) =>
-        withStateToken(props.token, provider.rotatorToken, client(props.siteUrl), refused, run);
+    const withToken = <T>(
+        provider: InfisicalSecretProvider,
+        props: InfisicalSecretOutputs,
+        run: (c: infisical.InfisicalClient) => Promise<T>,
+    ) => withStateToken(props.token, provider.rotatorToken, client(props.siteUrl), refused, run);
 
     return {
         async configure(this: InfisicalSecretProvider, req: pulumi.dynamic.ConfigureRequest) {
@@ -98,12 +106,17 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
             inputs.siteUrl = checkSiteUrl(news.siteUrl, failures) as string;
             // One spelling per folder, so "/ci/" → "/ci" is no replacement (see diff).
             if (known(news.secretPath)) inputs.secretPath = infisical.normalizeSecretPath(news.secretPath);
-            if (known(news.secretName) && /[\s/]/.test(news.secretName)) failures.push({ property: "secretName", reason: "secretName must not contain whitespace or '/'" });
+            if (known(news.secretName) && /[\s/]/.test(news.secretName))
+                failures.push({ property: "secretName", reason: "secretName must not contain whitespace or '/'" });
             // Messages below never quote the value or the token.
             if (known(news.value) && infisical.storedForm(news.value) !== news.value) {
-                failures.push({ property: "value", reason: "value has leading or trailing whitespace, which Infisical trims: the secret would never match what is declared" });
+                failures.push({
+                    property: "value",
+                    reason: "value has leading or trailing whitespace, which Infisical trims: the secret would never match what is declared",
+                });
             }
-            if (news.value !== UNKNOWN && typeof news.value !== "string") failures.push({ property: "value", reason: "value must be a string" });
+            if (news.value !== UNKNOWN && typeof news.value !== "string")
+                failures.push({ property: "value", reason: "value must be a string" });
             checkRotatorToken(news.token, failures);
             return { inputs, failures };
         },
@@ -127,7 +140,10 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
 
         async read(this: InfisicalSecretProvider, id: string, props?: InfisicalSecretOutputs) {
             // `pulumi import` reads with no properties; the place and token are needed to find anything.
-            if (!props) throw new Error(`InfisicalSecret ${id}: import is not supported — declare the secret and let the next up write it (update-or-create)`);
+            if (!props)
+                throw new Error(
+                    `InfisicalSecret ${id}: import is not supported — declare the secret and let the next up write it (update-or-create)`,
+                );
             const { result: found, token } = await withToken(this, props, (c) => c.getSecret(ref(props)));
             // Gone outside Pulumi: an empty id drops it from the state (refresh), or shows it to be created.
             if (!found) return { id: "" };
@@ -179,7 +195,12 @@ export class InfisicalSecret extends RaxxDynamicResource {
     declare public readonly value: pulumi.Output<string>;
     declare public readonly version: pulumi.Output<number>;
 
-    constructor(name: string, args: InfisicalSecretArgs, opts?: pulumi.CustomResourceOptions, providerImpl: InfisicalSecretProvider = provider) {
+    constructor(
+        name: string,
+        args: InfisicalSecretArgs,
+        opts?: pulumi.CustomResourceOptions,
+        providerImpl: InfisicalSecretProvider = provider,
+    ) {
         super(
             providerImpl,
             "InfisicalSecret",

@@ -60,7 +60,8 @@ export function writeConsumers(
     }
 
     for (const consumer of consumers.infisical ?? []) {
-        if (!settings.infisical) throw new pulumi.RunError(missing("raxx-rotations:infisical and raxx-rotations:infisicalToken", "Infisical"));
+        if (!settings.infisical)
+            throw new pulumi.RunError(missing("raxx-rotations:infisical and raxx-rotations:infisicalToken", "Infisical"));
         const { siteUrl, projectId, token } = settings.infisical;
         const environment = consumer.environment ?? settings.infisical.environment;
         const folder = consumer.secretPath === "/" ? "root" : consumer.secretPath.replace(/^\/+|\/+$/g, "").replace(/\//g, "-");

@@ -49,11 +49,24 @@ export function createIdentityTokenAuthProvider(options: IdentityTokenAuthProvid
 
     const apply = async (p: IdentityTokenAuthInputs): Promise<IdentityTokenAuthOutputs> => {
         const client = new tokens.InfisicalTokenClient({ ...options, siteUrl: p.siteUrl, token: p.token });
-        const cfg = await client.configureTokenAuth(p.identityId, { accessTokenTTL: p.ttlSeconds, accessTokenMaxTTL: p.maxTtlSeconds ?? p.ttlSeconds });
+        const cfg = await client.configureTokenAuth(p.identityId, {
+            accessTokenTTL: p.ttlSeconds,
+            accessTokenMaxTTL: p.maxTtlSeconds ?? p.ttlSeconds,
+        });
         if (cfg.accessTokenTTL !== p.ttlSeconds) {
-            throw new Error(`Infisical identity ${p.identityId} Token Auth: asked for TTL ${p.ttlSeconds} s, Infisical holds ${cfg.accessTokenTTL} s — tokens minted now would not live as configured; check the identity in Infisical`);
+            throw new Error(
+                `Infisical identity ${p.identityId} Token Auth: asked for TTL ${p.ttlSeconds} s, Infisical holds ${cfg.accessTokenTTL} s — tokens minted now would not live as configured; check the identity in Infisical`,
+            );
         }
-        return { siteUrl: p.siteUrl, identityId: p.identityId, ttlSeconds: p.ttlSeconds, maxTtlSeconds: p.maxTtlSeconds, token: p.token, accessTokenTTL: cfg.accessTokenTTL, accessTokenMaxTTL: cfg.accessTokenMaxTTL };
+        return {
+            siteUrl: p.siteUrl,
+            identityId: p.identityId,
+            ttlSeconds: p.ttlSeconds,
+            maxTtlSeconds: p.maxTtlSeconds,
+            token: p.token,
+            accessTokenTTL: cfg.accessTokenTTL,
+            accessTokenMaxTTL: cfg.accessTokenMaxTTL,
+        };
     };
 
     return {
@@ -64,12 +77,20 @@ export function createIdentityTokenAuthProvider(options: IdentityTokenAuthProvid
             const ttl: unknown = news.ttlSeconds;
             const ttlKnown = ttl !== UNKNOWN;
             if (ttlKnown && (typeof ttl !== "number" || !Number.isInteger(ttl) || ttl <= 0 || ttl > maxTtl)) {
-                failures.push({ property: "ttlSeconds", reason: `ttlSeconds must be a whole number of seconds between 1 and ${maxTtl} (set ttlDays explicitly: the SOP forbids relying on the default)` });
+                failures.push({
+                    property: "ttlSeconds",
+                    reason: `ttlSeconds must be a whole number of seconds between 1 and ${maxTtl} (set ttlDays explicitly: the SOP forbids relying on the default)`,
+                });
             }
             const max: unknown = news.maxTtlSeconds;
             if (max !== undefined && max !== UNKNOWN) {
-                if (typeof max !== "number" || !Number.isInteger(max) || max <= 0 || max > maxTtl) failures.push({ property: "maxTtlSeconds", reason: `maxTtlSeconds must be a whole number of seconds between 1 and ${maxTtl}` });
-                else if (ttlKnown && typeof ttl === "number" && ttl > max) failures.push({ property: "ttlSeconds", reason: `ttlSeconds (${ttl}) must not exceed maxTtlSeconds (${max})` });
+                if (typeof max !== "number" || !Number.isInteger(max) || max <= 0 || max > maxTtl)
+                    failures.push({
+                        property: "maxTtlSeconds",
+                        reason: `maxTtlSeconds must be a whole number of seconds between 1 and ${maxTtl}`,
+                    });
+                else if (ttlKnown && typeof ttl === "number" && ttl > max)
+                    failures.push({ property: "ttlSeconds", reason: `ttlSeconds (${ttl}) must not exceed maxTtlSeconds (${max})` });
             }
             checkRotatorToken(news.token, failures);
             return { inputs, failures };
@@ -114,7 +135,12 @@ export class IdentityTokenAuth extends RaxxDynamicResource {
     declare public readonly accessTokenTTL: pulumi.Output<number>;
     declare public readonly accessTokenMaxTTL: pulumi.Output<number>;
 
-    constructor(name: string, args: IdentityTokenAuthArgs, opts?: pulumi.CustomResourceOptions, providerImpl: IdentityTokenAuthProvider = provider) {
+    constructor(
+        name: string,
+        args: IdentityTokenAuthArgs,
+        opts?: pulumi.CustomResourceOptions,
+        providerImpl: IdentityTokenAuthProvider = provider,
+    ) {
         super(
             providerImpl,
             "IdentityTokenAuth",

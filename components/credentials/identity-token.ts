@@ -59,8 +59,11 @@ export function createIdentityTokenProvider(options: IdentityTokenProviderOption
     const client = (siteUrl: string) => (token: string) => new tokens.InfisicalTokenClient({ ...clientOptions, siteUrl, token });
     const refused = (err: unknown) => tokens.isTokenClientError(err) && (err.kind === "unauthorized" || err.kind === "token");
     const label = (p: IdentityTokenOutputs) => `Infisical identity ${p.identityId} token ${p.tokenId} ("${p.name}")`;
-    const withToken = <T>(provider: IdentityTokenProvider, props: IdentityTokenOutputs, run: (c: tokens.InfisicalTokenClient) => Promise<T>) =>
-        withStateToken(props.token, provider.rotatorToken, client(props.siteUrl), refused, run);
+    const withToken = <T>(
+        provider: IdentityTokenProvider,
+        props: IdentityTokenOutputs,
+        run: (c: tokens.InfisicalTokenClient) => Promise<T>,
+    ) => withStateToken(props.token, provider.rotatorToken, client(props.siteUrl), refused, run);
 
     return {
         async configure(this: IdentityTokenProvider, req: pulumi.dynamic.ConfigureRequest) {
@@ -92,7 +95,10 @@ export function createIdentityTokenProvider(options: IdentityTokenProviderOption
         },
 
         async read(this: IdentityTokenProvider, id: string, props?: IdentityTokenOutputs) {
-            if (!props) throw new Error(`IdentityToken ${id}: import is not supported — a token's value cannot be read back from Infisical; let the next up mint one`);
+            if (!props)
+                throw new Error(
+                    `IdentityToken ${id}: import is not supported — a token's value cannot be read back from Infisical; let the next up mint one`,
+                );
             const { result: found, token } = await withToken(this, props, (c) => c.getToken(props.tokenId));
             // Revoked or deleted outside Pulumi: gone from the state (refresh), to be minted again.
             if (!found || found.revoked) return { id: "" };
@@ -124,7 +130,12 @@ export function createIdentityTokenProvider(options: IdentityTokenProviderOption
                 // Already gone before this revoke and now refused as expired: it cannot be used either.
                 if (!revokedNow && !last.ok && last.reason === "expired") return;
             }
-            const seen = last === undefined ? "no answer" : last.ok ? "200: it still lists the secrets" : `${last.status}${last.code ? ` ${last.code}` : ""}, not 401`;
+            const seen =
+                last === undefined
+                    ? "no answer"
+                    : last.ok
+                      ? "200: it still lists the secrets"
+                      : `${last.status}${last.code ? ` ${last.code}` : ""}, not 401`;
             throw new Error(
                 `${what}: ${revokedNow ? "revoked" : "Infisical said it was already revoked"}, but listing the secrets of ${props.environment} in project ${props.projectId} with it still answered ${seen} after ${Math.max(1, confirmAttempts)} checks — ` +
                     "the old token may still work; revoke it by hand in Infisical (Access Control → Machine Identities → Token Auth), confirm the 401 and rerun",
@@ -152,7 +163,12 @@ export class IdentityToken extends RaxxDynamicResource {
     declare public readonly tokenId: pulumi.Output<string>;
     declare public readonly expiresAt: pulumi.Output<string>;
 
-    constructor(name: string, args: IdentityTokenArgs, opts?: pulumi.CustomResourceOptions, providerImpl: IdentityTokenProvider = provider) {
+    constructor(
+        name: string,
+        args: IdentityTokenArgs,
+        opts?: pulumi.CustomResourceOptions,
+        providerImpl: IdentityTokenProvider = provider,
+    ) {
         super(
             providerImpl,
             "IdentityToken",

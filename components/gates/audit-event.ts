@@ -80,7 +80,6 @@ export interface DeliveryResult {
     error?: string;
 }
 
-
 /**
  * SOP step 8 ("Audit log entry"): `secret.rotate.completed` with the SOP's
  * context, recorded once the rotation's gates have passed.
@@ -101,7 +100,8 @@ export function createAuditEventProvider(): pulumi.dynamic.ResourceProvider<Audi
     return {
         async check(_olds, news) {
             const failures: pulumi.dynamic.CheckFailure[] = [];
-            if (news.action !== "secret.rotate.completed") failures.push({ property: "action", reason: `${news.label}: action must be "secret.rotate.completed"` });
+            if (news.action !== "secret.rotate.completed")
+                failures.push({ property: "action", reason: `${news.label}: action must be "secret.rotate.completed"` });
             const url = news.webhookUrl as unknown;
             // Never quoted: a webhook URL often is the credential (Slack's is).
             const insecure = typeof url === "string" && url !== "" && url !== UNKNOWN ? insecureUrlProblem(url) : undefined;
@@ -125,7 +125,8 @@ export function createAuditEventProvider(): pulumi.dynamic.ResourceProvider<Audi
 
         async update(_id, olds, news) {
             // Same rotation, not yet delivered: post the same event again (same id and time).
-            const sameRotation = olds.context?.new_key_id === news.context.new_key_id && typeof olds.event === "string" && olds.event !== "";
+            const sameRotation =
+                olds.context?.new_key_id === news.context.new_key_id && typeof olds.event === "string" && olds.event !== "";
             const body = sameRotation ? (JSON.parse(olds.event) as AuditEventBody) : newEvent(news);
             return { outs: await record(news, body) };
         },
@@ -146,7 +147,13 @@ function newEvent(inputs: AuditEventInputs): AuditEventBody {
         new_key_id: inputs.context.new_key_id,
         method: "programmatic",
     };
-    return { id: randomUUID(), action: "secret.rotate.completed", actor: inputs.actor || "raxx-rotations", occurred_at: new Date().toISOString(), context };
+    return {
+        id: randomUUID(),
+        action: "secret.rotate.completed",
+        actor: inputs.actor || "raxx-rotations",
+        occurred_at: new Date().toISOString(),
+        context,
+    };
 }
 
 async function record(inputs: AuditEventInputs, body: AuditEventBody): Promise<AuditEventOutputs> {
@@ -187,7 +194,12 @@ async function record(inputs: AuditEventInputs, body: AuditEventBody): Promise<A
  * Never throws: the result says what happened, without quoting the URL's
  * path or query (which may hold a token).
  */
-export async function deliverAuditEvent(url: string, event: string, id: string, options: AuditDeliveryOptions = {}): Promise<DeliveryResult> {
+export async function deliverAuditEvent(
+    url: string,
+    event: string,
+    id: string,
+    options: AuditDeliveryOptions = {},
+): Promise<DeliveryResult> {
     const timeoutMs = options.timeoutMs && options.timeoutMs > 0 ? options.timeoutMs : 10_000;
     const attempts = Math.max(1, Math.floor(options.attempts && options.attempts > 0 ? options.attempts : 4));
     const backoffMs = options.backoffMs !== undefined && options.backoffMs >= 0 ? options.backoffMs : 1_000;
@@ -210,13 +222,19 @@ export async function deliverAuditEvent(url: string, event: string, id: string, 
                 try {
                     const answer = await exchange(
                         url,
-                        { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": id, "User-Agent": "raxx-rotations" }, body: event },
+                        {
+                            method: "POST",
+                            headers: { "Content-Type": "application/json", "Idempotency-Key": id, "User-Agent": "raxx-rotations" },
+                            body: event,
+                        },
                         { timeoutMs, service: where },
                     );
                     status = answer.status;
                 } catch (err) {
-                    if (isExchangeError(err) && err.failure === "timeout") throw transient(`no answer from ${where} within ${timeoutMs} ms`);
-                    if (isExchangeError(err) && err.failure === "network") throw transient(`could not reach ${where} (${err.detail ?? "network error"})`);
+                    if (isExchangeError(err) && err.failure === "timeout")
+                        throw transient(`no answer from ${where} within ${timeoutMs} ms`);
+                    if (isExchangeError(err) && err.failure === "network")
+                        throw transient(`could not reach ${where} (${err.detail ?? "network error"})`);
                     // A redirect, an oversized answer, plain http: no retry can help.
                     throw err as Error;
                 }
@@ -234,7 +252,12 @@ export async function deliverAuditEvent(url: string, event: string, id: string, 
         return { delivered: true, attempts: tries, status: lastStatus };
     } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        return { delivered: false, attempts: tries, status: lastStatus, error: `${message} (gave up after ${tries} attempt${tries === 1 ? "" : "s"})` };
+        return {
+            delivered: false,
+            attempts: tries,
+            status: lastStatus,
+            error: `${message} (gave up after ${tries} attempt${tries === 1 ? "" : "s"})`,
+        };
     }
 }
 

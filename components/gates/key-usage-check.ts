@@ -40,7 +40,6 @@ export interface KeyUsageCheckOutputs {
     region?: string;
 }
 
-
 /**
  * DESIGN lifecycle step 5 (before SOP step 7's deactivation): IAM
  * GetAccessKeyLastUsed of the OLD key, with the rotator's own credentials. A
@@ -74,13 +73,18 @@ export function createKeyUsageCheckProvider(): pulumi.dynamic.ResourceProvider<K
         async check(_olds, news) {
             const at = news.switchedAt as unknown;
             if (typeof at === "string" && at !== UNKNOWN && Number.isNaN(Date.parse(at))) {
-                return { inputs: news, failures: [{ property: "switchedAt", reason: `${news.label}: switchedAt must be an ISO time, got "${at}"` }] };
+                return {
+                    inputs: news,
+                    failures: [{ property: "switchedAt", reason: `${news.label}: switchedAt must be an ISO time, got "${at}"` }],
+                };
             }
             return { inputs: news };
         },
 
         async diff(_id, olds, news) {
-            const changed = (["newKeyId", "oldKeyId", "switchedAt"] as const).some((k) => (news[k] as unknown) === UNKNOWN || (news[k] ?? "") !== (olds[k] ?? ""));
+            const changed = (["newKeyId", "oldKeyId", "switchedAt"] as const).some(
+                (k) => (news[k] as unknown) === UNKNOWN || (news[k] ?? "") !== (olds[k] ?? ""),
+            );
             return { changes: changed };
         },
 
@@ -106,7 +110,8 @@ async function checkUsage(inputs: KeyUsageCheckInputs): Promise<KeyUsageCheckOut
         label: inputs.label,
     };
     const switchedAt = Date.parse(inputs.switchedAt);
-    if (Number.isNaN(switchedAt)) throw new Error(`KeyUsageCheck ${inputs.label}: switchedAt must be an ISO time, got "${inputs.switchedAt}"`);
+    if (Number.isNaN(switchedAt))
+        throw new Error(`KeyUsageCheck ${inputs.label}: switchedAt must be an ISO time, got "${inputs.switchedAt}"`);
     if (!inputs.oldKeyId) return { ...base, checkedAt: new Date().toISOString(), oldKeyExists: false };
 
     const use = await aws.getAccessKeyLastUsed(inputs.oldKeyId);

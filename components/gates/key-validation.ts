@@ -63,17 +63,27 @@ export function createKeyValidationProvider(): pulumi.dynamic.ResourceProvider<K
             const failures: pulumi.dynamic.CheckFailure[] = [];
             const arn = news.expectArn as unknown;
             if (typeof arn === "string" && arn !== UNKNOWN && !/^arn:aws[a-z-]*:(iam|sts)::\d{12}:/.test(arn)) {
-                failures.push({ property: "expectArn", reason: `${news.label}: expectArn must be an IAM ARN like arn:aws:iam::123456789012:user/<name>, got "${arn}"` });
+                failures.push({
+                    property: "expectArn",
+                    reason: `${news.label}: expectArn must be an IAM ARN like arn:aws:iam::123456789012:user/<name>, got "${arn}"`,
+                });
             }
             const wait = news.maxWaitSeconds as unknown;
             if (wait !== undefined && wait !== UNKNOWN && !(typeof wait === "number" && wait >= 0 && wait <= 3600)) {
-                failures.push({ property: "maxWaitSeconds", reason: `${news.label}: maxWaitSeconds must be a number of seconds between 0 and 3600` });
+                failures.push({
+                    property: "maxWaitSeconds",
+                    reason: `${news.label}: maxWaitSeconds must be a number of seconds between 0 and 3600`,
+                });
             }
             return { inputs: news, failures };
         },
 
         async diff(_id, olds, news) {
-            const changed = (news.keyId as unknown) === UNKNOWN || news.keyId !== olds.keyId || (news.expectArn as unknown) === UNKNOWN || news.expectArn !== olds.expectArn;
+            const changed =
+                (news.keyId as unknown) === UNKNOWN ||
+                news.keyId !== olds.keyId ||
+                (news.expectArn as unknown) === UNKNOWN ||
+                news.expectArn !== olds.expectArn;
             return { changes: changed };
         },
 
@@ -129,7 +139,9 @@ export class KeyValidation extends RaxxDynamicResource {
 
     constructor(name: string, args: KeyValidationArgs, opts?: pulumi.CustomResourceOptions) {
         if (typeof args.expectArn === "string" && !args.expectArn.startsWith("arn:")) {
-            throw new Error(`KeyValidation ${name}: expectArn must be an IAM ARN like arn:aws:iam::123456789012:user/<name>, got "${args.expectArn}"`);
+            throw new Error(
+                `KeyValidation ${name}: expectArn must be an IAM ARN like arn:aws:iam::123456789012:user/<name>, got "${args.expectArn}"`,
+            );
         }
         super(
             keyValidationProvider,

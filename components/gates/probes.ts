@@ -46,7 +46,12 @@ export interface ProbesArgs {
  */
 export function probes(namePrefix: string, args: ProbesArgs, parent?: pulumi.Resource): command.local.Command[] {
     validateProbes(namePrefix, args);
-    const dependsOn = args.dependsOn === undefined ? undefined : Array.isArray(args.dependsOn) ? args.dependsOn : [args.dependsOn as pulumi.Input<pulumi.Resource>];
+    const dependsOn =
+        args.dependsOn === undefined
+            ? undefined
+            : Array.isArray(args.dependsOn)
+              ? args.dependsOn
+              : [args.dependsOn as pulumi.Input<pulumi.Resource>];
     return args.probes.map(
         (probe) =>
             new command.local.Command(
@@ -87,6 +92,7 @@ function validateProbes(namePrefix: string, args: ProbesArgs): void {
         }
         if (seen.has(probe.name)) throw new Error(`${namePrefix}: probe "${probe.name}" is declared twice`);
         seen.add(probe.name);
-        if (typeof probe.command !== "string" || probe.command.trim() === "") throw new Error(`${namePrefix}: probe "${probe.name}" has an empty command`);
+        if (typeof probe.command !== "string" || probe.command.trim() === "")
+            throw new Error(`${namePrefix}: probe "${probe.name}" has an empty command`);
     }
 }

@@ -50,8 +50,14 @@ export function createPropagationWaitProvider(): pulumi.dynamic.ResourceProvider
     return {
         async check(_olds, news) {
             const seconds = news.seconds as unknown;
-            if (seconds !== UNKNOWN && !(typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 && seconds <= MAX_SECONDS)) {
-                return { inputs: news, failures: [{ property: "seconds", reason: `${news.label}: seconds must be a number between 0 and ${MAX_SECONDS}` }] };
+            if (
+                seconds !== UNKNOWN &&
+                !(typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 && seconds <= MAX_SECONDS)
+            ) {
+                return {
+                    inputs: news,
+                    failures: [{ property: "seconds", reason: `${news.label}: seconds must be a number between 0 and ${MAX_SECONDS}` }],
+                };
             }
             return { inputs: news };
         },
@@ -106,7 +112,14 @@ export class PropagationWait extends RaxxDynamicResource {
             propagationWaitProvider,
             "PropagationWait",
             name,
-            { seconds: args.seconds, trigger: args.trigger, label: name, waitedSeconds: undefined, startedAt: undefined, finishedAt: undefined },
+            {
+                seconds: args.seconds,
+                trigger: args.trigger,
+                label: name,
+                waitedSeconds: undefined,
+                startedAt: undefined,
+                finishedAt: undefined,
+            },
             opts,
             [],
         );

@@ -85,13 +85,16 @@ export function createTokenValidationProvider(options: TokenValidationProviderOp
             const failures: pulumi.dynamic.CheckFailure[] = [];
             requireStrings(news, ["siteUrl", "projectId", "environment", "identityId"], failures);
             const inputs = { ...news, siteUrl: checkSiteUrl(news.siteUrl, failures) as string };
-            if (news.accessToken !== UNKNOWN && (typeof news.accessToken !== "string" || !news.accessToken)) failures.push({ property: "accessToken", reason: "accessToken must be a non-empty string" });
+            if (news.accessToken !== UNKNOWN && (typeof news.accessToken !== "string" || !news.accessToken))
+                failures.push({ property: "accessToken", reason: "accessToken must be a non-empty string" });
             return { inputs, failures };
         },
 
         async diff(_id: string, olds: TokenValidationOutputs, news: TokenValidationInputs) {
             // Any change (a new token above all, unknown during preview) validates again, in place.
-            const changes = (["siteUrl", "projectId", "environment", "identityId", "accessToken"] as const).some((f) => olds[f] !== news[f]);
+            const changes = (["siteUrl", "projectId", "environment", "identityId", "accessToken"] as const).some(
+                (f) => olds[f] !== news[f],
+            );
             return { changes, replaces: [], deleteBeforeReplace: false };
         },
 
@@ -125,7 +128,12 @@ export class TokenValidation extends RaxxDynamicResource {
     declare public readonly secretCount: pulumi.Output<number>;
     declare public readonly attempts: pulumi.Output<number>;
 
-    constructor(name: string, args: TokenValidationArgs, opts?: pulumi.CustomResourceOptions, providerImpl: TokenValidationProvider = provider) {
+    constructor(
+        name: string,
+        args: TokenValidationArgs,
+        opts?: pulumi.CustomResourceOptions,
+        providerImpl: TokenValidationProvider = provider,
+    ) {
         super(
             providerImpl,
             "TokenValidation",

@@ -101,7 +101,8 @@ export class EnvFileWatcher {
         try {
             text = fs.readFileSync(file.realPath, "utf8");
         } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.log(`hosts: cannot read ${file.realPath}: ${(err as Error).message}`);
+            if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+                this.log(`hosts: cannot read ${file.realPath}: ${(err as Error).message}`);
         }
         const vars = parseEnvFile(text);
         const stamp = at ?? this.timeline.now();
@@ -191,7 +192,11 @@ export class RestartLogFollower {
                 const parts = line.trim().split(/\s+/);
                 if (parts[0] !== "restart" || !parts[1]) continue;
                 const clientPort = Number(parts[3]);
-                this.onRestart({ seq: this.seq++, unit: parts[1], clientPort: Number.isFinite(clientPort) && clientPort > 0 ? clientPort : undefined });
+                this.onRestart({
+                    seq: this.seq++,
+                    unit: parts[1],
+                    clientPort: Number.isFinite(clientPort) && clientPort > 0 ? clientPort : undefined,
+                });
             }
         } finally {
             fs.closeSync(fd);

@@ -12,7 +12,14 @@ export const HOST_KEY_FINGERPRINT = "SHA256:LmV8CEVtTg/rezzFNSBVFBa76pkNxnRMLdfu
 
 /** An SSH host consumer entry as the prod matrix writes it. */
 export function vaultHost(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-    return { host: "vault-host.raxx.app", user: "ops", envFile: "/etc/raxx/credentials.env", service: "raxx-vault", hostKey: HOST_KEY, ...overrides };
+    return {
+        host: "vault-host.raxx.app",
+        user: "ops",
+        envFile: "/etc/raxx/credentials.env",
+        service: "raxx-vault",
+        hostKey: HOST_KEY,
+        ...overrides,
+    };
 }
 
 export function vaultOperator(overrides: Record<string, unknown> = {}): Record<string, unknown> {

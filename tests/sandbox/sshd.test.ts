@@ -77,7 +77,13 @@ describe("sandbox SSH hosts (real sshd on 127.0.0.1)", function () {
 
     before(async function () {
         this.timeout(10 * 60_000); // the first run may apt-get install openssh-server
-        ctx = { timeline: new Timeline(), faults: new FaultBoard(), keys: new KeyRegistry(), events: new EventEmitter(), log: process.env.SANDBOX_DEBUG ? (l) => console.log(l) : () => undefined };
+        ctx = {
+            timeline: new Timeline(),
+            faults: new FaultBoard(),
+            keys: new KeyRegistry(),
+            events: new EventEmitter(),
+            log: process.env.SANDBOX_DEBUG ? (l) => console.log(l) : () => undefined,
+        };
         service = new SshHostService(ctx, { hosts: [HOST] });
         await service.start();
     });
@@ -137,7 +143,10 @@ describe("sandbox SSH hosts (real sshd on 127.0.0.1)", function () {
             [[HOST, "raxx-vault"]],
         );
         const events = ctx.timeline.export().events.filter((e) => e.service === "hosts" && e.event.startsWith("restart"));
-        assert.deepEqual(events.map((e) => [e.event, e.write]), [["restart raxx-vault", true]]);
+        assert.deepEqual(
+            events.map((e) => [e.event, e.write]),
+            [["restart raxx-vault", true]],
+        );
     });
 
     it("a unit set failing fails its restart like systemd does", async () => {

@@ -6,7 +6,15 @@ import * as assert from "node:assert/strict";
 import { packagesLoadedBy } from "../helpers/serialised";
 import { EventEmitter } from "node:events";
 import * as pulumi from "@pulumi/pulumi";
-import { AUDIT_EVENT_TYPE, AuditEvent, AuditEventBody, AuditEventInputs, AuditEventOutputs, auditEventProvider, deliverAuditEvent } from "../../components/gates/audit-event";
+import {
+    AUDIT_EVENT_TYPE,
+    AuditEvent,
+    AuditEventBody,
+    AuditEventInputs,
+    AuditEventOutputs,
+    auditEventProvider,
+    deliverAuditEvent,
+} from "../../components/gates/audit-event";
 import { AuditServer } from "../../sandbox/services/audit-server";
 import { freePort } from "../../sandbox/moto";
 import { FaultBoard } from "../../sandbox/services/faults";
@@ -44,7 +52,13 @@ describe("AuditEvent against the sandbox audit webhook", function () {
     const seen: string[] = [];
 
     beforeEach(async () => {
-        ctx = { timeline: new Timeline(), faults: new FaultBoard(), keys: new KeyRegistry(), events: new EventEmitter(), log: () => undefined };
+        ctx = {
+            timeline: new Timeline(),
+            faults: new FaultBoard(),
+            keys: new KeyRegistry(),
+            events: new EventEmitter(),
+            log: () => undefined,
+        };
         server = new AuditServer(ctx);
         await server.start();
     });
@@ -53,7 +67,13 @@ describe("AuditEvent against the sandbox audit webhook", function () {
     function inputs(overrides: Partial<AuditEventInputs> = {}): AuditEventInputs {
         return {
             action: "secret.rotate.completed",
-            context: { secret_name: "AWS_ACCESS_KEY_ID", iam_user: "raxx-vault-operator", old_key_id: OLD_KEY, new_key_id: NEW_KEY, method: "programmatic" },
+            context: {
+                secret_name: "AWS_ACCESS_KEY_ID",
+                iam_user: "raxx-vault-operator",
+                old_key_id: OLD_KEY,
+                new_key_id: NEW_KEY,
+                method: "programmatic",
+            },
             actor: "ops@raxx.app",
             // The token in the query is what a real webhook URL often carries: it must never be shown.
             webhookUrl: `${server.webhookUrl}?token=${TOKEN}`,
@@ -72,7 +92,13 @@ describe("AuditEvent against the sandbox audit webhook", function () {
         assert.deepEqual(Object.keys(body).sort(), ["action", "actor", "context", "id", "occurred_at"]);
         assert.equal(body.action, "secret.rotate.completed");
         assert.equal(body.actor, "ops@raxx.app");
-        assert.deepEqual(body.context, { secret_name: "AWS_ACCESS_KEY_ID", iam_user: "raxx-vault-operator", old_key_id: OLD_KEY, new_key_id: NEW_KEY, method: "programmatic" });
+        assert.deepEqual(body.context, {
+            secret_name: "AWS_ACCESS_KEY_ID",
+            iam_user: "raxx-vault-operator",
+            old_key_id: OLD_KEY,
+            new_key_id: NEW_KEY,
+            method: "programmatic",
+        });
         assert.ok(!Number.isNaN(Date.parse(body.occurred_at)));
         assert.equal(received[0].idempotencyKey, body.id);
         assert.equal(id, body.id);
@@ -108,7 +134,10 @@ describe("AuditEvent against the sandbox audit webhook", function () {
         assert.equal(outs.attempts, FAST.attempts);
         assert.match(outs.error, /answered 503 .*gave up after 3 attempts/);
         assert.ok(outs.error.includes(new URL(server.url).origin), "names the webhook's origin");
-        assert.match(first.printed, /warning: vault-operator-audit: audit event secret\.rotate\.completed for raxx-vault-operator \(new key AKIAAUDITNEWKEY00002\) was NOT delivered/);
+        assert.match(
+            first.printed,
+            /warning: vault-operator-audit: audit event secret\.rotate\.completed for raxx-vault-operator \(new key AKIAAUDITNEWKEY00002\) was NOT delivered/,
+        );
         assert.match(first.printed, /next `pulumi up` retries the delivery/);
         assert.equal(server.events().length, 0);
 
@@ -135,9 +164,14 @@ describe("AuditEvent against the sandbox audit webhook", function () {
 
         ctx.faults.add({ service: "audit", hang: true });
         const t0 = Date.now();
-        const hung = await capturingConsole(() => deliverAuditEvent(`${server.webhookUrl}?token=${TOKEN}`, "{}", "id-1", { ...FAST, attempts: 2 }));
+        const hung = await capturingConsole(() =>
+            deliverAuditEvent(`${server.webhookUrl}?token=${TOKEN}`, "{}", "id-1", { ...FAST, attempts: 2 }),
+        );
         assert.equal(hung.result?.delivered, false);
-        assert.match(hung.result?.error ?? "", /no answer from the audit webhook at http:\/\/127\.0\.0\.1:\d+ within 500 ms \(gave up after 2 attempts\)/);
+        assert.match(
+            hung.result?.error ?? "",
+            /no answer from the audit webhook at http:\/\/127\.0\.0\.1:\d+ within 500 ms \(gave up after 2 attempts\)/,
+        );
         assert.ok(Date.now() - t0 < 3_000);
         seen.push(JSON.stringify(hung.result), refused.outs.error);
     });
@@ -146,7 +180,12 @@ describe("AuditEvent against the sandbox audit webhook", function () {
         const port = await freePort();
         const result = await deliverAuditEvent(`http://127.0.0.1:${port}/hooks/${TOKEN}`, "{}", "id-2", FAST);
         assert.equal(result.delivered, false);
-        assert.match(result.error ?? "", new RegExp(`could not reach the audit webhook at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\) \\(gave up after 3 attempts\\)`));
+        assert.match(
+            result.error ?? "",
+            new RegExp(
+                `could not reach the audit webhook at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\) \\(gave up after 3 attempts\\)`,
+            ),
+        );
         seen.push(JSON.stringify(result));
     });
 
@@ -160,11 +199,20 @@ describe("AuditEvent against the sandbox audit webhook", function () {
         const { outs: updated } = await update(outs.eventId, outs, next);
         assert.notEqual(updated.eventId, outs.eventId);
         assert.equal((JSON.parse(updated.event) as AuditEventBody).context.new_key_id, NEWER_KEY);
-        assert.deepEqual(server.distinctEvents().map((e) => (e.body as AuditEventBody).context.new_key_id), [NEW_KEY, NEWER_KEY]);
+        assert.deepEqual(
+            server.distinctEvents().map((e) => (e.body as AuditEventBody).context.new_key_id),
+            [NEW_KEY, NEWER_KEY],
+        );
     });
 
     it("without a webhook the event is kept in the outputs only, and no retry is pending", async () => {
-        const { outs } = await create(inputs({ webhookUrl: undefined, actor: undefined, context: { secret_name: "AWS_ACCESS_KEY_ID", iam_user: "u", new_key_id: NEW_KEY, method: "programmatic" } }));
+        const { outs } = await create(
+            inputs({
+                webhookUrl: undefined,
+                actor: undefined,
+                context: { secret_name: "AWS_ACCESS_KEY_ID", iam_user: "u", new_key_id: NEW_KEY, method: "programmatic" },
+            }),
+        );
         assert.equal(outs.delivered, false);
         assert.match(outs.error, /no webhookUrl configured/);
         const body = JSON.parse(outs.event) as AuditEventBody;
@@ -196,7 +244,9 @@ describe("AuditEvent under the mock runtime", () => {
             "audit-unit",
             false,
         );
-        const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: { getType(): string; getObject(): { toJavaScript(): unknown } | undefined }, cb: unknown): unknown };
+        const monitor = pulumi.runtime.getMonitor() as unknown as {
+            registerResource(req: { getType(): string; getObject(): { toJavaScript(): unknown } | undefined }, cb: unknown): unknown;
+        };
         const original = monitor.registerResource.bind(monitor);
         monitor.registerResource = (req, cb) => {
             if (req.getType() === AUDIT_EVENT_TYPE) raw = (req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>;
@@ -204,7 +254,13 @@ describe("AuditEvent under the mock runtime", () => {
         };
         const event = new AuditEvent("vault-operator-audit", {
             action: "secret.rotate.completed",
-            context: { secret_name: "AWS_ACCESS_KEY_ID", iam_user: "raxx-vault-operator", old_key_id: OLD_KEY, new_key_id: NEW_KEY, method: "programmatic" },
+            context: {
+                secret_name: "AWS_ACCESS_KEY_ID",
+                iam_user: "raxx-vault-operator",
+                old_key_id: OLD_KEY,
+                new_key_id: NEW_KEY,
+                method: "programmatic",
+            },
             webhookUrl: `https://audit.example/hooks/${TOKEN}`,
         });
         await new Promise<void>((resolve) => event.urn.apply(() => resolve()));
@@ -221,6 +277,13 @@ describe("AuditEvent under the mock runtime", () => {
     });
 
     it("refuses another action at construction", () => {
-        assert.throws(() => new AuditEvent("x", { action: "secret.rotate.started" as never, context: { secret_name: "a", iam_user: "u", new_key_id: "k", method: "programmatic" } }), /action must be "secret.rotate.completed"/);
+        assert.throws(
+            () =>
+                new AuditEvent("x", {
+                    action: "secret.rotate.started" as never,
+                    context: { secret_name: "a", iam_user: "u", new_key_id: "k", method: "programmatic" },
+                }),
+            /action must be "secret.rotate.completed"/,
+        );
     });
 });

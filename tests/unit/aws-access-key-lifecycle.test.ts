@@ -69,7 +69,10 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
         const keyId = summary(run).activeKeyId;
         assertConsumersHold(run, keyId);
         assert.deepEqual(
-            consumerWrites(run).map((w) => `${w.type.split(":").pop()} ${w.inputs.repository}${w.inputs.environment ? "@" + w.inputs.environment : ""} ${w.inputs.secretName}`),
+            consumerWrites(run).map(
+                (w) =>
+                    `${w.type.split(":").pop()} ${w.inputs.repository}${w.inputs.environment ? "@" + w.inputs.environment : ""} ${w.inputs.secretName}`,
+            ),
             [
                 "ActionsSecret raxx-api AWS_ACCESS_KEY_ID",
                 "ActionsSecret raxx-api AWS_SECRET_ACCESS_KEY",
@@ -152,7 +155,10 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
         assertSlot(slot(collapsed, "a"), { epoch: 2, status: "Inactive" });
         assert.notEqual(summary(collapsed).activeKeyId, summary(first).activeKeyId, "the slot got a new key");
         assert.equal(summary(collapsed).inactiveKeyId, summary(bump).activeKeyId, "the key active before the bump stays");
-        assert.deepEqual(summary(collapsed).keys.map((k) => k.epoch), [3, 2]);
+        assert.deepEqual(
+            summary(collapsed).keys.map((k) => k.epoch),
+            [3, 2],
+        );
     });
 
     it("a bump never deletes the key that was active before it (retiredEpoch: E-1 in the same change is refused)", async () => {
@@ -160,7 +166,10 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
         await operator.up({ "vault-operator": vaultOperator() });
         const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 2, retiredEpoch: 1 }) });
         assert.match(run.error!.message, /bumping never deletes the key that was active before it/);
-        assert.deepEqual(run.registrations.map((r) => r.type), [STACK_REFERENCE]);
+        assert.deepEqual(
+            run.registrations.map((r) => r.type),
+            [STACK_REFERENCE],
+        );
     });
 
     it("rollback (epoch E-1, retiredEpoch E-2) reactivates the previous key, gives it back to consumers, and drops the failed key", async () => {
@@ -189,7 +198,10 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
         assert.ok(pulumi.RunError.isInstance(run.error));
         assert.match(run.error!.message, /credentials\.vault-operator\.epoch: jumped from 1 to 3; epochs move one step at a time/);
         assert.match(run.error!.message, /Set epoch: 2/);
-        assert.deepEqual(run.registrations.map((r) => r.type), [STACK_REFERENCE]);
+        assert.deepEqual(
+            run.registrations.map((r) => r.type),
+            [STACK_REFERENCE],
+        );
     });
 
     it("refuses a changed iamUser at preview, naming old and new user and what to do instead", async () => {
@@ -198,10 +210,17 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
         await operator.up({ "vault-operator": vaultOperator({ epoch: 2 }) });
         const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 2, iamUser: "raxx-vault-operator-2" }) });
         assert.ok(pulumi.RunError.isInstance(run.error));
-        assert.match(run.error!.message, /credentials\.vault-operator\.iamUser: changed from raxx-vault-operator to raxx-vault-operator-2; a credential never changes its IAM user/);
+        assert.match(
+            run.error!.message,
+            /credentials\.vault-operator\.iamUser: changed from raxx-vault-operator to raxx-vault-operator-2; a credential never changes its IAM user/,
+        );
         assert.match(run.error!.message, /deletes the key of raxx-vault-operator that every consumer holds now/);
         assert.match(run.error!.message, /add a new credential \(another name\) for raxx-vault-operator-2/);
-        assert.deepEqual(run.registrations.map((r) => r.type), [STACK_REFERENCE], "nothing but the stack reference: no slot is replaced");
+        assert.deepEqual(
+            run.registrations.map((r) => r.type),
+            [STACK_REFERENCE],
+            "nothing but the stack reference: no slot is replaced",
+        );
         // A bump at the same time is refused just the same.
         const bump = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 3, iamUser: "raxx-vault-operator-2" }) });
         assert.match(bump.error!.message, /iamUser: changed from raxx-vault-operator/);
@@ -215,7 +234,10 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
         const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 2 }) });
         assert.match(run.error!.message, /rolling back from epoch 3 to 2 also needs retiredEpoch: 1 \(it is 0\)/);
         assert.match(run.error!.message, /slot of epoch 3 would be recreated for epoch 1/);
-        assert.deepEqual(run.registrations.map((r) => r.type), [STACK_REFERENCE]);
+        assert.deepEqual(
+            run.registrations.map((r) => r.type),
+            [STACK_REFERENCE],
+        );
     });
 
     it("refuses a rollback to a key that was already retired, and says to roll forward", async () => {
@@ -268,16 +290,25 @@ describe("AWS access key lifecycle (two slots, two stages)", () => {
         assert.equal(s3.activeKeyId, summary(first, "s3-backup-writer").activeKeyId, "the other credential is untouched");
         assert.equal(s3.move, "unchanged");
         const s3Writes = consumerWrites(run).filter((w) => w.name.startsWith("s3-backup-writer"));
-        assert.deepEqual(s3Writes.map((w) => w.inputs.secretName), ["S3_BACKUP_AWS_ACCESS_KEY_ID", "S3_BACKUP_AWS_SECRET_ACCESS_KEY"]);
+        assert.deepEqual(
+            s3Writes.map((w) => w.inputs.secretName),
+            ["S3_BACKUP_AWS_ACCESS_KEY_ID", "S3_BACKUP_AWS_SECRET_ACCESS_KEY"],
+        );
         assert.equal(s3Writes[0].inputs.value, s3.activeKeyId);
         const deactivation = slot(run, "b")!;
-        assert.ok(!deactivation.dependencies.some((d) => d.startsWith("s3-backup-writer")), "one credential's deactivation waits only for its own consumers");
+        assert.ok(
+            !deactivation.dependencies.some((d) => d.startsWith("s3-backup-writer")),
+            "one credential's deactivation waits only for its own consumers",
+        );
     });
 
     it("a refusal of one credential stops the whole update, naming it", async () => {
         const operator = new Operator();
         await operator.up({ "vault-operator": vaultOperator(), "s3-backup-writer": s3BackupWriter() });
-        const run = await operator.refusedUp({ "vault-operator": vaultOperator({ epoch: 2 }), "s3-backup-writer": s3BackupWriter({ epoch: 3 }) });
+        const run = await operator.refusedUp({
+            "vault-operator": vaultOperator({ epoch: 2 }),
+            "s3-backup-writer": s3BackupWriter({ epoch: 3 }),
+        });
         assert.match(run.error!.message, /credentials\.s3-backup-writer\.epoch: jumped from 1 to 3/);
         assert.ok(!/vault-operator/.test(run.error!.message));
         assert.equal(run.ofType(ACCESS_KEY).length, 0);
@@ -313,12 +344,18 @@ describe("Heroku consumers", () => {
         assert.equal(first.error, undefined, first.error?.message);
         const bump = await runProgram({ credentials: { "vault-operator": withHeroku({ epoch: 2 }) }, config, lastOutputs: first.outputs });
         const apps = bump.ofType(HEROKU);
-        assert.deepEqual(apps.map((a) => a.inputs.app), ["raxx-api-prod", "raxx-console-prod"]);
+        assert.deepEqual(
+            apps.map((a) => a.inputs.app),
+            ["raxx-api-prod", "raxx-console-prod"],
+        );
         const active = summary(bump).activeKeyId;
         for (const app of apps) {
             const vars = app.inputs.vars as Record<string, string>;
             assert.deepEqual(vars, { AWS_ACCESS_KEY_ID: active, AWS_SECRET_ACCESS_KEY: fakeSecretFor(active) });
-            assert.ok(app.secretInputs.includes("vars") && app.secretInputs.includes("apiKey"), `${app.name}: vars and apiKey must be secret`);
+            assert.ok(
+                app.secretInputs.includes("vars") && app.secretInputs.includes("apiKey"),
+                `${app.name}: vars and apiKey must be secret`,
+            );
             assert.ok(slot(bump, "b")!.dependencies.includes(app.name), `the deactivation does not wait for ${app.name}`);
             assert.equal(app.parent, "vault-operator");
         }
@@ -343,7 +380,11 @@ describe("Infisical consumers", () => {
     it("write one secret per name and place, in the configured project, and the deactivation waits for them", async () => {
         const first = await runProgram({ credentials: { "vault-operator": withInfisical() }, config });
         assert.equal(first.error, undefined, first.error?.message);
-        const bump = await runProgram({ credentials: { "vault-operator": withInfisical({ epoch: 2 }) }, config, lastOutputs: first.outputs });
+        const bump = await runProgram({
+            credentials: { "vault-operator": withInfisical({ epoch: 2 }) },
+            config,
+            lastOutputs: first.outputs,
+        });
         const secrets = bump.ofType(INFISICAL);
         assert.deepEqual(
             secrets.map((s) => `${s.inputs.environment} ${s.inputs.secretPath} ${s.inputs.secretName} ${s.inputs.projectId}`).sort(),
@@ -368,9 +409,15 @@ describe("Infisical consumers", () => {
     });
 
     it("refuse a missing rotator token or Infisical settings before registering anything", async () => {
-        const noToken = await runProgram({ credentials: { "vault-operator": withInfisical() }, config: { "raxx-rotations:infisical": config["raxx-rotations:infisical"] } });
+        const noToken = await runProgram({
+            credentials: { "vault-operator": withInfisical() },
+            config: { "raxx-rotations:infisical": config["raxx-rotations:infisical"] },
+        });
         assert.match(noToken.error?.message ?? "", /raxx-rotations:infisicalToken is not set/);
-        const noSettings = await runProgram({ credentials: { "vault-operator": withInfisical() }, config: { "raxx-rotations:infisicalToken": "t" } });
+        const noSettings = await runProgram({
+            credentials: { "vault-operator": withInfisical() },
+            config: { "raxx-rotations:infisicalToken": "t" },
+        });
         assert.match(noSettings.error?.message ?? "", /raxx-rotations:infisical: is required when the matrix has Infisical consumers/);
         assert.deepEqual([...noToken.registrations, ...noSettings.registrations], []);
     });
@@ -384,7 +431,10 @@ describe("gates, in the lifecycle's order", () => {
     const PROBE = "command:local:Command";
     const withProbes = (overrides: Record<string, unknown> = {}) =>
         vaultOperator({
-            verify: { propagationSeconds: 5, probes: [{ name: "s3-backup-dry-run", command: "heroku run --app raxx-api-prod python -m scripts.s3_backup_dry_run" }] },
+            verify: {
+                propagationSeconds: 5,
+                probes: [{ name: "s3-backup-dry-run", command: "heroku run --app raxx-api-prod python -m scripts.s3_backup_dry_run" }],
+            },
             ...overrides,
         });
     const type = (run: Run, t: string, name: string) => run.get(t, name);
@@ -398,9 +448,14 @@ describe("gates, in the lifecycle's order", () => {
 
         const validation = type(bump, VALIDATION, "vault-operator-validate");
         assert.equal(validation.inputs.keyId, newKeyId);
-        assert.equal(validation.inputs.expectArn, "arn:aws:iam::123456789012:user/raxx-vault-operator", "the IAM user's own ARN when verify.expectArn is unset");
+        assert.equal(
+            validation.inputs.expectArn,
+            "arn:aws:iam::123456789012:user/raxx-vault-operator",
+            "the IAM user's own ARN when verify.expectArn is unset",
+        );
         assert.ok(validation.secretInputs.includes("secret"), "the key's secret goes to the validation as a secret");
-        for (const w of consumerWrites(bump)) assert.ok(w.dependencies.includes(validation.name), `${w.name} is written before the key is validated`);
+        for (const w of consumerWrites(bump))
+            assert.ok(w.dependencies.includes(validation.name), `${w.name} is written before the key is validated`);
 
         const wait = type(bump, WAIT, "vault-operator-propagation");
         assert.equal(wait.inputs.seconds, 5);
@@ -414,7 +469,8 @@ describe("gates, in the lifecycle's order", () => {
         assert.ok(usage.dependencies.includes(probe.name) && usage.dependencies.includes(wait.name));
 
         const deactivation = slot(bump, "b")!;
-        for (const gate of [validation, wait, probe, usage]) assert.ok(deactivation.dependencies.includes(gate.name), `deactivation does not wait for ${gate.name}`);
+        for (const gate of [validation, wait, probe, usage])
+            assert.ok(deactivation.dependencies.includes(gate.name), `deactivation does not wait for ${gate.name}`);
 
         const settle = type(bump, WAIT, "vault-operator-deactivation-wait");
         assert.ok(settle.dependencies.includes(deactivation.name));
@@ -453,12 +509,18 @@ describe("gates, in the lifecycle's order", () => {
         const first = await runProgram({ credentials: { "vault-operator": withProbes() } });
         const bump = await runProgram({ credentials: { "vault-operator": withProbes({ epoch: 2 }) }, lastOutputs: first.outputs });
         const bump3 = await runProgram({ credentials: { "vault-operator": withProbes({ epoch: 3 }) }, lastOutputs: bump.outputs });
-        const back = await runProgram({ credentials: { "vault-operator": withProbes({ epoch: 2, retiredEpoch: 1 }) }, lastOutputs: bump3.outputs });
+        const back = await runProgram({
+            credentials: { "vault-operator": withProbes({ epoch: 2, retiredEpoch: 1 }) },
+            lastOutputs: bump3.outputs,
+        });
         const audit = back.get(AUDIT, "vault-operator-audit");
         const ctx = audit.inputs.context as { old_key_id?: string; new_key_id: string };
         assert.equal(ctx.new_key_id, summary(bump).activeKeyId, "after a rollback the event names the restored key");
         assert.equal(ctx.old_key_id, summary(bump3).activeKeyId, "and the failed key it replaced");
-        const after = await runProgram({ credentials: { "vault-operator": withProbes({ epoch: 2, retiredEpoch: 1 }) }, lastOutputs: back.outputs });
+        const after = await runProgram({
+            credentials: { "vault-operator": withProbes({ epoch: 2, retiredEpoch: 1 }) },
+            lastOutputs: back.outputs,
+        });
         assert.equal((after.get(AUDIT, "vault-operator-audit").inputs.context as { new_key_id: string }).new_key_id, ctx.new_key_id);
     });
 

@@ -27,7 +27,10 @@ async function runWithReaderGone(guarded: boolean): Promise<{ code: number | nul
         "})();",
     ].join("\n");
     try {
-        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
+            cwd: root,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
         child.stdout.once("data", () => {
             child.stdout.destroy();
             child.stderr.destroy();

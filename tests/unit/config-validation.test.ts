@@ -19,7 +19,10 @@ async function refused(credentials: unknown): Promise<string> {
 describe("config validation", () => {
     it("refuses an unknown kind, naming the credential and the allowed kinds", async () => {
         const message = await refused({ "vault-operator": vaultOperator({ kind: "aws-acess-key" }) });
-        assert.match(message, /credentials\.vault-operator\.kind: unknown kind "aws-acess-key" \(one of: aws-access-key, infisical-token\)/);
+        assert.match(
+            message,
+            /credentials\.vault-operator\.kind: unknown kind "aws-acess-key" \(one of: aws-access-key, infisical-token\)/,
+        );
     });
 
     for (const [label, epoch] of [
@@ -85,7 +88,10 @@ describe("config validation", () => {
             "vault-operator": vaultOperator(),
             "s3-backup-writer": s3BackupWriter({ secretNames: undefined }),
         });
-        assert.match(message, /credentials\.s3-backup-writer\.consumers\.github\[0\]: writes AWS_ACCESS_KEY_ID to GitHub repository raxx-api/);
+        assert.match(
+            message,
+            /credentials\.s3-backup-writer\.consumers\.github\[0\]: writes AWS_ACCESS_KEY_ID to GitHub repository raxx-api/,
+        );
     });
 
     it("allows the same name in a repository and in one of its environments (different places)", async () => {
@@ -144,8 +150,16 @@ describe("config validation", () => {
         for (const [label, hostKey, why] of [
             ["not a key line", "vault-host.raxx.app", /must be one public key line/],
             ["a key whose base64 is not of its type", "ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQ==", /is not a valid ssh-ed25519 key/],
-            ["an ssh-rsa key (SHA-1 only with a pin: OpenSSH 8.8+ refuses)", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ==", /is an ssh-rsa key: .*OpenSSH 8\.8/],
-            ["a known_hosts line of another host", `other-host.raxx.app ${HOST_KEY}`, /known_hosts line for other-host\.raxx\.app, not for vault-host\.raxx\.app/],
+            [
+                "an ssh-rsa key (SHA-1 only with a pin: OpenSSH 8.8+ refuses)",
+                "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ==",
+                /is an ssh-rsa key: .*OpenSSH 8\.8/,
+            ],
+            [
+                "a known_hosts line of another host",
+                `other-host.raxx.app ${HOST_KEY}`,
+                /known_hosts line for other-host\.raxx\.app, not for vault-host\.raxx\.app/,
+            ],
             ["the prod file's placeholder", "REPLACE-WITH-THE-HOST-KEY", /is still the placeholder/],
         ] as const) {
             it(`refuses ${label}, naming the credential, the host entry and the field`, async () => {
@@ -156,7 +170,10 @@ describe("config validation", () => {
         }
 
         it("refuses a unit name that systemctl would read as an option", async () => {
-            assert.match(await refused(withHost(vaultHost({ service: "--now" }))), /consumers\.hosts\[0\]\.service: must be a systemd unit name .*not starting with -/);
+            assert.match(
+                await refused(withHost(vaultHost({ service: "--now" }))),
+                /consumers\.hosts\[0\]\.service: must be a systemd unit name .*not starting with -/,
+            );
         });
 
         it("takes an `ssh-keyscan` line for the same host and pins only the key (type and base64)", async () => {

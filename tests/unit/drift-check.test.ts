@@ -13,7 +13,10 @@ const TOKEN = "ghp_drift_check_test";
 
 /** The provider stores its own write time as go's time.String(). */
 function goTime(ms: number): string {
-    return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC");
+    return new Date(ms)
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.\d+Z$/, " +0000 UTC");
 }
 
 describe("npm run drift (GitHub secrets written outside Pulumi)", () => {
@@ -21,11 +24,20 @@ describe("npm run drift (GitHub secrets written outside Pulumi)", () => {
     let dir: string;
 
     before(async () => {
-        const ctx = { timeline: new Timeline(), faults: new FaultBoard(), keys: new KeyRegistry(), events: new EventEmitter(), log: () => undefined };
+        const ctx = {
+            timeline: new Timeline(),
+            faults: new FaultBoard(),
+            keys: new KeyRegistry(),
+            events: new EventEmitter(),
+            log: () => undefined,
+        };
         server = new GithubServer(ctx, { owner: "raxx-app", token: TOKEN });
         await server.start();
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-drift-"));
-        fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), `config:\n  github:owner: raxx-app\n  github:baseUrl: ${server.url}\n  raxx-rotations:credentials: {}\n`);
+        fs.writeFileSync(
+            path.join(dir, "Pulumi.test.yaml"),
+            `config:\n  github:owner: raxx-app\n  github:baseUrl: ${server.url}\n  raxx-rotations:credentials: {}\n`,
+        );
     });
     after(async () => {
         await server.stop();
@@ -47,7 +59,12 @@ describe("npm run drift (GitHub secrets written outside Pulumi)", () => {
         const file = path.join(dir, "state.json");
         fs.writeFileSync(file, JSON.stringify(state));
         const lines: string[] = [];
-        const code = await run(["--stack", "test", "--dir", dir, "--state", file], (l) => lines.push(l), (l) => lines.push(l), { GITHUB_TOKEN: TOKEN });
+        const code = await run(
+            ["--stack", "test", "--dir", dir, "--state", file],
+            (l) => lines.push(l),
+            (l) => lines.push(l),
+            { GITHUB_TOKEN: TOKEN },
+        );
         return { code, out: lines.join("\n") };
     }
 
@@ -74,7 +91,12 @@ describe("npm run drift (GitHub secrets written outside Pulumi)", () => {
 
     it("needs a token, and says which", async () => {
         const lines: string[] = [];
-        const code = await run(["--stack", "test", "--dir", dir], (l) => lines.push(l), (l) => lines.push(l), {});
+        const code = await run(
+            ["--stack", "test", "--dir", dir],
+            (l) => lines.push(l),
+            (l) => lines.push(l),
+            {},
+        );
         assert.equal(code, 2);
         assert.match(lines.join("\n"), /GITHUB_TOKEN is not set/);
     });

@@ -14,10 +14,28 @@ import { CreateAccessKeyCommand, DeleteAccessKeyCommand, IAMClient, ListAccessKe
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import * as pulumi from "@pulumi/pulumi";
 import { validateNewKey } from "../../clients/aws";
-import { KEY_USAGE_CHECK_TYPE, KeyUsageCheck, keyUsageCheckProvider, KeyUsageCheckInputs, KeyUsageCheckOutputs } from "../../components/gates/key-usage-check";
-import { KEY_VALIDATION_TYPE, KeyValidation, keyValidationProvider, KeyValidationInputs, KeyValidationOutputs } from "../../components/gates/key-validation";
+import {
+    KEY_USAGE_CHECK_TYPE,
+    KeyUsageCheck,
+    keyUsageCheckProvider,
+    KeyUsageCheckInputs,
+    KeyUsageCheckOutputs,
+} from "../../components/gates/key-usage-check";
+import {
+    KEY_VALIDATION_TYPE,
+    KeyValidation,
+    keyValidationProvider,
+    KeyValidationInputs,
+    KeyValidationOutputs,
+} from "../../components/gates/key-validation";
 import { probeCommand, probes } from "../../components/gates/probes";
-import { PROPAGATION_WAIT_TYPE, PropagationWait, propagationWaitProvider, PropagationWaitInputs, PropagationWaitOutputs } from "../../components/gates/propagation-wait";
+import {
+    PROPAGATION_WAIT_TYPE,
+    PropagationWait,
+    propagationWaitProvider,
+    PropagationWaitInputs,
+    PropagationWaitOutputs,
+} from "../../components/gates/propagation-wait";
 import { enableMotoAuth, MotoServer, startMoto } from "../../sandbox/moto";
 import { seedMoto } from "../../sandbox/world";
 import { AwsRecordingProxy } from "../../sandbox/services/aws-proxy";
@@ -54,7 +72,13 @@ interface GateSandbox {
 
 /** moto (signature checks on) behind the recording proxy, an admin key for the ambient credentials, and the users. */
 async function startGateSandbox(users: string[]): Promise<GateSandbox> {
-    const ctx: ServiceContext = { timeline: new Timeline(), faults: new FaultBoard(), keys: new KeyRegistry(), events: new EventEmitter(), log: () => undefined };
+    const ctx: ServiceContext = {
+        timeline: new Timeline(),
+        faults: new FaultBoard(),
+        keys: new KeyRegistry(),
+        events: new EventEmitter(),
+        log: () => undefined,
+    };
     const moto = await startMoto();
     const admin = await seedMoto(moto.url, users);
     await enableMotoAuth(moto.url, 0);
@@ -182,7 +206,10 @@ describe("gates against moto behind the recording proxy", function () {
             assert.equal(outs.attempts, 1);
             assert.ok(!Number.isNaN(Date.parse(outs.validatedAt)));
             assert.ok(!("secret" in outs), "the secret is no output");
-            assert.deepEqual(stsEvents(since).map((e) => e.status), [200]);
+            assert.deepEqual(
+                stsEvents(since).map((e) => e.status),
+                [200],
+            );
         });
 
         it("keeps trying while IAM refuses the new key (~2 s of InvalidClientTokenId), then succeeds", async () => {
@@ -233,7 +260,9 @@ describe("gates against moto behind the recording proxy", function () {
         it("retries a wrong secret as a possibly unpropagated key, and never quotes it (canary)", async () => {
             const key = await sb.createKey(USER);
             const canary = "canary-not-the-secret-5f2e9d";
-            const err = await rejection(validateNewKey({ keyId: key.id, secret: canary, expectArn: ARN, maxWaitSeconds: 0.5, backoffMs: 100 }));
+            const err = await rejection(
+                validateNewKey({ keyId: key.id, secret: canary, expectArn: ARN, maxWaitSeconds: 0.5, backoffMs: 100 }),
+            );
             seen.push(err.message);
             assert.match(err.message, /SignatureDoesNotMatch/);
             assert.ok(!err.message.includes(canary));
@@ -246,7 +275,9 @@ describe("gates against moto behind the recording proxy", function () {
             assert.deepEqual(await keyValidationProvider.diff!("v", olds, same), { changes: false });
             assert.deepEqual(await keyValidationProvider.diff!("v", olds, { ...same, keyId: "AKIANEW0000000000002" }), { changes: true });
             assert.deepEqual(await keyValidationProvider.diff!("v", olds, { ...same, keyId: UNKNOWN }), { changes: true });
-            assert.deepEqual(await keyValidationProvider.diff!("v", olds, { ...same, expectArn: `arn:aws:iam::${ACCOUNT}:user/x` }), { changes: true });
+            assert.deepEqual(await keyValidationProvider.diff!("v", olds, { ...same, expectArn: `arn:aws:iam::${ACCOUNT}:user/x` }), {
+                changes: true,
+            });
             const key = await sb.createKey(USER);
             const { outs } = await keyValidationProvider.update!("v", olds, validationInputs(key, { label: "v" }));
             assert.equal(outs?.keyId, key.id);
@@ -254,7 +285,12 @@ describe("gates against moto behind the recording proxy", function () {
     });
 
     describe("KeyUsageCheck (DESIGN step 5)", () => {
-        function usageInputs(oldKey: string, newKey: string, switchedAt: string, overrides: Partial<KeyUsageCheckInputs> = {}): KeyUsageCheckInputs {
+        function usageInputs(
+            oldKey: string,
+            newKey: string,
+            switchedAt: string,
+            overrides: Partial<KeyUsageCheckInputs> = {},
+        ): KeyUsageCheckInputs {
             return { user: USER, oldKeyId: oldKey, newKeyId: newKey, switchedAt, label: "vault-operator-usage", ...overrides };
         }
 
@@ -264,7 +300,8 @@ describe("gates against moto behind the recording proxy", function () {
         beforeEach(async () => {
             // Two keys per user at most: start each test from a user with none.
             const listed = await sb.iam.send(new ListAccessKeysCommand({ UserName: USER }));
-            for (const k of listed.AccessKeyMetadata ?? []) await sb.iam.send(new DeleteAccessKeyCommand({ UserName: USER, AccessKeyId: k.AccessKeyId }));
+            for (const k of listed.AccessKeyMetadata ?? [])
+                await sb.iam.send(new DeleteAccessKeyCommand({ UserName: USER, AccessKeyId: k.AccessKeyId }));
             oldKey = await sb.createKey(USER);
             // The old key in use before the switch, as a consumer would: moto records LastUsed (sts, us-east-1).
             await validateNewKey({ keyId: oldKey.id, secret: oldKey.secret, expectArn: ARN });
@@ -281,7 +318,10 @@ describe("gates against moto behind the recording proxy", function () {
             assert.equal(outs.serviceName, "sts");
             assert.equal(outs.region, "us-east-1");
             assert.ok(outs.lastUsedDate && Date.parse(outs.lastUsedDate) <= Date.parse(switchedAt));
-            const iamEvents = sb.ctx.timeline.export().events.filter((e) => e.at >= since && e.service === "iam").map((e) => [e.event, e.status]);
+            const iamEvents = sb.ctx.timeline
+                .export()
+                .events.filter((e) => e.at >= since && e.service === "iam")
+                .map((e) => [e.event, e.status]);
             assert.deepEqual(iamEvents, [["GetAccessKeyLastUsed", 200]]);
         });
 
@@ -302,7 +342,12 @@ describe("gates against moto behind the recording proxy", function () {
             await new Promise((r) => setTimeout(r, 20));
             const switchedAt = new Date().toISOString();
             await new Promise((r) => setTimeout(r, 20));
-            const sts = new STSClient({ endpoint: sb.proxy.url, region: "us-east-1", credentials: { accessKeyId: oldKey.id, secretAccessKey: oldKey.secret }, maxAttempts: 1 });
+            const sts = new STSClient({
+                endpoint: sb.proxy.url,
+                region: "us-east-1",
+                credentials: { accessKeyId: oldKey.id, secretAccessKey: oldKey.secret },
+                maxAttempts: 1,
+            });
             await sts.send(new GetCallerIdentityCommand({}));
             sts.destroy();
             const err = await rejection(createUsageCheck(usageInputs(oldKey.id, newKey.id, switchedAt)));
@@ -325,17 +370,26 @@ describe("gates against moto behind the recording proxy", function () {
         });
 
         it("refuses an old key that belongs to another IAM user", async () => {
-            const err = await rejection(createUsageCheck(usageInputs(oldKey.id, newKey.id, new Date().toISOString(), { user: OTHER_USER })));
+            const err = await rejection(
+                createUsageCheck(usageInputs(oldKey.id, newKey.id, new Date().toISOString(), { user: OTHER_USER })),
+            );
             assert.match(err.message, new RegExp(`belongs to IAM user ${USER}, not ${OTHER_USER}`));
         });
 
         it("checks again when the new key, the old key or switchedAt changes", async () => {
-            const olds: KeyUsageCheckOutputs = { ...usageInputs("AKIAOLD", "AKIANEW", "2026-01-01T00:00:00.000Z"), oldKeyId: "AKIAOLD", checkedAt: "", oldKeyExists: true };
+            const olds: KeyUsageCheckOutputs = {
+                ...usageInputs("AKIAOLD", "AKIANEW", "2026-01-01T00:00:00.000Z"),
+                oldKeyId: "AKIAOLD",
+                checkedAt: "",
+                oldKeyExists: true,
+            };
             const news = usageInputs("AKIAOLD", "AKIANEW", "2026-01-01T00:00:00.000Z");
             assert.deepEqual(await keyUsageCheckProvider.diff!("u", olds, news), { changes: false });
             assert.deepEqual(await keyUsageCheckProvider.diff!("u", olds, { ...news, newKeyId: "AKIANEWER" }), { changes: true });
             assert.deepEqual(await keyUsageCheckProvider.diff!("u", olds, { ...news, switchedAt: UNKNOWN }), { changes: true });
-            assert.deepEqual(await keyUsageCheckProvider.diff!("u", olds, { ...news, switchedAt: "2026-01-02T00:00:00.000Z" }), { changes: true });
+            assert.deepEqual(await keyUsageCheckProvider.diff!("u", olds, { ...news, switchedAt: "2026-01-02T00:00:00.000Z" }), {
+                changes: true,
+            });
         });
     });
 
@@ -361,8 +415,12 @@ describe("PropagationWait (SOP step 6's sleep)", () => {
 
     it("waits again only when the trigger changes", async () => {
         const olds = { seconds: 60, trigger: "AKIAKEY1", label: "w", waitedSeconds: 60, startedAt: "", finishedAt: "" };
-        assert.deepEqual(await propagationWaitProvider.diff!("w", olds, { seconds: 30, trigger: "AKIAKEY1", label: "w" }), { changes: false });
-        assert.deepEqual(await propagationWaitProvider.diff!("w", olds, { seconds: 60, trigger: "AKIAKEY2", label: "w" }), { changes: true });
+        assert.deepEqual(await propagationWaitProvider.diff!("w", olds, { seconds: 30, trigger: "AKIAKEY1", label: "w" }), {
+            changes: false,
+        });
+        assert.deepEqual(await propagationWaitProvider.diff!("w", olds, { seconds: 60, trigger: "AKIAKEY2", label: "w" }), {
+            changes: true,
+        });
         assert.deepEqual(await propagationWaitProvider.diff!("w", olds, { seconds: 60, trigger: UNKNOWN, label: "w" }), { changes: true });
         const t0 = Date.now();
         const { outs } = await propagationWaitProvider.update!("w", olds, { seconds: 0.2, trigger: "AKIAKEY2", label: "w" });
@@ -388,7 +446,10 @@ describe("probe commands", () => {
     it("a sensitive probe keeps its exit status and prints only a line naming it", async () => {
         const r = await sh(probeCommand({ name: "s3-dry-run", command: "echo canary-secret-out; echo canary-secret-err >&2; exit 3" }));
         assert.equal(r.code, 3);
-        assert.equal(r.out, "probe s3-dry-run failed with exit status 3 (its output is hidden: the probe is sensitive; run it by hand to see why)\n");
+        assert.equal(
+            r.out,
+            "probe s3-dry-run failed with exit status 3 (its output is hidden: the probe is sensitive; run it by hand to see why)\n",
+        );
         const ok = await sh(probeCommand({ name: "p", command: "echo canary-secret-out # a comment" }));
         assert.deepEqual(ok, { code: 0, out: "" });
         const loud = await sh(probeCommand({ name: "p", command: "echo visible", sensitive: false }));
@@ -396,7 +457,13 @@ describe("probe commands", () => {
     });
 
     it("the sandbox probe server's command passes on 200 and fails on a fault, and the call is on the event log", async () => {
-        const ctx: ServiceContext = { timeline: new Timeline(), faults: new FaultBoard(), keys: new KeyRegistry(), events: new EventEmitter(), log: () => undefined };
+        const ctx: ServiceContext = {
+            timeline: new Timeline(),
+            faults: new FaultBoard(),
+            keys: new KeyRegistry(),
+            events: new EventEmitter(),
+            log: () => undefined,
+        };
         const server = new ProbeServer(ctx);
         await server.start();
         try {
@@ -476,11 +543,17 @@ describe("gates and probes under the mock runtime", () => {
         };
         const validation = new KeyValidation("vault-operator-validation", { keyId: KEY_ID, secret: SECRET, expectArn: ARN });
         const wait = new PropagationWait("vault-operator-propagation", { seconds: 60, trigger: KEY_ID }, { dependsOn: [validation] });
-        const after = probes(
-            "vault-operator",
-            { probes: [{ name: "s3-backup-dry-run", command: "heroku run --app raxx-api-prod python -m scripts.s3_backup_dry_run" }], keyId: KEY_ID, phase: "after-switch", dependsOn: [wait] },
+        const after = probes("vault-operator", {
+            probes: [{ name: "s3-backup-dry-run", command: "heroku run --app raxx-api-prod python -m scripts.s3_backup_dry_run" }],
+            keyId: KEY_ID,
+            phase: "after-switch",
+            dependsOn: [wait],
+        });
+        const check = new KeyUsageCheck(
+            "vault-operator-usage",
+            { user: USER, oldKeyId: "AKIAMOCKOLDKEY000001", switchedAt: wait.finishedAt, newKeyId: KEY_ID },
+            { dependsOn: after },
         );
-        const check = new KeyUsageCheck("vault-operator-usage", { user: USER, oldKeyId: "AKIAMOCKOLDKEY000001", switchedAt: wait.finishedAt, newKeyId: KEY_ID }, { dependsOn: after });
         await new Promise<void>((resolve) => check.urn.apply(() => resolve()));
         await new Promise((r) => setTimeout(r, 50));
     });
@@ -499,7 +572,9 @@ describe("gates and probes under the mock runtime", () => {
 
     it("KeyValidation sends the secret as a secret input, declares no secret output and captures no secret", () => {
         const r = find(KEY_VALIDATION_TYPE);
-        const secretInputs = Object.entries(r.raw).filter(([, v]) => typeof v === "object" && v !== null && SECRET_SIG in v).map(([k]) => k);
+        const secretInputs = Object.entries(r.raw)
+            .filter(([, v]) => typeof v === "object" && v !== null && SECRET_SIG in v)
+            .map(([k]) => k);
         assert.deepEqual(secretInputs, ["secret"]);
         assert.equal(r.raw.keyId, KEY_ID);
         assert.equal(r.raw.expectArn, ARN);
@@ -511,11 +586,22 @@ describe("gates and probes under the mock runtime", () => {
     it("the serialised KeyValidation provider works from its text, as the provider host loads it", async () => {
         const text = String(find(KEY_VALIDATION_TYPE).raw.__provider);
         const mod = { exports: {} as { handler(): typeof keyValidationProvider } };
-        const wrapper = vm.runInThisContext(`(function (exports, require, module) {${text}\n})`) as (e: unknown, r: NodeRequire, m: unknown) => void;
+        const wrapper = vm.runInThisContext(`(function (exports, require, module) {${text}\n})`) as (
+            e: unknown,
+            r: NodeRequire,
+            m: unknown,
+        ) => void;
         wrapper(mod.exports, createRequire(path.join(__dirname, "..", "..", "provider-host.js")), mod);
         const loaded = mod.exports.handler();
         assert.notEqual(loaded, keyValidationProvider);
-        assert.deepEqual(await loaded.diff!("v", { keyId: "A", expectArn: ARN, arn: ARN, validatedAt: "", attempts: 1, label: "v" }, { keyId: "B", secret: "s", expectArn: ARN, label: "v" }), { changes: true });
+        assert.deepEqual(
+            await loaded.diff!(
+                "v",
+                { keyId: "A", expectArn: ARN, arn: ARN, validatedAt: "", attempts: 1, label: "v" },
+                { keyId: "B", secret: "s", expectArn: ARN, label: "v" },
+            ),
+            { changes: true },
+        );
         // An empty secret is refused before any call.
         await assert.rejects(loaded.create({ keyId: "AKIAX", secret: "", expectArn: ARN, label: "v" }), /no known secret/);
     });
@@ -523,24 +609,57 @@ describe("gates and probes under the mock runtime", () => {
     it("one local.Command per probe, triggered by the key and the phase, after the wait, output kept secret", () => {
         const r = find("command:local:Command", "vault-operator-probe-s3-backup-dry-run-after-switch");
         assert.deepEqual(r.raw.triggers, [KEY_ID, "after-switch"]);
-        assert.equal(r.raw.create, probeCommand({ name: "s3-backup-dry-run", command: "heroku run --app raxx-api-prod python -m scripts.s3_backup_dry_run" }));
-        assert.match(String(r.raw.create), /^\(\nheroku run --app raxx-api-prod python -m scripts\.s3_backup_dry_run\n\) >\/dev\/null 2>&1 \|\| /);
-        assert.deepEqual(r.raw.environment, { RAXX_ACTIVE_KEY_ID: KEY_ID, RAXX_PROBE_PHASE: "after-switch", RAXX_PROBE_NAME: "s3-backup-dry-run" });
+        assert.equal(
+            r.raw.create,
+            probeCommand({ name: "s3-backup-dry-run", command: "heroku run --app raxx-api-prod python -m scripts.s3_backup_dry_run" }),
+        );
+        assert.match(
+            String(r.raw.create),
+            /^\(\nheroku run --app raxx-api-prod python -m scripts\.s3_backup_dry_run\n\) >\/dev\/null 2>&1 \|\| /,
+        );
+        assert.deepEqual(r.raw.environment, {
+            RAXX_ACTIVE_KEY_ID: KEY_ID,
+            RAXX_PROBE_PHASE: "after-switch",
+            RAXX_PROBE_NAME: "s3-backup-dry-run",
+        });
         assert.deepEqual([...r.additionalSecretOutputs].sort(), ["stderr", "stdout"]);
         const wait = find(PROPAGATION_WAIT_TYPE);
-        assert.ok(r.dependencies.some((d) => d.endsWith(`::${wait.name}`)), `dependencies: ${r.dependencies.join(", ")}`);
+        assert.ok(
+            r.dependencies.some((d) => d.endsWith(`::${wait.name}`)),
+            `dependencies: ${r.dependencies.join(", ")}`,
+        );
     });
 
     it("the usage check waits for the probes and takes switchedAt from the wait", () => {
         const r = find(KEY_USAGE_CHECK_TYPE);
-        assert.ok(r.dependencies.some((d) => d.endsWith("::vault-operator-probe-s3-backup-dry-run-after-switch")), `dependencies: ${r.dependencies.join(", ")}`);
-        assert.ok((r.propertyDependencies.switchedAt ?? []).some((d) => d.endsWith("::vault-operator-propagation")), JSON.stringify(r.propertyDependencies));
+        assert.ok(
+            r.dependencies.some((d) => d.endsWith("::vault-operator-probe-s3-backup-dry-run-after-switch")),
+            `dependencies: ${r.dependencies.join(", ")}`,
+        );
+        assert.ok(
+            (r.propertyDependencies.switchedAt ?? []).some((d) => d.endsWith("::vault-operator-propagation")),
+            JSON.stringify(r.propertyDependencies),
+        );
         assert.equal(r.raw.user, USER);
     });
 
     it("refuses bad probe declarations before registering anything", () => {
-        assert.throws(() => probes("c", { probes: [{ name: "bad name", command: "true" }], keyId: "k", phase: "after-switch" }), /probe name "bad name"/);
-        assert.throws(() => probes("c", { probes: [{ name: "a", command: "true" }, { name: "a", command: "true" }], keyId: "k", phase: "after-switch" }), /declared twice/);
+        assert.throws(
+            () => probes("c", { probes: [{ name: "bad name", command: "true" }], keyId: "k", phase: "after-switch" }),
+            /probe name "bad name"/,
+        );
+        assert.throws(
+            () =>
+                probes("c", {
+                    probes: [
+                        { name: "a", command: "true" },
+                        { name: "a", command: "true" },
+                    ],
+                    keyId: "k",
+                    phase: "after-switch",
+                }),
+            /declared twice/,
+        );
         assert.throws(() => probes("c", { probes: [{ name: "a", command: " " }], keyId: "k", phase: "after-switch" }), /empty command/);
         assert.throws(() => probes("c", { probes: [], keyId: "k", phase: "later" as never }), /phase must be/);
     });

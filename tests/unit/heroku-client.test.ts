@@ -9,7 +9,14 @@ const CANARY_SECRET = "canary-secret-value-5f1d9a3c7e";
 
 /** Fast timings: a retry waits 10 ms, doubled, capped at 40 ms. */
 function client(heroku: TestHeroku, overrides: Partial<HerokuClientOptions> = {}) {
-    return createHerokuClient({ apiKey: heroku.apiKey, baseUrl: heroku.url, backoffMs: 10, maxBackoffMs: 40, timeoutMs: 2_000, ...overrides });
+    return createHerokuClient({
+        apiKey: heroku.apiKey,
+        baseUrl: heroku.url,
+        backoffMs: 10,
+        maxBackoffMs: 40,
+        timeoutMs: 2_000,
+        ...overrides,
+    });
 }
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
@@ -64,11 +71,17 @@ describe("Heroku client (Platform API v3) against the local Heroku server", () =
 
     it("the server also accepts Basic auth with the key as password (as heroku-client sends it)", async () => {
         const res = await fetch(`${heroku.url}/apps/${APP}/config-vars`, {
-            headers: { Accept: "application/vnd.heroku+json; version=3", Authorization: `Basic ${Buffer.from(`:${API_KEY}`).toString("base64")}` },
+            headers: {
+                Accept: "application/vnd.heroku+json; version=3",
+                Authorization: `Basic ${Buffer.from(`:${API_KEY}`).toString("base64")}`,
+            },
         });
         assert.equal(res.status, 200);
         const wrong = await fetch(`${heroku.url}/apps/${APP}/config-vars`, {
-            headers: { Accept: "application/vnd.heroku+json; version=3", Authorization: `Basic ${Buffer.from(":nope").toString("base64")}` },
+            headers: {
+                Accept: "application/vnd.heroku+json; version=3",
+                Authorization: `Basic ${Buffer.from(":nope").toString("base64")}`,
+            },
         });
         assert.equal(wrong.status, 401);
         assert.deepEqual(await wrong.json(), { id: "unauthorized", message: "Invalid credentials provided." });
@@ -156,7 +169,10 @@ describe("Heroku client (Platform API v3) against the local Heroku server", () =
             heroku.fault({ status: 429 });
             const err = await rejection(client(heroku, { attempts: 3 }).patchConfigVars(APP, { AWS_ACCESS_KEY_ID: CANARY_ID }));
             assert.equal(heroku.count("PATCH"), 3);
-            assert.match(err.message, /raxx-api-prod.*rate limited by Heroku \(429 rate_limit\).*wait, then run the update again.*gave up after all 3 attempts/);
+            assert.match(
+                err.message,
+                /raxx-api-prod.*rate limited by Heroku \(429 rate_limit\).*wait, then run the update again.*gave up after all 3 attempts/,
+            );
         } finally {
             heroku.server.retryAfterSeconds = 1;
         }
@@ -180,7 +196,9 @@ describe("Heroku client (Platform API v3) against the local Heroku server", () =
     it("a hung connection times out and is retried up to the bound, then fails clearly", async () => {
         heroku.fault({ hang: true });
         const t0 = Date.now();
-        const err = await rejection(client(heroku, { timeoutMs: 150, attempts: 3 }).patchConfigVars(APP, { AWS_SECRET_ACCESS_KEY: CANARY_SECRET }));
+        const err = await rejection(
+            client(heroku, { timeoutMs: 150, attempts: 3 }).patchConfigVars(APP, { AWS_SECRET_ACCESS_KEY: CANARY_SECRET }),
+        );
         const elapsed = Date.now() - t0;
         assert.equal(heroku.count("PATCH"), 3);
         assert.match(err.message, /raxx-api-prod.*no answer from http:\/\/127\.0\.0\.1:\d+ within 150 ms.*gave up after all 3 attempts/);
@@ -194,7 +212,10 @@ describe("Heroku client (Platform API v3) against the local Heroku server", () =
         await closed.stop();
         const c = createHerokuClient({ apiKey: API_KEY, baseUrl: url, backoffMs: 5, attempts: 3 });
         const err = await rejection(c.getConfigVars(APP, ["X"]));
-        assert.match(err.message, /raxx-api-prod.*could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\).*gave up after all 3 attempts/);
+        assert.match(
+            err.message,
+            /raxx-api-prod.*could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\).*gave up after all 3 attempts/,
+        );
     });
 
     it("no canary value or key appears in any error or console output, whatever fails", async () => {
@@ -211,7 +232,10 @@ describe("Heroku client (Platform API v3) against the local Heroku server", () =
             arrange();
             const app = label === "404" ? "raxx-missing" : APP;
             const { error, printed } = await capturingConsole(() =>
-                client(heroku, { attempts: 2, timeoutMs: 100 }).patchConfigVars(app, { AWS_ACCESS_KEY_ID: CANARY_ID, AWS_SECRET_ACCESS_KEY: CANARY_SECRET }),
+                client(heroku, { attempts: 2, timeoutMs: 100 }).patchConfigVars(app, {
+                    AWS_ACCESS_KEY_ID: CANARY_ID,
+                    AWS_SECRET_ACCESS_KEY: CANARY_SECRET,
+                }),
             );
             assert.ok(error instanceof Error, `${label}: expected a failure`);
             assertNoSecret(`${error.message}\n${error.stack}\n${JSON.stringify(error)}\n${printed}`);
@@ -270,11 +294,14 @@ describe("sandbox Heroku server: releases, timeline and events", () => {
         heroku.fault({ method: "PATCH", status: 503, times: 1 });
         await client(heroku).patchConfigVars(APP, { A: "1" });
         await client(heroku).getConfigVars(APP, ["A"]);
-        assert.deepEqual(events.map((e) => [e.name, e.status]), [
-            [`heroku PATCH /apps/${APP}/config-vars`, 503],
-            [`heroku PATCH /apps/${APP}/config-vars`, 200],
-            [`heroku GET /apps/${APP}/config-vars`, 200],
-        ]);
+        assert.deepEqual(
+            events.map((e) => [e.name, e.status]),
+            [
+                [`heroku PATCH /apps/${APP}/config-vars`, 503],
+                [`heroku PATCH /apps/${APP}/config-vars`, 200],
+                [`heroku GET /apps/${APP}/config-vars`, 200],
+            ],
+        );
         const recorded = heroku.ctx.timeline.export().events.map((e) => [e.event, e.status, e.write ?? false, e.fault ?? ""]);
         assert.deepEqual(recorded, [
             [`PATCH /apps/${APP}/config-vars`, 503, true, "status 503"],

@@ -56,7 +56,10 @@ describe("HerokuConfigVars dynamic provider against the local Heroku server", ()
         assert.equal(result.id, APP);
         assert.deepEqual(result.outs, inputs(heroku));
         const programReleases = heroku.server.releases(APP).filter((r) => r.origin === "program");
-        assert.deepEqual(programReleases.map((r) => r.names), [["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]]);
+        assert.deepEqual(
+            programReleases.map((r) => r.names),
+            [["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]],
+        );
     });
 
     it("diff: a new value is an in-place change; app is a replacement; apiKey or baseUrl alone is no change", async () => {
@@ -75,10 +78,17 @@ describe("HerokuConfigVars dynamic provider against the local Heroku server", ()
     it("update sends the new values, and removes a name no longer managed, in ONE PATCH", async () => {
         const created = await provider.create(inputs(heroku));
         heroku.reset();
-        const news = inputs(heroku, { names: ["AWS_SECRET_ACCESS_KEY", "NEW_ID_NAME"], vars: { NEW_ID_NAME: ID_2, AWS_SECRET_ACCESS_KEY: SECRET_2 } });
+        const news = inputs(heroku, {
+            names: ["AWS_SECRET_ACCESS_KEY", "NEW_ID_NAME"],
+            vars: { NEW_ID_NAME: ID_2, AWS_SECRET_ACCESS_KEY: SECRET_2 },
+        });
         const result = await provider.update!(APP, created.outs!, news);
         assert.equal(heroku.requests.length, 1);
-        assert.deepEqual(JSON.parse(heroku.requests[0].body), { NEW_ID_NAME: ID_2, AWS_SECRET_ACCESS_KEY: SECRET_2, AWS_ACCESS_KEY_ID: null });
+        assert.deepEqual(JSON.parse(heroku.requests[0].body), {
+            NEW_ID_NAME: ID_2,
+            AWS_SECRET_ACCESS_KEY: SECRET_2,
+            AWS_ACCESS_KEY_ID: null,
+        });
         assert.deepEqual(result.outs?.vars, news.vars);
         assert.deepEqual(heroku.server.varNames(APP), ["AWS_SECRET_ACCESS_KEY", "DATABASE_URL", "NEW_ID_NAME"]);
     });
@@ -134,7 +144,9 @@ describe("HerokuConfigVars dynamic provider against the local Heroku server", ()
         heroku.server.setApiKey("HRKU-next-key");
         await assert.rejects(provider.read!(APP, created.outs), /was refused/);
         const configured = { ...provider } as HerokuConfigVarsProvider;
-        await configured.configure!({ config: { get: (k: string) => (k === "raxx-rotations:herokuApiKey" ? "HRKU-next-key" : undefined), require: () => "" } });
+        await configured.configure!({
+            config: { get: (k: string) => (k === "raxx-rotations:herokuApiKey" ? "HRKU-next-key" : undefined), require: () => "" },
+        });
         const read = await configured.read!(APP, created.outs);
         assert.deepEqual(read.props!.vars, created.outs!.vars);
         await configured.delete!(APP, created.outs!);
@@ -143,18 +155,34 @@ describe("HerokuConfigVars dynamic provider against the local Heroku server", ()
 
     it("no canary value or key reaches an error message or the console", async () => {
         const cases: [string, () => Promise<unknown>][] = [
-            ["create 401", () => provider.create(inputs(heroku, { apiKey: `${API_KEY}-wrong`, vars: { AWS_ACCESS_KEY_ID: ID_2, AWS_SECRET_ACCESS_KEY: SECRET_2 } }))],
+            [
+                "create 401",
+                () =>
+                    provider.create(
+                        inputs(heroku, { apiKey: `${API_KEY}-wrong`, vars: { AWS_ACCESS_KEY_ID: ID_2, AWS_SECRET_ACCESS_KEY: SECRET_2 } }),
+                    ),
+            ],
             ["create 404", () => provider.create(inputs(heroku, { app: "raxx-missing" }))],
-            ["update 422", async () => {
-                heroku.fault({ method: "PATCH", status: 422, message: `value ${SECRET_2} rejected` });
-                return provider.update!(APP, inputs(heroku), inputs(heroku, { vars: { AWS_ACCESS_KEY_ID: ID_2, AWS_SECRET_ACCESS_KEY: SECRET_2 } }));
-            }],
+            [
+                "update 422",
+                async () => {
+                    heroku.fault({ method: "PATCH", status: 422, message: `value ${SECRET_2} rejected` });
+                    return provider.update!(
+                        APP,
+                        inputs(heroku),
+                        inputs(heroku, { vars: { AWS_ACCESS_KEY_ID: ID_2, AWS_SECRET_ACCESS_KEY: SECRET_2 } }),
+                    );
+                },
+            ],
             ["read 401", () => provider.read!(APP, inputs(heroku, { apiKey: `${API_KEY}-wrong` }))],
-            ["delete 403", async () => {
-                await provider.create(inputs(heroku));
-                heroku.fault({ method: "PATCH", status: 403 });
-                return provider.delete!(APP, inputs(heroku));
-            }],
+            [
+                "delete 403",
+                async () => {
+                    await provider.create(inputs(heroku));
+                    heroku.fault({ method: "PATCH", status: 403 });
+                    return provider.delete!(APP, inputs(heroku));
+                },
+            ],
         ];
         for (const [label, run] of cases) {
             heroku.reset();
@@ -228,7 +256,10 @@ describe("HerokuConfigVars under the mock runtime", () => {
     });
 
     it("refuses an invalid variable name or an empty app before registering", () => {
-        assert.throws(() => new HerokuConfigVars("bad", { app: APP, vars: { "1BAD": "x" }, apiKey: "k" }), /1BAD is not a valid config var name for app raxx-api-prod/);
+        assert.throws(
+            () => new HerokuConfigVars("bad", { app: APP, vars: { "1BAD": "x" }, apiKey: "k" }),
+            /1BAD is not a valid config var name for app raxx-api-prod/,
+        );
         assert.throws(() => new HerokuConfigVars("bad", { app: "", vars: { A: "x" }, apiKey: "k" }), /app must be a Heroku app name/);
     });
 
@@ -242,7 +273,11 @@ describe("HerokuConfigVars under the mock runtime", () => {
         const heroku = await startTestHeroku({ apiKey: API_KEY, apps: [APP] });
         try {
             const mod = { exports: {} as { handler(): HerokuConfigVarsProvider } };
-            const wrapper = vm.runInThisContext(`(function (exports, require, module) {${String(text)}\n})`) as (e: unknown, r: NodeRequire, m: unknown) => void;
+            const wrapper = vm.runInThisContext(`(function (exports, require, module) {${String(text)}\n})`) as (
+                e: unknown,
+                r: NodeRequire,
+                m: unknown,
+            ) => void;
             wrapper(mod.exports, createRequire(path.join(__dirname, "..", "..", "provider-host.js")), mod);
             const loaded = mod.exports.handler();
             assert.notEqual(loaded, provider, "a copy, not this process's object");

@@ -7,7 +7,18 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { HOST_KEY, HOST_KEY_FINGERPRINT } from "../helpers/fixtures";
-import { checkedStdin, deleteScript, explainHostFailure, EnvFileScriptSpec, HOST_ENV_FILE_TYPE, HostEnvFile, markerLine, ownerTag, stdinLines, writeScript } from "../../components/consumers/host-env-file";
+import {
+    checkedStdin,
+    deleteScript,
+    explainHostFailure,
+    EnvFileScriptSpec,
+    HOST_ENV_FILE_TYPE,
+    HostEnvFile,
+    markerLine,
+    ownerTag,
+    stdinLines,
+    writeScript,
+} from "../../components/consumers/host-env-file";
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const ID_1 = "AKIAHOSTCANARY000001";
@@ -119,9 +130,23 @@ describe("HostEnvFile registration (setMocks)", () => {
             dialErrorLimit: 10,
             perDialTimeout: 15,
         });
-        assert.equal(cmd.inputs.addPreviousOutputInEnv, false, "no SSH env requests (a default sshd refuses them, with a warning per update)");
-        assert.deepEqual(cmd.onErrorHooks, ["vault-operator-host-vault-host-explain-failure"], "a failure is explained in the operator's words");
-        assert.deepEqual(cmd.inputs.triggers, ["vault-host.raxx.app", 22, "ops", "/etc/raxx/credentials.env", "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY"]);
+        assert.equal(
+            cmd.inputs.addPreviousOutputInEnv,
+            false,
+            "no SSH env requests (a default sshd refuses them, with a warning per update)",
+        );
+        assert.deepEqual(
+            cmd.onErrorHooks,
+            ["vault-operator-host-vault-host-explain-failure"],
+            "a failure is explained in the operator's words",
+        );
+        assert.deepEqual(cmd.inputs.triggers, [
+            "vault-host.raxx.app",
+            22,
+            "ops",
+            "/etc/raxx/credentials.env",
+            "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY",
+        ]);
         assert.equal(cmd.inputs.update, undefined, "an update runs create again");
         assert.equal(cmd.inputs.environment, undefined, "no value travels in the environment");
         // @pulumi/command 1.2.1 itself adds "connection" (its private key and password).
@@ -144,7 +169,13 @@ describe("HostEnvFile registration (setMocks)", () => {
     });
 
     it("a secret key id is still written in clear in the delete command (ids are not secrets), the secret never", async () => {
-        const regs = await register(() => new HostEnvFile("h", args({ vars: { AWS_ACCESS_KEY_ID: pulumi.secret(ID_2), AWS_SECRET_ACCESS_KEY: pulumi.secret(SECRET_2) }, port: 2222 })));
+        const regs = await register(
+            () =>
+                new HostEnvFile(
+                    "h",
+                    args({ vars: { AWS_ACCESS_KEY_ID: pulumi.secret(ID_2), AWS_SECRET_ACCESS_KEY: pulumi.secret(SECRET_2) }, port: 2222 }),
+                ),
+        );
         const cmd = regs.find((r) => r.type === "command:remote:Command")!;
         assert.ok(!cmd.secretInputs.includes("delete"));
         assert.ok(String(cmd.inputs.delete).includes(ID_2));
@@ -153,13 +184,25 @@ describe("HostEnvFile registration (setMocks)", () => {
     });
 
     it("refuses bad arguments before registering anything, naming the field and never a value", async () => {
-        const regs = await register(() => assert.throws(() => new HostEnvFile("h", args({ vars: { TOKEN: SECRET_1 } })), (e: Error) => !e.message.includes(SECRET_1)));
+        const regs = await register(() =>
+            assert.throws(
+                () => new HostEnvFile("h", args({ vars: { TOKEN: SECRET_1 } })),
+                (e: Error) => !e.message.includes(SECRET_1),
+            ),
+        );
         assert.deepEqual(regs, []);
         assert.throws(() => new HostEnvFile("h", args({ envFile: "etc/raxx.env" })), /HostEnvFile h: envFile must be an absolute path/);
         assert.throws(() => new HostEnvFile("h", args({ envFile: "/etc/raxx/$(reboot).env" })), /envFile must be an absolute path/);
         assert.throws(() => new HostEnvFile("h", args({ service: "raxx vault; reboot" })), /service must be a systemd unit name/);
-        assert.throws(() => new HostEnvFile("h", args({ service: "--now" })), /service must be a systemd unit name/, "a unit name that systemctl would read as an option");
-        assert.throws(() => new HostEnvFile("h", args({ vars: { "BAD-NAME": "x", AWS_ACCESS_KEY_ID: ID_1 } })), /BAD-NAME is not a valid variable name/);
+        assert.throws(
+            () => new HostEnvFile("h", args({ service: "--now" })),
+            /service must be a systemd unit name/,
+            "a unit name that systemctl would read as an option",
+        );
+        assert.throws(
+            () => new HostEnvFile("h", args({ vars: { "BAD-NAME": "x", AWS_ACCESS_KEY_ID: ID_1 } })),
+            /BAD-NAME is not a valid variable name/,
+        );
         assert.throws(() => new HostEnvFile("h", args({ vars: { TOKEN: SECRET_1 } })), /vars must include AWS_ACCESS_KEY_ID/);
         assert.throws(() => new HostEnvFile("h", args({ port: 0 })), /port must be a TCP port/);
     });
@@ -167,11 +210,15 @@ describe("HostEnvFile registration (setMocks)", () => {
     it("a value with a line break or NUL is refused, naming the variable and never the value", () => {
         const where = "HostEnvFile h";
         const place = "host h file /etc/a.env";
-        assert.equal(checkedStdin(where, place, NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 }), `AWS_ACCESS_KEY_ID=${ID_1}\nAWS_SECRET_ACCESS_KEY=${SECRET_1}\n`);
+        assert.equal(
+            checkedStdin(where, place, NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 }),
+            `AWS_ACCESS_KEY_ID=${ID_1}\nAWS_SECRET_ACCESS_KEY=${SECRET_1}\n`,
+        );
         for (const bad of [`${SECRET_1}\nINJECTED=1`, `${SECRET_1}\r`, `${SECRET_1}\0`]) {
             assert.throws(
                 () => checkedStdin(where, place, NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: bad }),
-                (err: Error) => /the value of AWS_SECRET_ACCESS_KEY contains a line break or NUL/.test(err.message) && !err.message.includes(SECRET_1),
+                (err: Error) =>
+                    /the value of AWS_SECRET_ACCESS_KEY contains a line break or NUL/.test(err.message) && !err.message.includes(SECRET_1),
             );
         }
         assert.throws(() => checkedStdin(where, place, NAMES, { AWS_ACCESS_KEY_ID: ID_1 }), /AWS_SECRET_ACCESS_KEY has no value/);
@@ -194,12 +241,23 @@ describe("HostEnvFile registration (setMocks)", () => {
 });
 
 describe("HostEnvFile: what a failed connection tells the operator", () => {
-    const where = { host: "vault-host.raxx.app", port: 22, user: "ops", fingerprint: HOST_KEY_FINGERPRINT, type: "ssh-ed25519", configPath: CONFIG_PATH, place: "host vault-host.raxx.app file /etc/raxx/credentials.env" };
+    const where = {
+        host: "vault-host.raxx.app",
+        port: 22,
+        user: "ops",
+        fingerprint: HOST_KEY_FINGERPRINT,
+        type: "ssh-ed25519",
+        configPath: CONFIG_PATH,
+        place: "host vault-host.raxx.app file /etc/raxx/credentials.env",
+    };
 
     it("a host key mismatch names the host, the pinned key and how to check the real one", () => {
         const message = explainHostFailure(["after 10 failed attempts: ssh: handshake failed: ssh: host key mismatch"], where);
         assert.ok(message);
-        assert.match(message, /^vault-host\.raxx\.app:22 did not present the pinned host key \(credentials\.vault-operator\.consumers\.hosts\[0\]\.hostKey, ssh-ed25519 SHA256:LmV8/);
+        assert.match(
+            message,
+            /^vault-host\.raxx\.app:22 did not present the pinned host key \(credentials\.vault-operator\.consumers\.hosts\[0\]\.hostKey, ssh-ed25519 SHA256:LmV8/,
+        );
         assert.match(message, /nothing was sent to host vault-host\.raxx\.app file \/etc\/raxx\/credentials\.env/);
         assert.match(message, /old key .*stays Active/);
         assert.match(message, /ssh-keygen -lf \/etc\/ssh\/ssh_host_ed25519_key\.pub/);
@@ -208,17 +266,37 @@ describe("HostEnvFile: what a failed connection tells the operator", () => {
     });
 
     it("a host that does not offer the pinned key's type is a mismatch too", () => {
-        assert.match(explainHostFailure(["ssh: handshake failed: ssh: no common algorithm for host key; we offered: [ssh-ed25519]"], where) ?? "", /did not present the pinned host key/);
+        assert.match(
+            explainHostFailure(["ssh: handshake failed: ssh: no common algorithm for host key; we offered: [ssh-ed25519]"], where) ?? "",
+            /did not present the pinned host key/,
+        );
     });
 
     it("a refused login and an unreachable host get their own advice; a failing script gets none", () => {
-        assert.match(explainHostFailure(["ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]"], where) ?? "", /refused the login of ops with raxx-rotations:sshPrivateKey/);
-        assert.match(explainHostFailure(["after 10 failed attempts: dial tcp 10.0.0.5:22: connect: connection refused"], where) ?? "", /could not be reached over SSH/);
-        assert.equal(explainHostFailure(["Process exited with status 1: running \"set -eu\"...:\nraxx-rotations: directory /etc/raxx does not exist"], where), undefined);
+        assert.match(
+            explainHostFailure(["ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey]"], where) ?? "",
+            /refused the login of ops with raxx-rotations:sshPrivateKey/,
+        );
+        assert.match(
+            explainHostFailure(["after 10 failed attempts: dial tcp 10.0.0.5:22: connect: connection refused"], where) ?? "",
+            /could not be reached over SSH/,
+        );
+        assert.equal(
+            explainHostFailure(
+                ['Process exited with status 1: running "set -eu"...:\nraxx-rotations: directory /etc/raxx does not exist'],
+                where,
+            ),
+            undefined,
+        );
     });
 
     it("a hostKey that is not a usable pin is refused before anything is registered", async () => {
-        const regs = await register(() => assert.throws(() => new HostEnvFile("h", args({ hostKey: "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ==" })), /HostEnvFile h: hostKey is an ssh-rsa key/));
+        const regs = await register(() =>
+            assert.throws(
+                () => new HostEnvFile("h", args({ hostKey: "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ==" })),
+                /HostEnvFile h: hostKey is an ssh-rsa key/,
+            ),
+        );
         assert.deepEqual(regs, []);
     });
 });
@@ -232,7 +310,11 @@ describe("HostEnvFile scripts run with /bin/sh against a real file", () => {
     const spec = (owner = "0123456789ab", envFile = file): EnvFileScriptSpec => ({ envFile, names: NAMES, service: "raxx-vault", owner });
 
     function sh(script: string, stdin = "") {
-        const r = spawnSync("/bin/sh", ["-c", script], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+        const r = spawnSync("/bin/sh", ["-c", script], {
+            input: stdin,
+            encoding: "utf8",
+            env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+        });
         return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     }
 
@@ -272,7 +354,8 @@ describe("HostEnvFile scripts run with /bin/sh against a real file", () => {
     });
 
     it("a rewrite keeps every other line (another credential's too) and replaces only the managed ones, atomically", () => {
-        const other = "# raxx worker settings\nLOG_LEVEL=info\n# managed by raxx-rotations (owner fedcba987654): OTHER_KEY_ID OTHER_SECRET\nOTHER_KEY_ID=AKIAOTHER00000000001\nOTHER_SECRET=other-secret\n";
+        const other =
+            "# raxx worker settings\nLOG_LEVEL=info\n# managed by raxx-rotations (owner fedcba987654): OTHER_KEY_ID OTHER_SECRET\nOTHER_KEY_ID=AKIAOTHER00000000001\nOTHER_SECRET=other-secret\n";
         fs.writeFileSync(file, other, { mode: 0o644 });
         assert.equal(sh(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 })).code, 0);
         const inodeBefore = fs.statSync(file).ino;
@@ -316,13 +399,21 @@ describe("HostEnvFile scripts run with /bin/sh against a real file", () => {
         const r = sh(writeScript(spec()), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 }));
         assert.equal(r.code, 0, r.stderr);
         assert.ok(fs.lstatSync(file).isSymbolicLink(), "the link was replaced by a file");
-        assert.equal(fs.readFileSync(target, "utf8"), `LOG_LEVEL=info\n${markerLine(spec())}\nAWS_ACCESS_KEY_ID=${ID_1}\nAWS_SECRET_ACCESS_KEY=${SECRET_1}\n`);
+        assert.equal(
+            fs.readFileSync(target, "utf8"),
+            `LOG_LEVEL=info\n${markerLine(spec())}\nAWS_ACCESS_KEY_ID=${ID_1}\nAWS_SECRET_ACCESS_KEY=${SECRET_1}\n`,
+        );
     });
 
     it("two writers of one file take turns (flock): neither puts back the other's old lines", async () => {
         // A slow rename widens the window between a writer's read and its rename.
         fs.writeFileSync(path.join(bin, "mv"), `#!/bin/sh\nsleep 0.4\nexec /bin/mv "$@"\n`, { mode: 0o755 });
-        const other: EnvFileScriptSpec = { envFile: file, names: ["OTHER_KEY_ID", "OTHER_SECRET"], service: "raxx-vault", owner: "fedcba987654" };
+        const other: EnvFileScriptSpec = {
+            envFile: file,
+            names: ["OTHER_KEY_ID", "OTHER_SECRET"],
+            service: "raxx-vault",
+            owner: "fedcba987654",
+        };
         const run = (script: string, stdin: string) =>
             new Promise<number | null>((resolve) => {
                 const child = spawn("/bin/sh", ["-c", script], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
@@ -335,7 +426,10 @@ describe("HostEnvFile scripts run with /bin/sh against a real file", () => {
         ]);
         assert.deepEqual(codes, [0, 0]);
         const text = read();
-        assert.ok(text.includes(`AWS_ACCESS_KEY_ID=${ID_1}`) && text.includes(`OTHER_KEY_ID=${ID_2}`), `one writer's lines were lost:\n${text.replace(/SECRET.*$/gm, "…")}`);
+        assert.ok(
+            text.includes(`AWS_ACCESS_KEY_ID=${ID_1}`) && text.includes(`OTHER_KEY_ID=${ID_2}`),
+            `one writer's lines were lost:\n${text.replace(/SECRET.*$/gm, "…")}`,
+        );
     });
 
     it("stdin that lacks a name fails before touching the file, and says which name without any value", () => {
@@ -350,7 +444,10 @@ describe("HostEnvFile scripts run with /bin/sh against a real file", () => {
     });
 
     it("a missing directory fails with a message naming it", () => {
-        const r = sh(writeScript(spec("0123456789ab", path.join(dir, "missing", "x.env"))), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 }));
+        const r = sh(
+            writeScript(spec("0123456789ab", path.join(dir, "missing", "x.env"))),
+            stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 }),
+        );
         assert.notEqual(r.code, 0);
         assert.match(r.stderr, /directory .*missing does not exist/);
     });
@@ -378,8 +475,14 @@ describe("HostEnvFile scripts run with /bin/sh against a real file", () => {
 
     it("delete of a replaced resource leaves the same key alone when the new resource wrote it (another owner tag)", () => {
         // The new resource (a new login for the same host and file) wrote the same key first.
-        assert.equal(sh(writeScript(spec("aaaaaaaaaaaa")), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 })).code, 0);
-        assert.equal(sh(writeScript(spec("bbbbbbbbbbbb")), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 })).code, 0);
+        assert.equal(
+            sh(writeScript(spec("aaaaaaaaaaaa")), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 })).code,
+            0,
+        );
+        assert.equal(
+            sh(writeScript(spec("bbbbbbbbbbbb")), stdinLines(NAMES, { AWS_ACCESS_KEY_ID: ID_1, AWS_SECRET_ACCESS_KEY: SECRET_1 })).code,
+            0,
+        );
         const before = read();
         assert.equal(before.split("\n").filter((l) => l.startsWith("# managed")).length, 1, "one marker per managed set");
         assert.equal(sh(deleteScript(spec("aaaaaaaaaaaa"), "AWS_ACCESS_KEY_ID", ID_1)).code, 0);

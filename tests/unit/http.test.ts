@@ -24,7 +24,9 @@ interface Seen {
 }
 
 /** A server whose every answer `answer` decides, keeping what it received. */
-async function server(answer: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+async function server(
+    answer: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
     const seen: Seen[] = [];
     const srv = http.createServer((req, res) => {
         let body = "";
@@ -68,16 +70,26 @@ describe("every request with a secret: no redirects, bounded answers, https", ()
     });
 
     it("exchange refuses a redirect, an answer over 1 MiB and plain http to another host, naming the service", async () => {
-        const redirect = await exchange(`${redirecting.url}/x`, { method: "POST", headers: {}, body: SECRET }, { timeoutMs: 2_000, service: "Test service" }).catch((e: unknown) => e);
+        const redirect = await exchange(
+            `${redirecting.url}/x`,
+            { method: "POST", headers: {}, body: SECRET },
+            { timeoutMs: 2_000, service: "Test service" },
+        ).catch((e: unknown) => e);
         assert.ok(isExchangeError(redirect) && redirect.failure === "redirect", String(redirect));
         assert.match(redirect.message, /^Test service: answered with a redirect, which is refused/);
         assert.equal(target.seen.length, 0, "the redirect's target never received the request");
 
-        const big = await exchange(`${huge.url}/`, { method: "GET", headers: {} }, { timeoutMs: 5_000, service: "Test service" }).catch((e: unknown) => e);
+        const big = await exchange(`${huge.url}/`, { method: "GET", headers: {} }, { timeoutMs: 5_000, service: "Test service" }).catch(
+            (e: unknown) => e,
+        );
         assert.ok(isExchangeError(big) && big.failure === "too-large", String(big));
         assert.match(big.message, /Test service: the answer is larger than 1024 KiB/);
 
-        const plain = await exchange("http://hooks.example.com/T0/B0/xyz", { method: "POST", headers: {} }, { timeoutMs: 2_000, service: "Test service" }).catch((e: unknown) => e);
+        const plain = await exchange(
+            "http://hooks.example.com/T0/B0/xyz",
+            { method: "POST", headers: {} },
+            { timeoutMs: 2_000, service: "Test service" },
+        ).catch((e: unknown) => e);
         assert.ok(isExchangeError(plain) && plain.failure === "insecure");
         assert.ok(!plain.message.includes("xyz"), "a URL is never quoted");
         assert.equal(insecureUrlProblem("http://localhost:8080/x"), undefined);
@@ -116,7 +128,12 @@ describe("every request with a secret: no redirects, bounded answers, https", ()
         assert.equal(target.seen.length, 0);
         const checked = await auditEventProvider.check!(
             {} as never,
-            { action: "secret.rotate.completed", context: { secret_name: "A", new_key_id: "K", method: "programmatic" }, webhookUrl: `http://hooks.example.com/${SECRET}`, label: "x-audit" } as never,
+            {
+                action: "secret.rotate.completed",
+                context: { secret_name: "A", new_key_id: "K", method: "programmatic" },
+                webhookUrl: `http://hooks.example.com/${SECRET}`,
+                label: "x-audit",
+            } as never,
         );
         assert.match(checked.failures?.[0]?.reason ?? "", /raxx-rotations:auditWebhookUrl must use https/);
         assert.ok(!JSON.stringify(checked.failures).includes(SECRET));
@@ -125,7 +142,14 @@ describe("every request with a secret: no redirects, bounded answers, https", ()
     it("the program refuses plain-http Infisical, health and Heroku URLs before registering anything", async () => {
         const infisical = await runProgram({
             credentials: { "vault-operator": vaultOperator({ consumers: { infisical: [{ secretPath: "/" }] } }) },
-            config: { "raxx-rotations:infisicalToken": "t", "raxx-rotations:infisical": JSON.stringify({ siteUrl: "http://vault.raxx.app", projectId: "raxx-project-1", environment: "prod" }) },
+            config: {
+                "raxx-rotations:infisicalToken": "t",
+                "raxx-rotations:infisical": JSON.stringify({
+                    siteUrl: "http://vault.raxx.app",
+                    projectId: "raxx-project-1",
+                    environment: "prod",
+                }),
+            },
         });
         assert.match(infisical.error?.message ?? "", /raxx-rotations:infisical\.siteUrl: must use https:\/\//);
         assert.deepEqual(infisical.registrations, []);
@@ -136,7 +160,16 @@ describe("every request with a secret: no redirects, bounded answers, https", ()
         assert.match(heroku.error?.message ?? "", /raxx-rotations:herokuBaseUrl must use https:\/\//);
         assert.deepEqual(heroku.registrations, []);
         const health = await runProgram({
-            credentials: { "infisical-ci": { kind: "infisical-token", identityId: "ident-ci-0001", ttlDays: 90, epoch: 1, verify: { healthUrl: "http://api.raxx.app/health" }, consumers: {} } },
+            credentials: {
+                "infisical-ci": {
+                    kind: "infisical-token",
+                    identityId: "ident-ci-0001",
+                    ttlDays: 90,
+                    epoch: 1,
+                    verify: { healthUrl: "http://api.raxx.app/health" },
+                    consumers: {},
+                },
+            },
         });
         assert.match(health.error?.message ?? "", /credentials\.infisical-ci\.verify\.healthUrl: must use https:\/\//);
     });

@@ -19,7 +19,13 @@ const NAME = "AWS_SECRET_ACCESS_KEY";
 const place = { projectId: PROJECT, environment: ENV, secretPath: "/", name: NAME };
 
 function newContext(): ServiceContext {
-    return { timeline: new Timeline(), faults: new FaultBoard(), keys: new KeyRegistry(), events: new EventEmitter(), log: () => undefined };
+    return {
+        timeline: new Timeline(),
+        faults: new FaultBoard(),
+        keys: new KeyRegistry(),
+        events: new EventEmitter(),
+        log: () => undefined,
+    };
 }
 
 async function startServer(ctx: ServiceContext, opts: Partial<InfisicalServerOptions> = {}): Promise<InfisicalServer> {
@@ -30,7 +36,15 @@ async function startServer(ctx: ServiceContext, opts: Partial<InfisicalServerOpt
 
 /** Fast timings: tests measure waits in tens of milliseconds, except Retry-After (whole seconds). */
 function fastClient(server: InfisicalServer, opts: Partial<InfisicalClientOptions> = {}): InfisicalClient {
-    return new InfisicalClient({ siteUrl: server.url, token: TOKEN, timeoutMs: 2_000, retries: 3, minBackoffMs: 10, maxBackoffMs: 40, ...opts });
+    return new InfisicalClient({
+        siteUrl: server.url,
+        token: TOKEN,
+        timeoutMs: 2_000,
+        retries: 3,
+        minBackoffMs: 10,
+        maxBackoffMs: 40,
+        ...opts,
+    });
 }
 
 async function rejection(p: Promise<unknown>): Promise<InfisicalError> {
@@ -152,7 +166,10 @@ describe("Infisical client", () => {
             const result = await fastClient(server).upsertSecret({ ...place, value: "new" });
             assert.equal(result.created, false);
             assert.equal(result.version, 2);
-            assert.deepEqual(server.requests.map((r) => r.method), ["PATCH"]);
+            assert.deepEqual(
+                server.requests.map((r) => r.method),
+                ["PATCH"],
+            );
         });
 
         it("when someone creates it between our PATCH and POST (400 already exist), updates again", async () => {
@@ -163,7 +180,10 @@ describe("Infisical client", () => {
             });
             const result = await fastClient(server).upsertSecret({ ...place, value: "ours" });
             assert.equal(result.created, false);
-            assert.deepEqual(server.requests.map((r) => r.method), ["PATCH", "POST", "PATCH"]);
+            assert.deepEqual(
+                server.requests.map((r) => r.method),
+                ["PATCH", "POST", "PATCH"],
+            );
             assert.equal(server.peek(ENV, "/", NAME)?.value, "ours");
         });
 
@@ -205,7 +225,10 @@ describe("Infisical client", () => {
             ctx.faults.add({ service: "infisical", status: 403, code: "PermissionDenied", message: "You are not allowed to edit secrets" });
             const err = await rejection(fastClient(server).updateSecret({ ...place, secretPath: "/ci", value: CANARY }));
             assert.equal(err.kind, "permission");
-            assert.match(err.message, /^Infisical prod \/ci AWS_SECRET_ACCESS_KEY: the rotator's machine identity lacks permission to write secrets at environment prod path \/ci/);
+            assert.match(
+                err.message,
+                /^Infisical prod \/ci AWS_SECRET_ACCESS_KEY: the rotator's machine identity lacks permission to write secrets at environment prod path \/ci/,
+            );
             assert.equal(server.requests.length, 1);
         });
 
@@ -222,7 +245,11 @@ describe("Infisical client", () => {
             await server.drift({ environment: ENV, secretPath: "/", name: NAME, value: "before" });
             server.requireApproval(ENV, "/");
             const client = fastClient(server);
-            for (const p of [client.updateSecret({ ...place, value: "after" }), client.upsertSecret({ ...place, value: "after" }), client.deleteSecret(place)]) {
+            for (const p of [
+                client.updateSecret({ ...place, value: "after" }),
+                client.upsertSecret({ ...place, value: "after" }),
+                client.deleteSecret(place),
+            ]) {
                 const err = await rejection(p);
                 assert.equal(err.kind, "approval");
                 assert.match(err.message, /a change request awaits approval in Infisical; the secret was NOT (written|deleted)/);
@@ -245,7 +272,7 @@ describe("Infisical client", () => {
             assert.ok(elapsed < 2000, `waited ${elapsed} ms`);
         });
 
-        it("429 without Retry-After: reads the wait from \"try again in N seconds\"", async () => {
+        it('429 without Retry-After: reads the wait from "try again in N seconds"', async () => {
             server.retryAfterHeader = false;
             ctx.faults.add({ service: "infisical", status: 429, times: 1, message: "Rate limit exceeded. Please try again in 1 seconds" });
             const t0 = Date.now();

@@ -29,7 +29,13 @@ const CANARY = "canary-value-77b3c0de";
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 function newContext(): ServiceContext {
-    return { timeline: new Timeline(), faults: new FaultBoard(), keys: new KeyRegistry(), events: new EventEmitter(), log: () => undefined };
+    return {
+        timeline: new Timeline(),
+        faults: new FaultBoard(),
+        keys: new KeyRegistry(),
+        events: new EventEmitter(),
+        log: () => undefined,
+    };
 }
 
 function fastProvider(): InfisicalSecretProvider {
@@ -60,7 +66,15 @@ describe("InfisicalSecret provider", () => {
         server = new InfisicalServer(ctx, { projectId: PROJECT, tokens: [TOKEN, NEXT_TOKEN], folders: ["/ci"], recordRequests: true });
         await server.start();
         provider = fastProvider();
-        inputs = { siteUrl: server.url, projectId: PROJECT, environment: "prod", secretPath: "/ci", secretName: "AWS_SECRET_ACCESS_KEY", value: CANARY, token: TOKEN };
+        inputs = {
+            siteUrl: server.url,
+            projectId: PROJECT,
+            environment: "prod",
+            secretPath: "/ci",
+            secretName: "AWS_SECRET_ACCESS_KEY",
+            value: CANARY,
+            token: TOKEN,
+        };
     });
     afterEach(() => server.stop());
 
@@ -97,20 +111,36 @@ describe("InfisicalSecret provider", () => {
         const olds = (): InfisicalSecretOutputs => ({ ...inputs, version: 3 });
 
         it("a new value is an in-place update", async () => {
-            assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, value: "new" }), { changes: true, replaces: [], deleteBeforeReplace: false });
+            assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, value: "new" }), {
+                changes: true,
+                replaces: [],
+                deleteBeforeReplace: false,
+            });
         });
 
         it("a value not known yet (preview of a rotation) is an update", async () => {
-            assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, value: UNKNOWN }), { changes: true, replaces: [], deleteBeforeReplace: false });
+            assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, value: UNKNOWN }), {
+                changes: true,
+                replaces: [],
+                deleteBeforeReplace: false,
+            });
         });
 
         it("a new token alone is no change", async () => {
-            assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, token: NEXT_TOKEN }), { changes: false, replaces: [], deleteBeforeReplace: false });
+            assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, token: NEXT_TOKEN }), {
+                changes: false,
+                replaces: [],
+                deleteBeforeReplace: false,
+            });
         });
 
         for (const field of ["siteUrl", "projectId", "environment", "secretPath", "secretName"] as const) {
             it(`a new ${field} replaces the secret, deleting the old one first`, async () => {
-                assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, [field]: "other" }), { changes: true, replaces: [field], deleteBeforeReplace: true });
+                assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, [field]: "other" }), {
+                    changes: true,
+                    replaces: [field],
+                    deleteBeforeReplace: true,
+                });
             });
         }
     });
@@ -178,7 +208,11 @@ describe("InfisicalSecret provider", () => {
             await server.drift({ environment: "prod", secretPath: "/ci", name: "NEIGHBOUR", value: "stays" });
             await provider.delete!(id, outs);
             await provider.delete!(id, outs);
-            assert.deepEqual(methods(), ["GET", "DELETE", "GET"], "it checks the value is still its own, then deletes; once gone, nothing to do");
+            assert.deepEqual(
+                methods(),
+                ["GET", "DELETE", "GET"],
+                "it checks the value is still its own, then deletes; once gone, nothing to do",
+            );
             assert.equal(server.peek("prod", "/ci", "AWS_SECRET_ACCESS_KEY"), undefined);
             assert.equal(server.peek("prod", "/ci", "NEIGHBOUR")?.value, "stays");
         });
@@ -196,7 +230,10 @@ describe("InfisicalSecret provider", () => {
         it("a revoked rotator token fails create with the clear message and writes nothing", async () => {
             server.revokeToken(TOKEN);
             const err = await failure(provider.create!(inputs));
-            assert.match(err.message, /^Infisical prod \/ci AWS_SECRET_ACCESS_KEY: the rotator's Infisical token \(raxx-rotations:infisicalToken\) was refused: revoked or wrong — nothing was written; set a valid token and rerun/);
+            assert.match(
+                err.message,
+                /^Infisical prod \/ci AWS_SECRET_ACCESS_KEY: the rotator's Infisical token \(raxx-rotations:infisicalToken\) was refused: revoked or wrong — nothing was written; set a valid token and rerun/,
+            );
             assert.deepEqual(methods(), ["PATCH"]);
             assert.equal(server.peek("prod", "/ci", "AWS_SECRET_ACCESS_KEY"), undefined);
             assertNoLeak(`${err.message}\n${err.stack}`);
@@ -207,7 +244,9 @@ describe("InfisicalSecret provider", () => {
             server.revokeToken(TOKEN);
             assert.match((await failure(provider.read!(id, outs))).message, /was refused: revoked or wrong/);
 
-            await provider.configure!({ config: { get: (k: string) => (k === "raxx-rotations:infisicalToken" ? NEXT_TOKEN : undefined), require: () => "" } });
+            await provider.configure!({
+                config: { get: (k: string) => (k === "raxx-rotations:infisicalToken" ? NEXT_TOKEN : undefined), require: () => "" },
+            });
             const read = await provider.read!(id, outs);
             assert.equal(read.props?.token, NEXT_TOKEN, "the working token is recorded");
             assert.equal(read.props?.value, CANARY);
@@ -237,7 +276,10 @@ describe("InfisicalSecret provider", () => {
             server.revokeToken(TOKEN);
             const err = await failure(copy.update!(result.id, result.outs as InfisicalSecretOutputs, { ...inputs, value: "next" }));
             assert.ok(err instanceof Error);
-            assert.match(err.message, /^Infisical prod \/ci AWS_SECRET_ACCESS_KEY: the rotator's Infisical token \(raxx-rotations:infisicalToken\) was refused/);
+            assert.match(
+                err.message,
+                /^Infisical prod \/ci AWS_SECRET_ACCESS_KEY: the rotator's Infisical token \(raxx-rotations:infisicalToken\) was refused/,
+            );
         } finally {
             fs.rmSync(tmp, { recursive: true, force: true });
         }

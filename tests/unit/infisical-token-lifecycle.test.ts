@@ -32,17 +32,31 @@ function infisicalCi(overrides: Record<string, unknown> = {}): Record<string, un
     };
 }
 
-type Summary = { activeTokenId: string; keys: { epoch: number }[]; flags: string[]; manualFollowUps: string[]; gates: string[]; move: string };
+type Summary = {
+    activeTokenId: string;
+    keys: { epoch: number }[];
+    flags: string[];
+    manualFollowUps: string[];
+    gates: string[];
+    move: string;
+};
 const summary = (run: Run) => (run.outputs.rotations as Record<string, Summary>)["infisical-ci"];
 
-async function up(credentials: Record<string, unknown>, lastOutputs?: Record<string, unknown>, extra: Record<string, string> = {}): Promise<Run> {
+async function up(
+    credentials: Record<string, unknown>,
+    lastOutputs?: Record<string, unknown>,
+    extra: Record<string, string> = {},
+): Promise<Run> {
     return runProgram({ credentials, lastOutputs, config: { ...config, ...extra } });
 }
 
 describe("Infisical machine-identity token lifecycle", () => {
     it("refuses tokens when raxx-rotations:infisicalRotatorIdentityId is unset: the bootstrap rule is never opt-in", async () => {
         const run = await up({ "infisical-ci": infisicalCi() }, undefined, { "raxx-rotations:infisicalRotatorIdentityId": "" });
-        assert.match(run.error?.message ?? "", /raxx-rotations:infisicalRotatorIdentityId is not set and the matrix rotates Infisical tokens \(infisical-ci\).*pulumi config set raxx-rotations:infisicalRotatorIdentityId/);
+        assert.match(
+            run.error?.message ?? "",
+            /raxx-rotations:infisicalRotatorIdentityId is not set and the matrix rotates Infisical tokens \(infisical-ci\).*pulumi config set raxx-rotations:infisicalRotatorIdentityId/,
+        );
         assert.deepEqual(run.registrations, [], "refused before anything is registered");
     });
 
@@ -50,8 +64,14 @@ describe("Infisical machine-identity token lifecycle", () => {
         const first = await up({ "infisical-ci": infisicalCi() });
         assert.equal(first.error, undefined, first.error?.message);
         const run = await up({ "infisical-ci": infisicalCi({ identityId: "ident-ci-0002" }) }, first.outputs);
-        assert.match(run.error?.message ?? "", /credentials\.infisical-ci\.identityId: changed from ident-ci-0001 to ident-ci-0002; a credential never changes its machine identity/);
-        assert.deepEqual(run.registrations.map((r) => r.type), ["pulumi:pulumi:StackReference"]);
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.infisical-ci\.identityId: changed from ident-ci-0001 to ident-ci-0002; a credential never changes its machine identity/,
+        );
+        assert.deepEqual(
+            run.registrations.map((r) => r.type),
+            ["pulumi:pulumi:StackReference"],
+        );
     });
 
     it("sets the TTL explicitly, mints the token of the epoch in its slot, validates it before any consumer is written", async () => {
@@ -73,7 +93,9 @@ describe("Infisical machine-identity token lifecycle", () => {
         assert.equal(writes.length, 2);
         for (const w of writes) assert.ok(w.dependencies.includes(validation.name), `${w.name} is written before the token is validated`);
         assert.equal(run.get(REPO_SECRET, "infisical-ci-github-raxx-api-INFISICAL_SERVICE_TOKEN").inputs.value, fakeSecretFor(tokenId));
-        assert.deepEqual((run.get(HEROKU, "infisical-ci-heroku-raxx-api-prod").inputs.vars as Record<string, string>), { INFISICAL_SERVICE_TOKEN: fakeSecretFor(tokenId) });
+        assert.deepEqual(run.get(HEROKU, "infisical-ci-heroku-raxx-api-prod").inputs.vars as Record<string, string>, {
+            INFISICAL_SERVICE_TOKEN: fakeSecretFor(tokenId),
+        });
         const health = run.get(PROBE, "infisical-ci-probe-health-after-switch");
         assert.match(String(health.inputs.create), /health\/dependencies.*infisical\.ok/);
         assert.ok(!JSON.stringify(run.outputs).includes("canary"), "no token in the stack outputs");
@@ -84,7 +106,11 @@ describe("Infisical machine-identity token lifecycle", () => {
         const bump = await up({ "infisical-ci": infisicalCi({ epoch: 2 }) }, first.outputs);
         assert.equal(bump.error, undefined, bump.error?.message);
         assert.equal(bump.get(TOKEN, "infisical-ci-slot-a").replacementTrigger, 2);
-        assert.equal(bump.find(TOKEN, "infisical-ci-slot-b"), undefined, "the previous token is no longer declared: Pulumi deletes (revokes) it last");
+        assert.equal(
+            bump.find(TOKEN, "infisical-ci-slot-b"),
+            undefined,
+            "the previous token is no longer declared: Pulumi deletes (revokes) it last",
+        );
         assert.notEqual(summary(bump).activeTokenId, summary(first).activeTokenId);
         assert.equal(summary(bump).move, "rotate");
         assert.ok(summary(bump).gates.includes("revoke the previous token at the end of the update (401 confirmed)"));
@@ -100,7 +126,9 @@ describe("Infisical machine-identity token lifecycle", () => {
     });
 
     it("flags a legacy service token for migration and lists manual follow-ups", async () => {
-        const run = await up({ "infisical-ci": infisicalCi({ legacyServiceToken: true, manualConsumers: ["operator local zshrc (DM via Slack D0AJ7K184TV)"] }) });
+        const run = await up({
+            "infisical-ci": infisicalCi({ legacyServiceToken: true, manualConsumers: ["operator local zshrc (DM via Slack D0AJ7K184TV)"] }),
+        });
         assert.deepEqual(summary(run).flags, ["legacy service token: migrate to machine identity"]);
         assert.deepEqual(summary(run).manualFollowUps, [
             "update by hand: operator local zshrc (DM via Slack D0AJ7K184TV)",
@@ -109,18 +137,31 @@ describe("Infisical machine-identity token lifecycle", () => {
     });
 
     it("refuses to rotate the identity the stack itself authenticates with (the bootstrap problem), before registering anything", async () => {
-        const run = await up({ "infisical-ci": infisicalCi() }, undefined, { "raxx-rotations:infisicalRotatorIdentityId": "ident-ci-0001" });
-        assert.match(run.error?.message ?? "", /credentials\.infisical-ci\.identityId: is the identity of the stack's own Infisical token .*Rotate the rotator by hand/);
+        const run = await up({ "infisical-ci": infisicalCi() }, undefined, {
+            "raxx-rotations:infisicalRotatorIdentityId": "ident-ci-0001",
+        });
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.infisical-ci\.identityId: is the identity of the stack's own Infisical token .*Rotate the rotator by hand/,
+        );
         assert.deepEqual(run.registrations, []);
     });
 
     for (const [label, overrides, pattern] of [
         ["no ttlDays", { ttlDays: undefined }, /credentials\.infisical-ci\.ttlDays: is required: the token's TTL in days, explicit/],
         ["ttlDays 0", { ttlDays: 0 }, /credentials\.infisical-ci\.ttlDays: must be at least 1 day/],
-        ["ttlDays above the identity's maximum", { ttlDays: 120, maxTtlDays: 90 }, /credentials\.infisical-ci\.ttlDays: must not exceed the identity's maximum TTL \(maxTtlDays: 90\)/],
+        [
+            "ttlDays above the identity's maximum",
+            { ttlDays: 120, maxTtlDays: 90 },
+            /credentials\.infisical-ci\.ttlDays: must not exceed the identity's maximum TTL \(maxTtlDays: 90\)/,
+        ],
         ["ttlDays above Infisical's maximum", { ttlDays: 4000 }, /credentials\.infisical-ci\.ttlDays: must be at most 3650 days/],
         ["missing identityId", { identityId: undefined }, /credentials\.infisical-ci\.identityId: is required/],
-        ["a hosts consumer", { consumers: { hosts: [vaultHost()] } }, /credentials\.infisical-ci\.consumers\.hosts: SSH hosts can hold AWS keys only/],
+        [
+            "a hosts consumer",
+            { consumers: { hosts: [vaultHost()] } },
+            /credentials\.infisical-ci\.consumers\.hosts: SSH hosts can hold AWS keys only/,
+        ],
     ] as const) {
         it(`refuses ${label}, naming the field, before registering anything`, async () => {
             const run = await up({ "infisical-ci": infisicalCi(overrides as Record<string, unknown>) });

@@ -9,9 +9,25 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { InfisicalTokenClient, isTokenClientError } from "../../clients/infisical-tokens";
-import { createIdentityTokenAuthProvider, IdentityTokenAuth, IdentityTokenAuthInputs, IdentityTokenAuthOutputs } from "../../components/credentials/identity-token-auth";
-import { createIdentityTokenProvider, IdentityToken, IdentityTokenInputs, IdentityTokenOutputs, IdentityTokenProvider } from "../../components/credentials/identity-token";
-import { createTokenValidationProvider, TokenValidation, TokenValidationInputs, TokenValidationOutputs } from "../../components/gates/token-validation";
+import {
+    createIdentityTokenAuthProvider,
+    IdentityTokenAuth,
+    IdentityTokenAuthInputs,
+    IdentityTokenAuthOutputs,
+} from "../../components/credentials/identity-token-auth";
+import {
+    createIdentityTokenProvider,
+    IdentityToken,
+    IdentityTokenInputs,
+    IdentityTokenOutputs,
+    IdentityTokenProvider,
+} from "../../components/credentials/identity-token";
+import {
+    createTokenValidationProvider,
+    TokenValidation,
+    TokenValidationInputs,
+    TokenValidationOutputs,
+} from "../../components/gates/token-validation";
 import { FaultBoard } from "../../sandbox/services/faults";
 import { InfisicalServer } from "../../sandbox/services/infisical-server";
 import { KeyRegistry } from "../../sandbox/services/key-registry";
@@ -27,7 +43,13 @@ const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const FAST = { timeoutMs: 2_000, retries: 2, minBackoffMs: 5, maxBackoffMs: 20 };
 
 function newContext(): ServiceContext {
-    return { timeline: new Timeline(), faults: new FaultBoard(), keys: new KeyRegistry(), events: new EventEmitter(), log: () => undefined };
+    return {
+        timeline: new Timeline(),
+        faults: new FaultBoard(),
+        keys: new KeyRegistry(),
+        events: new EventEmitter(),
+        log: () => undefined,
+    };
 }
 
 async function failure(p: Promise<unknown>): Promise<Error> {
@@ -111,7 +133,11 @@ describe("Infisical Token Auth client", () => {
         assert.equal(minted.expiresIn, DAYS_90);
         assert.equal(minted.name, "raxx-prod-rotation-2026-04-24");
         assert.ok(minted.accessToken.length > 20);
-        assert.deepEqual(server.requests.at(-1)?.body, { name: "raxx-prod-rotation-2026-04-24" }, "mint carries no TTL: it comes from the identity");
+        assert.deepEqual(
+            server.requests.at(-1)?.body,
+            { name: "raxx-prod-rotation-2026-04-24" },
+            "mint carries no TTL: it comes from the identity",
+        );
         assert.deepEqual(await client.checkTokenWorks(minted.accessToken, scope), { ok: true, status: 200, secretCount: 1 });
         const check = server.requests.at(-1)!;
         assert.equal(check.headers.authorization, `Bearer ${minted.accessToken}`);
@@ -119,7 +145,13 @@ describe("Infisical Token Auth client", () => {
         assert.equal(`${check.method} ${check.path}`, "GET /api/v4/secrets");
         assert.deepEqual(check.query, { projectId: PROJECT, environment: "prod", secretPath: "/", viewSecretValue: "false" });
         const info = await client.getToken(minted.tokenId);
-        assert.deepEqual(info, { tokenId: minted.tokenId, name: "raxx-prod-rotation-2026-04-24", identityId: IDENTITY, accessTokenTTL: DAYS_90, revoked: false });
+        assert.deepEqual(info, {
+            tokenId: minted.tokenId,
+            name: "raxx-prod-rotation-2026-04-24",
+            identityId: IDENTITY,
+            accessTokenTTL: DAYS_90,
+            revoked: false,
+        });
         const view = server.identity(IDENTITY);
         assert.equal(view?.tokens.length, 1);
         assert.ok(!JSON.stringify(view).includes(minted.accessToken), "identity() never shows a token value");
@@ -128,9 +160,15 @@ describe("Infisical Token Auth client", () => {
     it("only Infisical's own 404 for an unknown token means gone: any other 404 is an error naming siteUrl", async () => {
         await client.configureTokenAuth(IDENTITY, { accessTokenTTL: DAYS_90, accessTokenMaxTTL: DAYS_90 });
         const minted = await client.mintToken(IDENTITY, "raxx-prod-rotation-2026-04-24");
-        assert.equal(await client.getToken("tok-unknown-1"), undefined, "Infisical's \"Token with ID … not found\" is a token that is gone");
+        assert.equal(await client.getToken("tok-unknown-1"), undefined, 'Infisical\'s "Token with ID … not found" is a token that is gone');
         // A proxy or a wrong siteUrl path answers 404 too, for a token that is alive.
-        ctx.faults.add({ service: "infisical", path: "token-auth/tokens", status: 404, message: "Route GET:/vault/api/v1/auth/token-auth/tokens not found", code: "Not Found" });
+        ctx.faults.add({
+            service: "infisical",
+            path: "token-auth/tokens",
+            status: 404,
+            message: "Route GET:/vault/api/v1/auth/token-auth/tokens not found",
+            code: "Not Found",
+        });
         const err = await failure(client.getToken(minted.tokenId));
         assert.match(err.message, /answered 404 without Infisical's "Token with ID … not found".*check raxx-rotations:infisical\.siteUrl/);
         const revoke = await failure(client.revokeToken(minted.tokenId));
@@ -143,7 +181,12 @@ describe("Infisical Token Auth client", () => {
         await client.configureTokenAuth(IDENTITY, { accessTokenTTL: DAYS_90, accessTokenMaxTTL: DAYS_90 });
         const minted = await client.mintToken(IDENTITY, "old");
         assert.equal(await client.revokeToken(minted.tokenId), true);
-        assert.deepEqual(await client.checkTokenWorks(minted.accessToken, scope), { ok: false, status: 401, reason: "revoked", code: "UnauthorizedError" });
+        assert.deepEqual(await client.checkTokenWorks(minted.accessToken, scope), {
+            ok: false,
+            status: 401,
+            reason: "revoked",
+            code: "UnauthorizedError",
+        });
         assert.equal(await client.revokeToken(minted.tokenId), false);
         assert.equal(server.identity(IDENTITY)?.tokens[0].revoked, true);
         assert.equal((await client.getToken(minted.tokenId))?.revoked, true);
@@ -153,13 +196,21 @@ describe("Infisical Token Auth client", () => {
         await client.configureTokenAuth(IDENTITY, { accessTokenTTL: DAYS_90, accessTokenMaxTTL: DAYS_90 });
         const minted = await client.mintToken(IDENTITY, "soon-expired");
         server.expireToken(minted.accessToken);
-        assert.deepEqual(await client.checkTokenWorks(minted.accessToken, scope), { ok: false, status: 403, reason: "expired", code: "TokenError" });
+        assert.deepEqual(await client.checkTokenWorks(minted.accessToken, scope), {
+            ok: false,
+            status: 403,
+            reason: "expired",
+            code: "TokenError",
+        });
 
         server.expireToken(ROTATOR);
         const err = await failure(client.mintToken(IDENTITY, "next"));
         assert.ok(isTokenClientError(err));
         assert.equal(err.kind, "token");
-        assert.match(err.message, /rotator's Infisical token \(raxx-rotations:infisicalToken\) has expired or is malformed \(403 TokenError\) — no token was minted; mint a new token/);
+        assert.match(
+            err.message,
+            /rotator's Infisical token \(raxx-rotations:infisicalToken\) has expired or is malformed \(403 TokenError\) — no token was minted; mint a new token/,
+        );
         assert.ok(!err.message.includes(ROTATOR) && !err.message.includes(minted.accessToken));
     });
 
@@ -174,7 +225,10 @@ describe("Infisical Token Auth client", () => {
         ctx.faults.add({ service: "infisical", method: "PATCH", path: "/token-auth/identities/", status: 503, times: 1 });
         ctx.faults.add({ service: "infisical", method: "POST", path: "/token-auth/identities/", status: 429, times: 1 });
         await client.configureTokenAuth(IDENTITY, { accessTokenTTL: 60, accessTokenMaxTTL: 60 });
-        assert.deepEqual(server.requests.map((r) => r.method), ["PATCH", "PATCH", "POST", "POST"]);
+        assert.deepEqual(
+            server.requests.map((r) => r.method),
+            ["PATCH", "PATCH", "POST", "POST"],
+        );
 
         server.requests.length = 0;
         ctx.faults.add({ service: "infisical", method: "POST", path: /\/tokens$/, status: 500, times: 1 });
@@ -204,7 +258,11 @@ describe("infisical-token dynamic providers", () => {
         it("check refuses a missing, zero or too large TTL and a TTL above the max, naming the field", async () => {
             for (const ttlSeconds of [undefined, 0, 1.5, 400_000_000]) {
                 const r = await provider.check!(inputs(), { ...inputs(), ttlSeconds: ttlSeconds as unknown as number });
-                assert.deepEqual(r.failures?.map((f) => f.property), ["ttlSeconds"], String(ttlSeconds));
+                assert.deepEqual(
+                    r.failures?.map((f) => f.property),
+                    ["ttlSeconds"],
+                    String(ttlSeconds),
+                );
             }
             const r = await provider.check!(inputs(), { ...inputs(), maxTtlSeconds: 60 });
             assert.match(r.failures?.[0].reason ?? "", /must not exceed maxTtlSeconds/);
@@ -216,8 +274,16 @@ describe("infisical-token dynamic providers", () => {
             const outs = created.outs as IdentityTokenAuthOutputs;
             assert.equal(outs.accessTokenTTL, DAYS_90);
             assert.equal(server.identity(IDENTITY)?.accessTokenTTL, DAYS_90);
-            assert.deepEqual(await provider.diff!(created.id, outs, { ...inputs(), token: "other" }), { changes: false, replaces: [], deleteBeforeReplace: false });
-            assert.deepEqual(await provider.diff!(created.id, outs, { ...inputs(), ttlSeconds: 3_600 }), { changes: true, replaces: [], deleteBeforeReplace: false });
+            assert.deepEqual(await provider.diff!(created.id, outs, { ...inputs(), token: "other" }), {
+                changes: false,
+                replaces: [],
+                deleteBeforeReplace: false,
+            });
+            assert.deepEqual(await provider.diff!(created.id, outs, { ...inputs(), ttlSeconds: 3_600 }), {
+                changes: true,
+                replaces: [],
+                deleteBeforeReplace: false,
+            });
             assert.deepEqual((await provider.diff!(created.id, outs, { ...inputs(), identityId: "x" })).replaces, ["identityId"]);
             await provider.update!(created.id, outs, { ...inputs(), ttlSeconds: 3_600 });
             assert.equal(server.identity(IDENTITY)?.accessTokenTTL, 3_600);
@@ -226,7 +292,14 @@ describe("infisical-token dynamic providers", () => {
 
     describe("IdentityToken", () => {
         let provider: IdentityTokenProvider;
-        const inputs = (): IdentityTokenInputs => ({ siteUrl: server.url, identityId: IDENTITY, name: "raxx-prod-rotation-2026-04-24", projectId: PROJECT, environment: "prod", token: ROTATOR });
+        const inputs = (): IdentityTokenInputs => ({
+            siteUrl: server.url,
+            identityId: IDENTITY,
+            name: "raxx-prod-rotation-2026-04-24",
+            projectId: PROJECT,
+            environment: "prod",
+            token: ROTATOR,
+        });
 
         beforeEach(async () => {
             provider = createIdentityTokenProvider({ ...FAST, confirmAttempts: 2, confirmDelayMs: 5 });
@@ -248,9 +321,21 @@ describe("infisical-token dynamic providers", () => {
 
         it("diff: a new name renames in place (PATCH), a new identity replaces creating first, a new token alone is nothing", async () => {
             const { id, outs } = await created();
-            assert.deepEqual(await provider.diff!(id, outs, { ...inputs(), name: "renamed" }), { changes: true, replaces: [], deleteBeforeReplace: false });
-            assert.deepEqual(await provider.diff!(id, outs, { ...inputs(), identityId: "other" }), { changes: true, replaces: ["identityId"], deleteBeforeReplace: false });
-            assert.deepEqual(await provider.diff!(id, outs, { ...inputs(), token: "other" }), { changes: false, replaces: [], deleteBeforeReplace: false });
+            assert.deepEqual(await provider.diff!(id, outs, { ...inputs(), name: "renamed" }), {
+                changes: true,
+                replaces: [],
+                deleteBeforeReplace: false,
+            });
+            assert.deepEqual(await provider.diff!(id, outs, { ...inputs(), identityId: "other" }), {
+                changes: true,
+                replaces: ["identityId"],
+                deleteBeforeReplace: false,
+            });
+            assert.deepEqual(await provider.diff!(id, outs, { ...inputs(), token: "other" }), {
+                changes: false,
+                replaces: [],
+                deleteBeforeReplace: false,
+            });
             const updated = await provider.update!(id, outs, { ...inputs(), name: "renamed" });
             assert.equal((updated.outs as IdentityTokenOutputs).accessToken, outs.accessToken, "same token");
             assert.equal(server.identity(IDENTITY)?.tokens[0].name, "renamed");
@@ -268,7 +353,10 @@ describe("infisical-token dynamic providers", () => {
             const { id, outs } = await created();
             server.requests.length = 0;
             await provider.delete!(id, outs);
-            const auth = server.requests.map((r) => `${r.method} ${r.path.replace(outs.tokenId, "<id>")} ${r.headers.authorization === `Bearer ${outs.accessToken}` ? "old" : "rotator"}`);
+            const auth = server.requests.map(
+                (r) =>
+                    `${r.method} ${r.path.replace(outs.tokenId, "<id>")} ${r.headers.authorization === `Bearer ${outs.accessToken}` ? "old" : "rotator"}`,
+            );
             assert.deepEqual(auth, ["POST /api/v1/auth/token-auth/tokens/<id>/revoke rotator", "GET /api/v4/secrets old"]);
             assert.equal(server.identity(IDENTITY)?.tokens[0].revoked, true);
             await provider.delete!(id, outs);
@@ -277,16 +365,28 @@ describe("infisical-token dynamic providers", () => {
         it("delete fails with a clear message when the old token still works after the revoke", async () => {
             const { id, outs } = await created();
             // Infisical claims it was revoked already, yet the token still works.
-            ctx.faults.add({ service: "infisical", method: "POST", path: "/revoke", status: 404, code: "NotFound", message: `Token with ID ${outs.tokenId} not found or already revoked` });
+            ctx.faults.add({
+                service: "infisical",
+                method: "POST",
+                path: "/revoke",
+                status: 404,
+                code: "NotFound",
+                message: `Token with ID ${outs.tokenId} not found or already revoked`,
+            });
             const err = await failure(provider.delete!(id, outs));
-            assert.match(err.message, /still answered 200: it still lists the secrets after 2 checks — the old token may still work; revoke it by hand/);
+            assert.match(
+                err.message,
+                /still answered 200: it still lists the secrets after 2 checks — the old token may still work; revoke it by hand/,
+            );
             assert.match(err.message, new RegExp(`identity ${IDENTITY} token ${outs.tokenId}`));
             assert.ok(!err.message.includes(outs.accessToken));
         });
 
         it("delete refuses to revoke the stack's own Infisical token (bootstrap problem)", async () => {
             const { id, outs } = await created();
-            await provider.configure!({ config: { get: (k: string) => (k === "raxx-rotations:infisicalToken" ? outs.accessToken : undefined), require: () => "" } });
+            await provider.configure!({
+                config: { get: (k: string) => (k === "raxx-rotations:infisicalToken" ? outs.accessToken : undefined), require: () => "" },
+            });
             const err = await failure(provider.delete!(id, outs));
             assert.match(err.message, /refusing to revoke the token this stack authenticates to Infisical with .* nothing was revoked/);
             assert.equal(server.identity(IDENTITY)?.tokens[0].revoked, false);
@@ -313,7 +413,13 @@ describe("infisical-token dynamic providers", () => {
     describe("TokenValidation", () => {
         const provider = createTokenValidationProvider({ ...FAST, validateAttempts: 2, validateDelayMs: 5 });
         let token: { accessToken: string; tokenId: string };
-        const inputs = (): TokenValidationInputs => ({ siteUrl: server.url, projectId: PROJECT, environment: "prod", identityId: IDENTITY, accessToken: token.accessToken });
+        const inputs = (): TokenValidationInputs => ({
+            siteUrl: server.url,
+            projectId: PROJECT,
+            environment: "prod",
+            identityId: IDENTITY,
+            accessToken: token.accessToken,
+        });
 
         beforeEach(async () => {
             await client.configureTokenAuth(IDENTITY, { accessTokenTTL: DAYS_90, accessTokenMaxTTL: DAYS_90 });
@@ -327,20 +433,32 @@ describe("infisical-token dynamic providers", () => {
             assert.equal(outs.secretCount, 0);
             assert.equal(server.requests.at(-1)?.headers.authorization, `Bearer ${token.accessToken}`);
             assert.deepEqual(await provider.diff!(r.id, outs, inputs()), { changes: false, replaces: [], deleteBeforeReplace: false });
-            assert.deepEqual(await provider.diff!(r.id, outs, { ...inputs(), accessToken: UNKNOWN }), { changes: true, replaces: [], deleteBeforeReplace: false });
+            assert.deepEqual(await provider.diff!(r.id, outs, { ...inputs(), accessToken: UNKNOWN }), {
+                changes: true,
+                replaces: [],
+                deleteBeforeReplace: false,
+            });
         });
 
         it("an expired token fails naming identity, project and environment", async () => {
             server.expireToken(token.accessToken);
             const err = await failure(provider.create!(inputs()));
-            assert.match(err.message, new RegExp(`new token of identity ${IDENTITY} cannot list the secrets of environment prod in project ${PROJECT} — 403 TokenError: the token has expired`));
+            assert.match(
+                err.message,
+                new RegExp(
+                    `new token of identity ${IDENTITY} cannot list the secrets of environment prod in project ${PROJECT} — 403 TokenError: the token has expired`,
+                ),
+            );
             assert.ok(!err.message.includes(token.accessToken));
         });
 
         it("a revoked token, and an unknown environment, fail the same way", async () => {
             await client.revokeToken(token.tokenId);
             assert.match((await failure(provider.create!(inputs()))).message, /— 401: Infisical does not know the token/);
-            assert.match((await failure(provider.create!({ ...inputs(), environment: "nope", accessToken: ROTATOR }))).message, /environment nope .* 404: no such project or environment/);
+            assert.match(
+                (await failure(provider.create!({ ...inputs(), environment: "nope", accessToken: ROTATOR }))).message,
+                /environment nope .* 404: no such project or environment/,
+            );
         });
     });
 
@@ -352,7 +470,14 @@ describe("infisical-token dynamic providers", () => {
         server.addToken(CANARY_TOKEN);
         const output = await captureOutput(async () => {
             await client.configureTokenAuth(IDENTITY, { accessTokenTTL: DAYS_90, accessTokenMaxTTL: DAYS_90 });
-            const r = await tokenProvider.create!({ siteUrl: server.url, identityId: IDENTITY, name: "n", projectId: PROJECT, environment: "prod", token: CANARY_TOKEN });
+            const r = await tokenProvider.create!({
+                siteUrl: server.url,
+                identityId: IDENTITY,
+                name: "n",
+                projectId: PROJECT,
+                environment: "prod",
+                token: CANARY_TOKEN,
+            });
             const outs = r.outs as IdentityTokenOutputs;
             minted = outs.accessToken;
             const vIn = { siteUrl: server.url, projectId: PROJECT, environment: "prod", identityId: IDENTITY, accessToken: minted };
@@ -364,7 +489,13 @@ describe("infisical-token dynamic providers", () => {
             server.expireToken(CANARY_TOKEN);
             seen.push((await failure(tokenProvider.create!({ ...outs, token: CANARY_TOKEN }))).message);
             ctx.faults.add({ service: "infisical", status: 422, message: `echo ${CANARY_TOKEN} back`, times: 1 });
-            seen.push((await failure(new InfisicalTokenClient({ ...FAST, siteUrl: server.url, token: CANARY_TOKEN }).renameToken(outs.tokenId, "x"))).message);
+            seen.push(
+                (
+                    await failure(
+                        new InfisicalTokenClient({ ...FAST, siteUrl: server.url, token: CANARY_TOKEN }).renameToken(outs.tokenId, "x"),
+                    )
+                ).message,
+            );
         });
         assert.ok(minted.length > 0);
         assert.equal(seen.length, 4);
@@ -383,7 +514,14 @@ describe("infisical-token resources under the mock runtime", () => {
     it("IdentityToken's accessToken output and token input are secret; so are TokenValidation's and IdentityTokenAuth's", async () => {
         await pulumi.runtime.setMocks(
             {
-                newResource: (args) => ({ id: `${args.name}-id`, state: { ...args.inputs, accessToken: args.type.endsWith("IdentityToken") ? CANARY_TOKEN : args.inputs.accessToken, tokenId: "t-1" } }),
+                newResource: (args) => ({
+                    id: `${args.name}-id`,
+                    state: {
+                        ...args.inputs,
+                        accessToken: args.type.endsWith("IdentityToken") ? CANARY_TOKEN : args.inputs.accessToken,
+                        tokenId: "t-1",
+                    },
+                }),
                 call: (args) => args.inputs,
             },
             "raxx-rotations",
@@ -404,9 +542,31 @@ describe("infisical-token resources under the mock runtime", () => {
             return original(req, cb);
         };
 
-        const auth = new IdentityTokenAuth("ttl", { siteUrl: "https://vault.example", identityId: IDENTITY, ttlSeconds: DAYS_90, rotatorToken: ROTATOR });
-        const tok = new IdentityToken("slot-0", { siteUrl: "https://vault.example", identityId: IDENTITY, name: "n", projectId: PROJECT, environment: "prod", rotatorToken: ROTATOR }, { dependsOn: [auth] });
-        const val = new TokenValidation("validate-0", { siteUrl: "https://vault.example", projectId: PROJECT, environment: "prod", identityId: IDENTITY, accessToken: tok.accessToken });
+        const auth = new IdentityTokenAuth("ttl", {
+            siteUrl: "https://vault.example",
+            identityId: IDENTITY,
+            ttlSeconds: DAYS_90,
+            rotatorToken: ROTATOR,
+        });
+        const tok = new IdentityToken(
+            "slot-0",
+            {
+                siteUrl: "https://vault.example",
+                identityId: IDENTITY,
+                name: "n",
+                projectId: PROJECT,
+                environment: "prod",
+                rotatorToken: ROTATOR,
+            },
+            { dependsOn: [auth] },
+        );
+        const val = new TokenValidation("validate-0", {
+            siteUrl: "https://vault.example",
+            projectId: PROJECT,
+            environment: "prod",
+            identityId: IDENTITY,
+            accessToken: tok.accessToken,
+        });
         const [accessSecret, tokenId, validatedAtSecret] = await Promise.all([
             new Promise<boolean>((r) => pulumi.isSecret(tok.accessToken).then(r)),
             new Promise<string>((r) => tok.tokenId.apply(r)),
@@ -425,7 +585,8 @@ describe("infisical-token resources under the mock runtime", () => {
         assert.deepEqual(byType.IdentityTokenAuth.additionalSecretOutputs, ["token"]);
         assert.deepEqual(byType.TokenValidation.secretInputs, ["accessToken"]);
         assert.deepEqual(byType.TokenValidation.additionalSecretOutputs, ["accessToken"]);
-        for (const r of registered) assert.ok(!r.provider.includes(ROTATOR) && !r.provider.includes(CANARY_TOKEN), "the serialised provider holds no token");
+        for (const r of registered)
+            assert.ok(!r.provider.includes(ROTATOR) && !r.provider.includes(CANARY_TOKEN), "the serialised provider holds no token");
     });
 });
 

@@ -27,71 +27,171 @@ async function up(credentials: Record<string, unknown>, lastOutputs?: Record<str
 describe("one writer per place, across updates", () => {
     let first: Run;
     before(async () => {
-        first = await up({ "deploy-a": deployer("deploy-a", [{ repository: "raxx-api" }]), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]) });
+        first = await up({
+            "deploy-a": deployer("deploy-a", [{ repository: "raxx-api" }]),
+            "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]),
+        });
         assert.equal(first.error, undefined, first.error?.message);
     });
 
     it("refuses a consumer moved to another credential without movedFrom, naming both and what to do", async () => {
-        const run = await up({ "deploy-a": deployer("deploy-a", []), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }, { repository: "raxx-api" }]) }, first.outputs);
-        assert.match(run.error?.message ?? "", /credentials\.deploy-b\.consumers\.github\[1\]: writes AWS_ACCESS_KEY_ID to GitHub repository raxx-api, which credentials\.deploy-a wrote until now/);
+        const run = await up(
+            {
+                "deploy-a": deployer("deploy-a", []),
+                "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }, { repository: "raxx-api" }]),
+            },
+            first.outputs,
+        );
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.deploy-b\.consumers\.github\[1\]: writes AWS_ACCESS_KEY_ID to GitHub repository raxx-api, which credentials\.deploy-a wrote until now/,
+        );
         assert.match(run.error?.message ?? "", /movedFrom: deploy-a on this consumer/);
-        assert.deepEqual(run.registrations.map((r) => r.type), [STACK_REFERENCE], "refused before anything is registered");
+        assert.deepEqual(
+            run.registrations.map((r) => r.type),
+            [STACK_REFERENCE],
+            "refused before anything is registered",
+        );
     });
 
     it("with movedFrom, the new writer takes the old one over in place (an alias under the old credential)", async () => {
-        const run = await up({ "deploy-a": deployer("deploy-a", []), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }, { repository: "raxx-api", movedFrom: "deploy-a" }]) }, first.outputs);
+        const run = await up(
+            {
+                "deploy-a": deployer("deploy-a", []),
+                "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }, { repository: "raxx-api", movedFrom: "deploy-a" }]),
+            },
+            first.outputs,
+        );
         assert.equal(run.error, undefined, run.error?.message);
         const sink = run.get(GITHUB_ACTIONS_SECRETS_TYPE, "deploy-b-github-raxx-api");
-        assert.deepEqual(sink.aliases, [{ name: "deploy-a-github-raxx-api", parentUrn: "urn:pulumi:prod::raxx-rotations::raxx-rotations:rotations:AwsAccessKeyRotation::deploy-a" }]);
+        assert.deepEqual(sink.aliases, [
+            {
+                name: "deploy-a-github-raxx-api",
+                parentUrn: "urn:pulumi:prod::raxx-rotations::raxx-rotations:rotations:AwsAccessKeyRotation::deploy-a",
+            },
+        ]);
         // Its secrets are children named after it: Pulumi carries the alias down to them.
         assert.ok(run.find(REPO_SECRET, "deploy-b-github-raxx-api-AWS_ACCESS_KEY_ID"));
         // Left in the config after the move, movedFrom changes nothing.
-        const later = await up({ "deploy-a": deployer("deploy-a", []), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }, { repository: "raxx-api", movedFrom: "deploy-a" }], { epoch: 2 }) }, run.outputs);
+        const later = await up(
+            {
+                "deploy-a": deployer("deploy-a", []),
+                "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }, { repository: "raxx-api", movedFrom: "deploy-a" }], {
+                    epoch: 2,
+                }),
+            },
+            run.outputs,
+        );
         assert.equal(later.error, undefined, later.error?.message);
     });
 
     it("a movedFrom that names a credential which did not write the place is refused (a typo)", async () => {
-        const run = await up({ "deploy-a": deployer("deploy-a", [{ repository: "raxx-api" }]), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }, { repository: "raxx-web", movedFrom: "deploy-a" }]) }, first.outputs);
-        assert.match(run.error?.message ?? "", /credentials\.deploy-b\.consumers\.github\[1\]\.movedFrom: credentials\.deploy-a did not write GitHub repository raxx-web/);
+        const run = await up(
+            {
+                "deploy-a": deployer("deploy-a", [{ repository: "raxx-api" }]),
+                "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }, { repository: "raxx-web", movedFrom: "deploy-a" }]),
+            },
+            first.outputs,
+        );
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.deploy-b\.consumers\.github\[1\]\.movedFrom: credentials\.deploy-a did not write GitHub repository raxx-web/,
+        );
     });
 
     it("a renamed credential without renamedFrom is refused: every place would change writer", async () => {
-        const run = await up({ "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }]), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]) }, first.outputs);
-        assert.match(run.error?.message ?? "", /credentials\.deploy-a2\.consumers\.github\[0\]: writes AWS_ACCESS_KEY_ID to GitHub repository raxx-api, which credentials\.deploy-a wrote until now.*renamedFrom: deploy-a on the credential/);
+        const run = await up(
+            {
+                "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }]),
+                "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]),
+            },
+            first.outputs,
+        );
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.deploy-a2\.consumers\.github\[0\]: writes AWS_ACCESS_KEY_ID to GitHub repository raxx-api, which credentials\.deploy-a wrote until now.*renamedFrom: deploy-a on the credential/,
+        );
     });
 
     it("with renamedFrom, the whole credential is taken over in place: its component aliased, its epochs judged from the old name", async () => {
-        const run = await up({ "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }], { renamedFrom: "deploy-a", epoch: 2 }), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]) }, first.outputs);
+        const run = await up(
+            {
+                "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }], { renamedFrom: "deploy-a", epoch: 2 }),
+                "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]),
+            },
+            first.outputs,
+        );
         assert.equal(run.error, undefined, run.error?.message);
         const rotation = run.get(AWS_ACCESS_KEY_ROTATION_TYPE, "deploy-a2");
         assert.deepEqual(rotation.aliases, [{ name: "deploy-a" }]);
-        assert.equal((run.outputs.rotations as Record<string, { move: string }>)["deploy-a2"].move, "rotate", "epoch 1 → 2 under the old name is a rotation, not a first deployment");
-        assert.ok(run.find(ACCESS_KEY, "deploy-a2-slot-a") && run.find(ACCESS_KEY, "deploy-a2-slot-b"), "both slots: the old key is kept Inactive");
-        const again = await up({ "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }], { renamedFrom: "deploy-a", epoch: 2 }), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]) }, run.outputs);
-        assert.deepEqual(again.get(AWS_ACCESS_KEY_ROTATION_TYPE, "deploy-a2").aliases, [], "once renamed, a leftover renamedFrom changes nothing");
+        assert.equal(
+            (run.outputs.rotations as Record<string, { move: string }>)["deploy-a2"].move,
+            "rotate",
+            "epoch 1 → 2 under the old name is a rotation, not a first deployment",
+        );
+        assert.ok(
+            run.find(ACCESS_KEY, "deploy-a2-slot-a") && run.find(ACCESS_KEY, "deploy-a2-slot-b"),
+            "both slots: the old key is kept Inactive",
+        );
+        const again = await up(
+            {
+                "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }], { renamedFrom: "deploy-a", epoch: 2 }),
+                "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]),
+            },
+            run.outputs,
+        );
+        assert.deepEqual(
+            again.get(AWS_ACCESS_KEY_ROTATION_TYPE, "deploy-a2").aliases,
+            [],
+            "once renamed, a leftover renamedFrom changes nothing",
+        );
     });
 
     it("a renamedFrom still declared, or unknown to the last update, is refused", async () => {
-        const both = await up({ "deploy-a": deployer("deploy-a", []), "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }], { renamedFrom: "deploy-a" }), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]) }, first.outputs);
+        const both = await up(
+            {
+                "deploy-a": deployer("deploy-a", []),
+                "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }], { renamedFrom: "deploy-a" }),
+                "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]),
+            },
+            first.outputs,
+        );
         assert.match(both.error?.message ?? "", /credentials\.deploy-a2\.renamedFrom: deploy-a is still declared/);
-        const typo = await up({ "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }], { renamedFrom: "deploy-x" }), "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]) }, first.outputs);
+        const typo = await up(
+            {
+                "deploy-a2": deployer("deploy-a", [{ repository: "raxx-api" }], { renamedFrom: "deploy-x" }),
+                "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]),
+            },
+            first.outputs,
+        );
         assert.match(typo.error?.message ?? "", /credentials\.deploy-a2\.renamedFrom: the last update applied no credential deploy-x/);
     });
 });
 
 describe("Infisical folders: one spelling per folder", () => {
-    const withPaths = (...paths: string[]) => ({ "deploy-a": deployer("deploy-a", [], { consumers: { infisical: paths.map((secretPath) => ({ secretPath })) } }) });
+    const withPaths = (...paths: string[]) => ({
+        "deploy-a": deployer("deploy-a", [], { consumers: { infisical: paths.map((secretPath) => ({ secretPath })) } }),
+    });
 
     it("'/ci/x', '/ci//x' and '/ci/x/' are one folder: a duplicate, refused", async () => {
         const run = await up(withPaths("/ci/x", "/ci//x/"));
-        assert.match(run.error?.message ?? "", /credentials\.deploy-a\.consumers\.infisical\[1\]: writes AWS_ACCESS_KEY_ID to Infisical path \/ci\/x, which credentials\.deploy-a\.consumers\.infisical\[0\] already writes/);
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.deploy-a\.consumers\.infisical\[1\]: writes AWS_ACCESS_KEY_ID to Infisical path \/ci\/x, which credentials\.deploy-a\.consumers\.infisical\[0\] already writes/,
+        );
     });
 
     it("a respelled folder keeps its writers: the same resource names, the path as Infisical reads it", async () => {
         const before = await up(withPaths("/ci/x"));
         const after = await up(withPaths("/ci//x/"), before.outputs);
         assert.equal(after.error, undefined, after.error?.message);
-        assert.deepEqual(after.ofType(INFISICAL).map((r) => r.name), before.ofType(INFISICAL).map((r) => r.name));
-        assert.deepEqual(after.ofType(INFISICAL).map((r) => r.inputs.secretPath), ["/ci/x", "/ci/x"]);
+        assert.deepEqual(
+            after.ofType(INFISICAL).map((r) => r.name),
+            before.ofType(INFISICAL).map((r) => r.name),
+        );
+        assert.deepEqual(
+            after.ofType(INFISICAL).map((r) => r.inputs.secretPath),
+            ["/ci/x", "/ci/x"],
+        );
     });
 });

@@ -10,7 +10,8 @@ const fixtures = path.join(__dirname, "..", "fixtures", "stacks", "plan");
 /** A throwaway repository whose HEAD holds `base` as Pulumi.prod.yaml and whose working tree holds `head`. */
 function repo(base: string, head: string): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-plan-"));
-    const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=plan-test", "-c", "user.email=plan@test", ...args], { cwd: dir, stdio: "pipe" });
+    const git = (...args: string[]) =>
+        execFileSync("git", ["-c", "user.name=plan-test", "-c", "user.email=plan@test", ...args], { cwd: dir, stdio: "pipe" });
     fs.copyFileSync(path.join(fixtures, `${base}.yaml`), path.join(dir, "Pulumi.prod.yaml"));
     git("init", "-q");
     git("add", ".");
@@ -24,7 +25,11 @@ async function plan(base: string, head: string, ...extra: string[]): Promise<{ c
     const out: string[] = [];
     const err: string[] = [];
     try {
-        const code = await run(["--stack", "prod", "--dir", dir, ...extra], (l) => out.push(...l.split("\n")), (l) => err.push(l));
+        const code = await run(
+            ["--stack", "prod", "--dir", dir, ...extra],
+            (l) => out.push(...l.split("\n")),
+            (l) => err.push(l),
+        );
         return { code, out, err: err.join("\n") };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
@@ -33,7 +38,8 @@ async function plan(base: string, head: string, ...extra: string[]): Promise<{ c
 
 function assertNoSecret(text: string): void {
     assert.doesNotMatch(text, /canary-secret-/, "a mock IAM secret reached the output");
-    for (const placeholder of Object.values(SECURE_PLACEHOLDERS)) assert.ok(!text.includes(placeholder), `${placeholder} reached the output`);
+    for (const placeholder of Object.values(SECURE_PLACEHOLDERS))
+        assert.ok(!text.includes(placeholder), `${placeholder} reached the output`);
     assert.ok(!text.includes("AAABAKcv"), "a secure value's ciphertext reached the output");
 }
 
@@ -92,7 +98,10 @@ describe("npm run plan", function () {
     it("no change to the stack file: no change for every credential", async () => {
         const { code, out } = await plan("epoch-2", "epoch-2");
         assert.equal(code, 0);
-        assert.deepEqual(out.filter((l) => l.startsWith("  ")), ["  no change", "  no change"]);
+        assert.deepEqual(
+            out.filter((l) => l.startsWith("  ")),
+            ["  no change", "  no change"],
+        );
     });
 
     it("a plain revert of a bump is refused with the program's message, exit 2", async () => {

@@ -18,7 +18,17 @@ describe("Pulumi.prod.yaml", () => {
     it("is a valid routing matrix that the program deploys", async () => {
         const run = await runProgram({
             credentials: withPlaceholdersSet(),
-            config: { "github:owner": String(config["github:owner"]), "raxx-rotations:herokuApiKey": "test-key", "raxx-rotations:infisicalToken": "test-token", "raxx-rotations:sshPrivateKey": "test-ssh-key", "raxx-rotations:infisical": JSON.stringify({ siteUrl: "https://vault.raxx.app", projectId: "test-project-id", environment: "prod" }) },
+            config: {
+                "github:owner": String(config["github:owner"]),
+                "raxx-rotations:herokuApiKey": "test-key",
+                "raxx-rotations:infisicalToken": "test-token",
+                "raxx-rotations:sshPrivateKey": "test-ssh-key",
+                "raxx-rotations:infisical": JSON.stringify({
+                    siteUrl: "https://vault.raxx.app",
+                    projectId: "test-project-id",
+                    environment: "prod",
+                }),
+            },
         });
         assert.equal(run.error, undefined, run.error?.message);
         const users = run.ofType(ACCESS_KEY).map((k) => k.inputs.user);
@@ -35,16 +45,31 @@ describe("Pulumi.prod.yaml", () => {
                 "raxx-rotations:infisical": JSON.stringify(config["raxx-rotations:infisical"]),
             },
         });
-        assert.match(run.error?.message ?? "", /raxx-rotations:infisical\.projectId: is still the placeholder .*Project settings → Project ID/);
+        assert.match(
+            run.error?.message ?? "",
+            /raxx-rotations:infisical\.projectId: is still the placeholder .*Project settings → Project ID/,
+        );
         assert.deepEqual(run.registrations, [], "refused before anything is registered");
     });
 
     it("refuses the vault host's key placeholder until an operator pins the real key, saying how to read it", async () => {
         const run = await runProgram({
             credentials: config["raxx-rotations:credentials"],
-            config: { "raxx-rotations:herokuApiKey": "test-key", "raxx-rotations:infisicalToken": "test-token", "raxx-rotations:sshPrivateKey": "test-ssh-key", "raxx-rotations:infisical": JSON.stringify({ siteUrl: "https://vault.raxx.app", projectId: "test-project-id", environment: "prod" }) },
+            config: {
+                "raxx-rotations:herokuApiKey": "test-key",
+                "raxx-rotations:infisicalToken": "test-token",
+                "raxx-rotations:sshPrivateKey": "test-ssh-key",
+                "raxx-rotations:infisical": JSON.stringify({
+                    siteUrl: "https://vault.raxx.app",
+                    projectId: "test-project-id",
+                    environment: "prod",
+                }),
+            },
         });
-        assert.match(run.error?.message ?? "", /credentials\.vault-operator\.consumers\.hosts\[0\]\.hostKey: is still the placeholder .*ssh-keyscan -t ed25519/);
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.vault-operator\.consumers\.hosts\[0\]\.hostKey: is still the placeholder .*ssh-keyscan -t ed25519/,
+        );
         assert.deepEqual(run.registrations, [], "refused before anything is registered");
     });
 

@@ -12,7 +12,12 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { chooseOrphan, findStackLock, IamCalls, IamKey, judgeLock, recoverStack, RecoveryRefused } from "../../operations/recovery";
 
 const BEGAN = new Date("2026-12-01T10:00:00.500Z");
-const key = (keyId: string, created: string, lastUsed?: string): IamKey => ({ keyId, status: "Active", created: new Date(created), ...(lastUsed ? { lastUsed: new Date(lastUsed), lastUsedService: "s3" } : {}) });
+const key = (keyId: string, created: string, lastUsed?: string): IamKey => ({
+    keyId,
+    status: "Active",
+    created: new Date(created),
+    ...(lastUsed ? { lastUsed: new Date(lastUsed), lastUsedService: "s3" } : {}),
+});
 
 describe("recover: which lock is this stack's", () => {
     let dir: string;
@@ -36,7 +41,10 @@ describe("recover: which lock is this stack's", () => {
 
     it("a lock taken on another machine is never taken over: that update may still run", () => {
         const lock = { file: "x", pid: 4242, hostname: "ci-runner-7", timestamp: BEGAN };
-        assert.throws(() => judgeLock(lock, "laptop", () => false), /taken on ci-runner-7 \(pid 4242\).*Check on ci-runner-7.*--since 2026-12-01T10:00:00\.500Z/);
+        assert.throws(
+            () => judgeLock(lock, "laptop", () => false),
+            /taken on ci-runner-7 \(pid 4242\).*Check on ci-runner-7.*--since 2026-12-01T10:00:00\.500Z/,
+        );
         assert.throws(() => judgeLock({ ...lock, hostname: "laptop" }, "laptop", () => true), /live process/);
         assert.doesNotThrow(() => judgeLock({ ...lock, hostname: "laptop" }, "laptop", () => false));
     });
@@ -46,27 +54,56 @@ describe("recover: which key is the orphan", () => {
     const known = new Set(["AKIAKNOWN00000000001"]);
 
     it("the one unknown key created since the update began, never used", () => {
-        const { orphan, leftAlone } = chooseOrphan("raxx-vault-operator", [key("AKIAKNOWN00000000001", "2026-11-01T00:00:00Z"), key("AKIAORPHAN0000000001", "2026-12-01T10:00:00Z")], known, BEGAN);
+        const { orphan, leftAlone } = chooseOrphan(
+            "raxx-vault-operator",
+            [key("AKIAKNOWN00000000001", "2026-11-01T00:00:00Z"), key("AKIAORPHAN0000000001", "2026-12-01T10:00:00Z")],
+            known,
+            BEGAN,
+        );
         assert.equal(orphan?.keyId, "AKIAORPHAN0000000001", "CreateDate is to the second: the start is rounded down");
         assert.deepEqual(leftAlone, []);
     });
 
     it("a key made before the update began is left alone, and then there is no orphan", () => {
-        const { orphan, leftAlone } = chooseOrphan("raxx-vault-operator", [key("AKIAHANDMADE00000001", "2026-12-01T09:59:00Z")], known, BEGAN);
+        const { orphan, leftAlone } = chooseOrphan(
+            "raxx-vault-operator",
+            [key("AKIAHANDMADE00000001", "2026-12-01T09:59:00Z")],
+            known,
+            BEGAN,
+        );
         assert.equal(orphan, undefined);
-        assert.deepEqual(leftAlone.map((k) => k.keyId), ["AKIAHANDMADE00000001"]);
+        assert.deepEqual(
+            leftAlone.map((k) => k.keyId),
+            ["AKIAHANDMADE00000001"],
+        );
     });
 
     it("refuses when the candidate has been used: its secret was never recorded, so somebody else made it", () => {
         assert.throws(
-            () => chooseOrphan("raxx-vault-operator", [key("AKIASOMEONE000000001", "2026-12-01T10:00:05Z", "2026-12-01T10:01:00Z")], known, BEGAN),
-            (err: Error) => err instanceof RecoveryRefused && /AKIASOMEONE000000001 \(Active, created 2026-12-01T10:00:05\.000Z, last used 2026-12-01T10:01:00\.000Z by s3\).*has been USED.*nothing was deleted/.test(err.message),
+            () =>
+                chooseOrphan(
+                    "raxx-vault-operator",
+                    [key("AKIASOMEONE000000001", "2026-12-01T10:00:05Z", "2026-12-01T10:01:00Z")],
+                    known,
+                    BEGAN,
+                ),
+            (err: Error) =>
+                err instanceof RecoveryRefused &&
+                /AKIASOMEONE000000001 \(Active, created 2026-12-01T10:00:05\.000Z, last used 2026-12-01T10:01:00\.000Z by s3\).*has been USED.*nothing was deleted/.test(
+                    err.message,
+                ),
         );
     });
 
     it("refuses two candidates, naming both", () => {
         assert.throws(
-            () => chooseOrphan("raxx-vault-operator", [key("AKIAONE0000000000001", "2026-12-01T10:00:01Z"), key("AKIATWO0000000000002", "2026-12-01T10:00:02Z")], known, BEGAN),
+            () =>
+                chooseOrphan(
+                    "raxx-vault-operator",
+                    [key("AKIAONE0000000000001", "2026-12-01T10:00:01Z"), key("AKIATWO0000000000002", "2026-12-01T10:00:02Z")],
+                    known,
+                    BEGAN,
+                ),
             /2 keys unknown to the state.*AKIAONE0000000000001.*AKIATWO0000000000002/,
         );
     });
@@ -77,12 +114,31 @@ describe("recover: nothing changes without a confirmation", () => {
     function fakeStack(calls: string[]): Stack {
         return {
             name: "prod",
-            workspace: { workDir: os.tmpdir(), whoAmI: async () => ({ user: "ops", url: "s3://raxx-pulumi-state" }), projectSettings: async () => ({ name: "raxx-rotations", runtime: "nodejs" }) },
+            workspace: {
+                workDir: os.tmpdir(),
+                whoAmI: async () => ({ user: "ops", url: "s3://raxx-pulumi-state" }),
+                projectSettings: async () => ({ name: "raxx-rotations", runtime: "nodejs" }),
+            },
             exportStack: async () => ({
                 version: 3,
                 deployment: {
-                    resources: [{ urn: "urn:pulumi:prod::raxx-rotations::aws:iam/accessKey:AccessKey::vault-operator-slot-b", type: "aws:iam/accessKey:AccessKey", id: "AKIAKNOWN00000000001" }],
-                    pending_operations: [{ type: "creating", resource: { urn: "urn:pulumi:prod::raxx-rotations::aws:iam/accessKey:AccessKey::vault-operator-slot-a", type: "aws:iam/accessKey:AccessKey", inputs: { user: "raxx-vault-operator" } } }],
+                    resources: [
+                        {
+                            urn: "urn:pulumi:prod::raxx-rotations::aws:iam/accessKey:AccessKey::vault-operator-slot-b",
+                            type: "aws:iam/accessKey:AccessKey",
+                            id: "AKIAKNOWN00000000001",
+                        },
+                    ],
+                    pending_operations: [
+                        {
+                            type: "creating",
+                            resource: {
+                                urn: "urn:pulumi:prod::raxx-rotations::aws:iam/accessKey:AccessKey::vault-operator-slot-a",
+                                type: "aws:iam/accessKey:AccessKey",
+                                inputs: { user: "raxx-vault-operator" },
+                            },
+                        },
+                    ],
                 },
             }),
             cancel: async () => void calls.push("cancel"),
@@ -93,7 +149,12 @@ describe("recover: nothing changes without a confirmation", () => {
         return {
             send: (async (command: unknown) => {
                 if (command instanceof ListAccessKeysCommand) {
-                    return { AccessKeyMetadata: [{ AccessKeyId: "AKIAKNOWN00000000001", Status: "Active", CreateDate: new Date("2026-11-01T00:00:00Z") }, { AccessKeyId: "AKIAORPHAN0000000001", Status: "Active", CreateDate: new Date("2026-12-01T10:00:01Z") }] };
+                    return {
+                        AccessKeyMetadata: [
+                            { AccessKeyId: "AKIAKNOWN00000000001", Status: "Active", CreateDate: new Date("2026-11-01T00:00:00Z") },
+                            { AccessKeyId: "AKIAORPHAN0000000001", Status: "Active", CreateDate: new Date("2026-12-01T10:00:01Z") },
+                        ],
+                    };
                 }
                 if (command instanceof GetAccessKeyLastUsedCommand) return { AccessKeyLastUsed: {} };
                 if (command instanceof DeleteAccessKeyCommand) calls.push(`delete ${command.input.AccessKeyId}`);
@@ -105,7 +166,10 @@ describe("recover: nothing changes without a confirmation", () => {
 
     it("without --since, a backend that keeps no lock is refused: the window of the update is unknown", async () => {
         const calls: string[] = [];
-        await assert.rejects(recoverStack({ stack: fakeStack(calls), iam: fakeIam(calls), confirm: async () => true }), /keeps no lock .*rerun with --since/);
+        await assert.rejects(
+            recoverStack({ stack: fakeStack(calls), iam: fakeIam(calls), confirm: async () => true }),
+            /keeps no lock .*rerun with --since/,
+        );
         assert.deepEqual(calls, []);
     });
 
@@ -113,12 +177,25 @@ describe("recover: nothing changes without a confirmation", () => {
         const calls: string[] = [];
         const shown: string[] = [];
         await assert.rejects(
-            recoverStack({ stack: fakeStack(calls), iam: fakeIam(calls), since: BEGAN, confirm: async () => false, log: (l) => shown.push(l) }),
+            recoverStack({
+                stack: fakeStack(calls),
+                iam: fakeIam(calls),
+                since: BEGAN,
+                confirm: async () => false,
+                log: (l) => shown.push(l),
+            }),
             /not deleting AKIAORPHAN0000000001 without confirmation — rerun with --yes/,
         );
         assert.deepEqual(calls, [], "no delete, no cancel, no refresh");
-        assert.match(shown.join("\n"), /raxx-vault-operator: orphan of the interrupted create of vault-operator-slot-a: AKIAORPHAN0000000001 \(Active, created 2026-12-01T10:00:01\.000Z, never used\)/);
-        await assert.rejects(recoverStack({ stack: fakeStack(calls), iam: fakeIam(calls), since: BEGAN }), /without confirmation/, "no confirm callback at all: the same");
+        assert.match(
+            shown.join("\n"),
+            /raxx-vault-operator: orphan of the interrupted create of vault-operator-slot-a: AKIAORPHAN0000000001 \(Active, created 2026-12-01T10:00:01\.000Z, never used\)/,
+        );
+        await assert.rejects(
+            recoverStack({ stack: fakeStack(calls), iam: fakeIam(calls), since: BEGAN }),
+            /without confirmation/,
+            "no confirm callback at all: the same",
+        );
         assert.deepEqual(calls, []);
     });
 

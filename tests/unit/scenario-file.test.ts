@@ -41,7 +41,13 @@ describe("scenario files", () => {
     it("names the step of each problem", () => {
         const found = problems({
             name: "bad",
-            steps: ["up", { upp: {} }, { fault: { service: "github" } }, { kill: { after: "CreateAccessKey" } }, { up: { expect: "maybe" } }],
+            steps: [
+                "up",
+                { upp: {} },
+                { fault: { service: "github" } },
+                { kill: { after: "CreateAccessKey" } },
+                { up: { expect: "maybe" } },
+            ],
         });
         assert.match(found[0], /^steps\[1\]: unknown step "upp"/);
         assert.match(found[1], /^steps\[2\] \(fault\): .*a fault needs status, delayMs or hang/);
@@ -75,11 +81,15 @@ describe("scenario files", () => {
     for (const bad of ["0", "2.5"]) {
         it(`npm run rehearse exits 2 on --parallel ${bad}, before starting anything`, () => {
             const root = path.join(__dirname, "..", "..");
-            const result = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tools/rehearse.ts", `--parallel=${bad}`], {
-                cwd: root,
-                encoding: "utf8",
-                timeout: 60000,
-            });
+            const result = spawnSync(
+                process.execPath,
+                ["-r", "ts-node/register/transpile-only", "tools/rehearse.ts", `--parallel=${bad}`],
+                {
+                    cwd: root,
+                    encoding: "utf8",
+                    timeout: 60000,
+                },
+            );
             assert.equal(result.status, 2, result.stderr);
             assert.match(result.stderr, new RegExp(`--parallel must be a positive whole number, got "${bad.replace(".", "\\.")}"`));
             assert.doesNotMatch(result.stdout + result.stderr, /engine|moto|rehearsal "/i, "nothing may start for a bad flag");

@@ -7,7 +7,11 @@ const dir = path.join(__dirname, "..", "fixtures", "stacks");
 async function status(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await run(["--dir", dir, ...argv], (l) => out.push(l), (l) => err.push(l));
+    const code = await run(
+        ["--dir", dir, ...argv],
+        (l) => out.push(l),
+        (l) => err.push(l),
+    );
     return { code, out: out.join("\n"), err: err.join("\n") };
 }
 
@@ -17,9 +21,18 @@ describe("npm run status", () => {
         assert.equal(code, 0);
         const rows = JSON.parse(out) as StatusRow[];
         const by = Object.fromEntries(rows.map((r) => [r.name, r]));
-        assert.deepEqual(rows.map((r) => r.name), ["due-soon", "overdue", "overlap-fresh", "overlap-stale", "undated"]);
         assert.deepEqual(
-            { stage: by["due-soon"].stage, due: by["due-soon"].dueDate, overdue: by["due-soon"].daysOverdue, consumers: by["due-soon"].consumers, flags: by["due-soon"].flags },
+            rows.map((r) => r.name),
+            ["due-soon", "overdue", "overlap-fresh", "overlap-stale", "undated"],
+        );
+        assert.deepEqual(
+            {
+                stage: by["due-soon"].stage,
+                due: by["due-soon"].dueDate,
+                overdue: by["due-soon"].daysOverdue,
+                consumers: by["due-soon"].consumers,
+                flags: by["due-soon"].flags,
+            },
             { stage: "retired", due: "2026-06-19", overdue: 0, consumers: 2, flags: [] },
         );
         assert.equal(by.overdue.stage, "first");
@@ -40,7 +53,13 @@ describe("npm run status", () => {
         assert.equal(code, 0);
         const row = out.split("\n").find((l) => l.includes("overdue ") && l.includes("aws-access-key"));
         assert.ok(row, out);
-        assert.deepEqual(row.split("│").map((c) => c.trim()).filter(Boolean), ["overdue", "aws-access-key", "1", "first", "2026-04-01", "30", "2026-05-01", "31", "1", "-"]);
+        assert.deepEqual(
+            row
+                .split("│")
+                .map((c) => c.trim())
+                .filter(Boolean),
+            ["overdue", "aws-access-key", "1", "first", "2026-04-01", "30", "2026-05-01", "31", "1", "-"],
+        );
         assert.match(out, /overlap: previous key inactive/);
     });
 
@@ -50,7 +69,10 @@ describe("npm run status", () => {
         const reasons = out.split("\n").filter((l) => l.startsWith("  - "));
         assert.equal(reasons.length, 2, out);
         assert.match(reasons[0], /^ {2}- overdue: overdue by 31 day\(s\): due 2026-05-01/);
-        assert.match(reasons[1], /^ {2}- overlap-stale: the key of epoch 1 is still unretired past its 24 h observation window .*retiredEpoch: 1/);
+        assert.match(
+            reasons[1],
+            /^ {2}- overlap-stale: the key of epoch 1 is still unretired past its 24 h observation window .*retiredEpoch: 1/,
+        );
     });
 
     it("--check exits 0 when everything is within cadence and window", async () => {
@@ -76,7 +98,11 @@ describe("npm run status", () => {
 
     it("reads the real Pulumi.prod.yaml", async () => {
         const out: string[] = [];
-        const code = await run(["--stack", "prod", "--json", "--dir", path.join(__dirname, "..", "..")], (l) => out.push(l), () => undefined);
+        const code = await run(
+            ["--stack", "prod", "--json", "--dir", path.join(__dirname, "..", "..")],
+            (l) => out.push(l),
+            () => undefined,
+        );
         assert.equal(code, 0);
         assert.ok((JSON.parse(out.join("\n")) as StatusRow[]).some((r) => r.name === "vault-operator"));
     });

@@ -9,7 +9,11 @@ const USER = "raxx-vault-operator";
 const HAND_MADE = "AKIAHANDMADE00000001";
 const ADOPTED = "AKIAIOSFODNN7EXAMPLE";
 
-const listed = (accessKeyId: string, status = "Active", createDate = "2026-03-01T09:30:00Z"): ListedKey => ({ accessKeyId, status, createDate });
+const listed = (accessKeyId: string, status = "Active", createDate = "2026-03-01T09:30:00Z"): ListedKey => ({
+    accessKeyId,
+    status,
+    createDate,
+});
 
 type Summary = { activeKeyId: string; inactiveKeyId: string | null; keys: { keyId: string }[] };
 const summary = (run: Run, name = "vault-operator") => (run.outputs.rotations as Record<string, Summary>)[name];
@@ -36,15 +40,29 @@ describe("unmanaged access keys: the pure comparison", () => {
 
     it("the known keys are every key the last update exported plus adoptKeyId", () => {
         const last = { epoch: 3, retiredEpoch: 1, keyEpochs: [3, 2], keyIds: { 3: "AKIAEPOCH3000000001", 2: "AKIAEPOCH2000000001" } };
-        assert.deepEqual(knownKeyIds(credential(vaultOperator({ epoch: 3, retiredEpoch: 1 })), last).sort(), ["AKIAEPOCH2000000001", "AKIAEPOCH3000000001"]);
+        assert.deepEqual(knownKeyIds(credential(vaultOperator({ epoch: 3, retiredEpoch: 1 })), last).sort(), [
+            "AKIAEPOCH2000000001",
+            "AKIAEPOCH3000000001",
+        ]);
         assert.deepEqual(knownKeyIds(credential(vaultOperator({ epoch: 2, adoptKeyId: ADOPTED })), undefined), [ADOPTED]);
         assert.deepEqual(knownKeyIds(credential(vaultOperator()), undefined), []);
     });
 
     it("the message names credential, user, each key with status and create date, and what to do", () => {
-        const first = unmanagedKeysMessage({ credential: "vault-operator", iamUser: USER, firstDeployment: true, unmanaged: [listed(HAND_MADE)] })!;
-        assert.match(first, /^credentials\.vault-operator: IAM user raxx-vault-operator has an access key this stack does not manage: AKIAHANDMADE00000001 \(Active, created 2026-03-01T09:30:00Z\)\./);
-        assert.match(first, /set credentials\.vault-operator\.adoptKeyId: AKIAHANDMADE00000001 \(with epoch: 2 or more\) so the first rotation retires it, or delete it if nothing uses it/);
+        const first = unmanagedKeysMessage({
+            credential: "vault-operator",
+            iamUser: USER,
+            firstDeployment: true,
+            unmanaged: [listed(HAND_MADE)],
+        })!;
+        assert.match(
+            first,
+            /^credentials\.vault-operator: IAM user raxx-vault-operator has an access key this stack does not manage: AKIAHANDMADE00000001 \(Active, created 2026-03-01T09:30:00Z\)\./,
+        );
+        assert.match(
+            first,
+            /set credentials\.vault-operator\.adoptKeyId: AKIAHANDMADE00000001 \(with epoch: 2 or more\) so the first rotation retires it, or delete it if nothing uses it/,
+        );
         assert.match(first, /keep it and rerun `pulumi up`/, "says that a failed first up's own key also shows up here");
 
         const later = unmanagedKeysMessage({
@@ -54,14 +72,28 @@ describe("unmanaged access keys: the pure comparison", () => {
             unmanaged: [listed(HAND_MADE, "Inactive", "2026-05-02T12:00:00Z")],
         })!;
         assert.match(later, /AKIAHANDMADE00000001 \(Inactive, created 2026-05-02T12:00:00Z\)/);
-        assert.match(later, /a key was made outside this stack; the next bump will fail on AWS's two-key limit .* delete it or find who made it/i);
+        assert.match(
+            later,
+            /a key was made outside this stack; the next bump will fail on AWS's two-key limit .* delete it or find who made it/i,
+        );
         assert.ok(!/adoptKeyId/.test(later), "adoption is for first deployments only");
 
-        const two = unmanagedKeysMessage({ credential: "vault-operator", iamUser: USER, firstDeployment: true, unmanaged: [listed(HAND_MADE), listed(ADOPTED)] })!;
-        assert.match(two, /has 2 access keys this stack does not manage: AKIAHANDMADE00000001 \(Active, .*\), AKIAIOSFODNN7EXAMPLE \(Active, /);
+        const two = unmanagedKeysMessage({
+            credential: "vault-operator",
+            iamUser: USER,
+            firstDeployment: true,
+            unmanaged: [listed(HAND_MADE), listed(ADOPTED)],
+        })!;
+        assert.match(
+            two,
+            /has 2 access keys this stack does not manage: AKIAHANDMADE00000001 \(Active, .*\), AKIAIOSFODNN7EXAMPLE \(Active, /,
+        );
         assert.match(two, /adoptKeyId: <the key consumers use now>/);
 
-        assert.equal(unmanagedKeysMessage({ credential: "vault-operator", iamUser: USER, firstDeployment: true, unmanaged: [] }), undefined);
+        assert.equal(
+            unmanagedKeysMessage({ credential: "vault-operator", iamUser: USER, firstDeployment: true, unmanaged: [] }),
+            undefined,
+        );
     });
 });
 
@@ -94,13 +126,18 @@ describe("unmanaged access keys: the program warns, under mocks", () => {
         });
         assert.equal(run.warnings.length, 1, JSON.stringify(run.warnings));
         const message = run.warnings[0].message;
-        assert.match(message, /^credentials\.vault-operator\.adoptKeyId names AKIAIOSFODNN7EXAMPLE, which IAM user raxx-vault-operator does not have \(its keys: AKIAHANDMADE00000001\) — the import of the adopted key will fail/);
+        assert.match(
+            message,
+            /^credentials\.vault-operator\.adoptKeyId names AKIAIOSFODNN7EXAMPLE, which IAM user raxx-vault-operator does not have \(its keys: AKIAHANDMADE00000001\) — the import of the adopted key will fail/,
+        );
         // ...and the key it has is the one to adopt.
         assert.match(message, /set credentials\.vault-operator\.adoptKeyId: AKIAHANDMADE00000001/);
         const none = await runProgram({ credentials: { "vault-operator": vaultOperator({ epoch: 2, adoptKeyId: ADOPTED }) } });
         assert.deepEqual(
             none.warnings.map((w) => w.message),
-            ["credentials.vault-operator.adoptKeyId names AKIAIOSFODNN7EXAMPLE, which IAM user raxx-vault-operator does not have (its keys: none) — the import of the adopted key will fail at `pulumi up`; check the id (aws iam list-access-keys --user-name raxx-vault-operator)."],
+            [
+                "credentials.vault-operator.adoptKeyId names AKIAIOSFODNN7EXAMPLE, which IAM user raxx-vault-operator does not have (its keys: none) — the import of the adopted key will fail at `pulumi up`; check the id (aws iam list-access-keys --user-name raxx-vault-operator).",
+            ],
         );
     });
 
@@ -120,7 +157,11 @@ describe("unmanaged access keys: the program warns, under mocks", () => {
 
     it("keys the last update exported are known: no warning, on the bump and after it", async () => {
         const first = await runProgram({ credentials: { "vault-operator": vaultOperator() } });
-        const bump = await runProgram({ credentials: { "vault-operator": vaultOperator({ epoch: 2 }) }, lastOutputs: first.outputs, iamKeys: { [USER]: keysOf(first) } });
+        const bump = await runProgram({
+            credentials: { "vault-operator": vaultOperator({ epoch: 2 }) },
+            lastOutputs: first.outputs,
+            iamKeys: { [USER]: keysOf(first) },
+        });
         assert.deepEqual(bump.warnings, []);
         const after = await runProgram({
             credentials: { "vault-operator": vaultOperator({ epoch: 2 }) },
@@ -134,7 +175,11 @@ describe("unmanaged access keys: the program warns, under mocks", () => {
     it("a key made by hand after deployment is flagged as made outside the stack (bump would hit the two-key limit)", async () => {
         const first = await runProgram({ credentials: { "vault-operator": vaultOperator() } });
         const listing = [...keysOf(first), listed(HAND_MADE, "Active", "2026-05-02T12:00:00Z")];
-        const run = await runProgram({ credentials: { "vault-operator": vaultOperator() }, lastOutputs: first.outputs, iamKeys: { [USER]: listing } });
+        const run = await runProgram({
+            credentials: { "vault-operator": vaultOperator() },
+            lastOutputs: first.outputs,
+            iamKeys: { [USER]: listing },
+        });
         assert.equal(run.warnings.length, 1);
         const message = run.warnings[0].message;
         assert.ok(message.includes(`${HAND_MADE} (Active, created 2026-05-02T12:00:00Z)`), message);
@@ -148,7 +193,10 @@ describe("unmanaged access keys: the program warns, under mocks", () => {
             credentials: { "vault-operator": vaultOperator(), "s3-backup-writer": s3BackupWriter() },
             iamKeys: { "raxx-s3-backup-writer": [listed(HAND_MADE)] },
         });
-        assert.deepEqual(run.warnings.map((w) => w.resource), ["s3-backup-writer"]);
+        assert.deepEqual(
+            run.warnings.map((w) => w.resource),
+            ["s3-backup-writer"],
+        );
         assert.match(run.warnings[0].message, /^credentials\.s3-backup-writer: IAM user raxx-s3-backup-writer has an access key/);
     });
 
@@ -160,7 +208,11 @@ describe("unmanaged access keys: the program warns, under mocks", () => {
             { accessKeyId: HAND_MADE, status: "Active", createDate: "2026-05-02T12:00:00Z", secretAccessKey: fakeSecretFor(HAND_MADE) },
         ];
         const runs = [
-            await runProgram({ credentials: { "vault-operator": vaultOperator({ epoch: 2 }) }, lastOutputs: first.outputs, iamKeys: { [USER]: leaky } }),
+            await runProgram({
+                credentials: { "vault-operator": vaultOperator({ epoch: 2 }) },
+                lastOutputs: first.outputs,
+                iamKeys: { [USER]: leaky },
+            }),
             await runProgram({ credentials: { "vault-operator": vaultOperator() }, iamKeys: { [USER]: leaky } }),
         ];
         for (const run of runs) {
@@ -173,7 +225,11 @@ describe("unmanaged access keys: the program warns, under mocks", () => {
     it("a listing that fails is reported as a warning and the update goes on", async () => {
         const run = await runProgram({
             credentials: { "vault-operator": vaultOperator() },
-            iamKeys: { [USER]: new Error("reading IAM Access Keys (raxx-vault-operator): AccessDenied: not authorized to perform iam:ListAccessKeys") },
+            iamKeys: {
+                [USER]: new Error(
+                    "reading IAM Access Keys (raxx-vault-operator): AccessDenied: not authorized to perform iam:ListAccessKeys",
+                ),
+            },
         });
         assert.equal(run.error, undefined, run.error?.message);
         assert.ok(summary(run).activeKeyId);

@@ -13,7 +13,11 @@ import { execFileSync } from "node:child_process";
 
 const root = path.join(__dirname, "..", "..");
 const read = (file: string) => fs.readFileSync(path.join(root, file), "utf8");
-const pkg = JSON.parse(read("package.json")) as { engines: { node: string }; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const pkg = JSON.parse(read("package.json")) as {
+    engines: { node: string };
+    dependencies: Record<string, string>;
+    devDependencies: Record<string, string>;
+};
 const lock = JSON.parse(read("package-lock.json")) as { packages: Record<string, { version: string }> };
 const direct = { ...pkg.dependencies, ...pkg.devDependencies };
 
@@ -55,8 +59,16 @@ describe("versions an operator's `pulumi up` will install", () => {
 
     it("every @pulumi/* dependency is pinned exactly, locked at that version, and in the README's table", () => {
         for (const name of Object.keys(direct).filter((n) => n.startsWith("@pulumi/"))) {
-            assert.match(direct[name], /^\d+\.\d+\.\d+$/, `${name} must be pinned to one version (the CLI installs the plugin of that version)`);
-            assert.equal(lock.packages[`node_modules/${name}`]?.version, direct[name], `package-lock.json locks ${name} at another version`);
+            assert.match(
+                direct[name],
+                /^\d+\.\d+\.\d+$/,
+                `${name} must be pinned to one version (the CLI installs the plugin of that version)`,
+            );
+            assert.equal(
+                lock.packages[`node_modules/${name}`]?.version,
+                direct[name],
+                `package-lock.json locks ${name} at another version`,
+            );
             const row = table.find((r) => r.name === name);
             assert.ok(row, `README's Versions table has no row for ${name}`);
             assert.equal(row.pinned, direct[name], `README says ${name} ${row.pinned}, package.json ${direct[name]}`);
@@ -68,9 +80,17 @@ describe("versions an operator's `pulumi up` will install", () => {
         for (const name of providerSdks) {
             const plugin = installed(name).pulumi as { name: string; version: string };
             const row = table.find((r) => r.name === name)!;
-            assert.equal(row.plugin, `\`${plugin.name}\` ${plugin.version}`, `${name} asks the CLI for plugin ${plugin.name} ${plugin.version}`);
+            assert.equal(
+                row.plugin,
+                `\`${plugin.name}\` ${plugin.version}`,
+                `${name} asks the CLI for plugin ${plugin.name} ${plugin.version}`,
+            );
             // pulumi-<name> tags its releases v<version>; the SDK and the plugin are released together.
-            assert.match(row.upstream, new RegExp(`pulumi/pulumi-${plugin.name} v${plugin.version.replace(/\./g, "\\.")}\\b`), `${name}: the upstream release behind the plugin`);
+            assert.match(
+                row.upstream,
+                new RegExp(`pulumi/pulumi-${plugin.name} v${plugin.version.replace(/\./g, "\\.")}\\b`),
+                `${name}: the upstream release behind the plugin`,
+            );
         }
     });
 
@@ -82,7 +102,11 @@ describe("versions an operator's `pulumi up` will install", () => {
         };
         for (const name of providerSdks) {
             const plugin = installed(name).pulumi!;
-            assert.equal(claims[plugin.name!], plugin.version, `the sandbox's ${plugin.name} plugin must claim ${plugin.version}: it answers to any version the engine asks for`);
+            assert.equal(
+                claims[plugin.name!],
+                plugin.version,
+                `the sandbox's ${plugin.name} plugin must claim ${plugin.version}: it answers to any version the engine asks for`,
+            );
         }
     });
 
@@ -91,7 +115,11 @@ describe("versions an operator's `pulumi up` will install", () => {
         const sdk = direct["@pulumi/pulumi"];
         assert.ok(compare(cli, sdk) >= 0, `the engine's CLI ${cli} is older than @pulumi/pulumi ${sdk}`);
         assert.match(table.find((r) => r.name === "@pulumi/pulumi")!.plugin, new RegExp(`CLI ${cli.slice(1).replace(/\./g, "\\.")}`));
-        assert.match(read("engine/cli/main.go"), new RegExp(`Version=${cli.replace(/\./g, "\\.")}`), "engine/cli/main.go's comment names the built version");
+        assert.match(
+            read("engine/cli/main.go"),
+            new RegExp(`Version=${cli.replace(/\./g, "\\.")}`),
+            "engine/cli/main.go's comment names the built version",
+        );
     });
 
     it("Node.js 22 or later everywhere: engines, CI and the users' workflows", () => {
@@ -127,6 +155,10 @@ describe("versions an operator's `pulumi up` will install", () => {
             assert.ok(doc.versions[version], `${name}@${version} is not on the registry`);
             if (doc.versions[version].deprecated) deprecated.push(`${name}@${version}: ${doc.versions[version].deprecated}`);
         }
-        assert.deepEqual(deprecated, [], "deprecated versions are pinned (npm ci warns about them, and they may ask for plugins that were never released)");
+        assert.deepEqual(
+            deprecated,
+            [],
+            "deprecated versions are pinned (npm ci warns about them, and they may ask for plugins that were never released)",
+        );
     });
 });

@@ -73,8 +73,7 @@ export async function check(news: PropertyMap): Promise<provider.CheckResult> {
 
 export async function diff(olds: PropertyMap, news: PropertyMap): Promise<provider.DiffResult> {
     const replaces: string[] = [];
-    const differs = (key: string, dflt: string) =>
-        isUnknown(news[key]) || (str(olds, key) ?? dflt) !== (str(news, key) ?? dflt);
+    const differs = (key: string, dflt: string) => isUnknown(news[key]) || (str(olds, key) ?? dflt) !== (str(news, key) ?? dflt);
     if (differs("user", "")) {
         replaces.push("user");
     }

@@ -31,7 +31,10 @@ const impl: provider.Provider = {
 
     async check(urn, _olds: PropertyMap, news: PropertyMap) {
         if (urnType(urn) !== accessKey.accessKeyType) {
-            return { inputs: news, failures: [{ property: "", reason: `the sandbox's stand-in aws plugin does not serve ${urnType(urn)}` }] };
+            return {
+                inputs: news,
+                failures: [{ property: "", reason: `the sandbox's stand-in aws plugin does not serve ${urnType(urn)}` }],
+            };
         }
         return accessKey.check(news ?? {});
     },
@@ -67,7 +70,17 @@ const impl: provider.Provider = {
                 const userName = String(inputs?.userName ?? "");
                 try {
                     const u = await iam.getUser(userName);
-                    return { outputs: { id: u.userId, arn: u.arn, path: u.path, userId: u.userId, userName: u.userName, permissionsBoundary: "", tags: {} } };
+                    return {
+                        outputs: {
+                            id: u.userId,
+                            arn: u.arn,
+                            path: u.path,
+                            userId: u.userId,
+                            userName: u.userName,
+                            permissionsBoundary: "",
+                            tags: {},
+                        },
+                    };
                 } catch (err) {
                     throw new Error(`getUser ${userName}: ${iam.describeError(err)}`);
                 }

@@ -72,7 +72,8 @@ export async function check(urn: string, news: PropertyMap): Promise<provider.Ch
     }
     for (const key of ["create", "update", "delete", "stdin"]) {
         const v = plain(news[key]);
-        if (v !== undefined && v !== null && typeof v !== "string" && !containsUnknown(v)) failures.push({ property: key, reason: `${key} must be a string` });
+        if (v !== undefined && v !== null && typeof v !== "string" && !containsUnknown(v))
+            failures.push({ property: key, reason: `${key} must be a string` });
     }
     const logging = plain(news.logging);
     if (logging !== undefined && logging !== null && !containsUnknown(logging) && !loggingValues.includes(logging as Logging)) {
@@ -80,7 +81,8 @@ export async function check(urn: string, news: PropertyMap): Promise<provider.Ch
     }
     if (kind === "local") {
         for (const key of ["assetPaths", "archivePaths"]) {
-            if (news[key] !== undefined && news[key] !== null) failures.push({ property: key, reason: `${key} is not supported by the sandbox's stand-in command plugin` });
+            if (news[key] !== undefined && news[key] !== null)
+                failures.push({ property: key, reason: `${key} is not supported by the sandbox's stand-in command plugin` });
         }
     }
     if (kind === "remote") {
@@ -90,7 +92,8 @@ export async function check(urn: string, news: PropertyMap): Promise<provider.Ch
             failures.push({ property: "connection", reason: "Missing required property 'connection'" });
         } else if (!containsUnknown(conn)) {
             const c = conn as PropertyMap;
-            if (typeof c.host !== "string" || c.host === "") failures.push({ property: "connection.host", reason: "connection.host is required" });
+            if (typeof c.host !== "string" || c.host === "")
+                failures.push({ property: "connection.host", reason: "connection.host is required" });
             // The schema's defaults (port 22, user root), applied inside the secret wrapper when there is one.
             if (isSecret(raw)) {
                 inputs.connection = keepSecretness(raw, { port: 22, user: "root", ...(conn as PropertyMap) });

@@ -136,10 +136,12 @@ export function parseAuthorizedKey(line: string): { type: string; blob: Buffer }
     const fields = line.trim().split(/\s+/);
     // Options may come first (`from="…" ssh-ed25519 AAAA…`); the key is the first type-looking field.
     const at = fields.findIndex((f) => /^(ssh-|ecdsa-|sk-)/.test(f));
-    const blob = at >= 0 && fields[at + 1] && /^[A-Za-z0-9+/]+={0,2}$/.test(fields[at + 1]) ? Buffer.from(fields[at + 1], "base64") : undefined;
+    const blob =
+        at >= 0 && fields[at + 1] && /^[A-Za-z0-9+/]+={0,2}$/.test(fields[at + 1]) ? Buffer.from(fields[at + 1], "base64") : undefined;
     const type = at >= 0 ? fields[at] : "";
     const length = blob && blob.length >= 4 ? blob.readUInt32BE(0) : -1;
-    if (!blob || length < 0 || blob.subarray(4, 4 + length).toString("latin1") !== type) throw new Error("failed to parse host key: ssh: no key found");
+    if (!blob || length < 0 || blob.subarray(4, 4 + length).toString("latin1") !== type)
+        throw new Error("failed to parse host key: ssh: no key found");
     return { type, blob };
 }
 
@@ -192,8 +194,12 @@ function dialOnce(c: Connection, pinned: { type: string; blob: Buffer } | undefi
 function goDialError(err: Error, mismatch: boolean, pinnedType: string | undefined): Error {
     const level = (err as { level?: string }).level;
     if (mismatch || /verification failed/i.test(err.message)) return new Error("ssh: handshake failed: ssh: host key mismatch");
-    if (/no matching host key format/i.test(err.message)) return new Error(`ssh: handshake failed: ssh: no common algorithm for host key; we offered: [${pinnedType ?? ""}]`);
-    if (level === "client-authentication") return new Error("ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey], no supported methods remain");
+    if (/no matching host key format/i.test(err.message))
+        return new Error(`ssh: handshake failed: ssh: no common algorithm for host key; we offered: [${pinnedType ?? ""}]`);
+    if (level === "client-authentication")
+        return new Error(
+            "ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey], no supported methods remain",
+        );
     if (level === "client-timeout") return new Error("dial tcp: i/o timeout");
     const code = (err as { code?: string }).code;
     if (code === "ECONNREFUSED") return new Error(`dial tcp: connect: connection refused`);

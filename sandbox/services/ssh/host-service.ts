@@ -171,7 +171,9 @@ export class SshHostService implements SandboxService {
         if (!p) throw new Error(`hosts: no host "${host}"`);
         if (presence === "rebuilt") this.rebuilt ??= await this.running.sibling();
         if (presence === "impostor") {
-            this.impostor ??= await SshImpostor.start((bytes) => announce(this.ctx, { service: "hosts", event: `EXEC impostor (${bytes} bytes on stdin)`, status: 0, write: true }));
+            this.impostor ??= await SshImpostor.start((bytes) =>
+                announce(this.ctx, { service: "hosts", event: `EXEC impostor (${bytes} bytes on stdin)`, status: 0, write: true }),
+            );
         }
         p.presents = presence;
         // Connections already open keep talking to whoever answered them.
@@ -328,7 +330,12 @@ export class SshHostService implements SandboxService {
             socket.destroy();
             return;
         }
-        const target = proxy?.presents === "rebuilt" && this.rebuilt ? this.rebuilt.port : proxy?.presents === "impostor" && this.impostor ? this.impostor.port : this.sshd.port;
+        const target =
+            proxy?.presents === "rebuilt" && this.rebuilt
+                ? this.rebuilt.port
+                : proxy?.presents === "impostor" && this.impostor
+                  ? this.impostor.port
+                  : this.sshd.port;
         const upstream = net.connect(target, "127.0.0.1");
         upstream.on("connect", () => {
             if (upstream.localPort !== undefined) this.upstreamHost.set(upstream.localPort, host);

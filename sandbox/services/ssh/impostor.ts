@@ -27,7 +27,9 @@ export class SshImpostor {
         const file = path.join(dir, "host_key");
         try {
             await new Promise<void>((resolve, reject) =>
-                execFile("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "raxx-sandbox-impostor", "-f", file], (err) => (err ? reject(err) : resolve())),
+                execFile("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "raxx-sandbox-impostor", "-f", file], (err) =>
+                    err ? reject(err) : resolve(),
+                ),
             );
             const privateKey = fs.readFileSync(file);
             const publicKey = fs.readFileSync(`${file}.pub`, "utf8").trim();

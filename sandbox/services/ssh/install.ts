@@ -24,7 +24,10 @@ export async function ensureSshdInstalled(log: Log): Promise<void> {
     if (fs.existsSync(SSHD_BIN) && fs.existsSync("/usr/bin/ssh-keygen")) return;
     log("hosts: OpenSSH server missing, installing it with apt-get (sandbox/install-sshd.sh)...");
     await new Promise<void>((resolve, reject) => {
-        const child = spawn("bash", [INSTALL_SCRIPT], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+        const child = spawn("bash", [INSTALL_SCRIPT], {
+            stdio: ["ignore", "pipe", "pipe"],
+            env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+        });
         let tail: string[] = [];
         const onData = (chunk: Buffer) => {
             for (const line of chunk.toString("utf8").split("\n")) {
@@ -36,6 +39,8 @@ export async function ensureSshdInstalled(log: Log): Promise<void> {
         child.stdout.on("data", onData);
         child.stderr.on("data", onData);
         child.on("error", reject);
-        child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`installing openssh-server failed (exit ${code}):\n${tail.join("\n")}`))));
+        child.on("close", (code) =>
+            code === 0 ? resolve() : reject(new Error(`installing openssh-server failed (exit ${code}):\n${tail.join("\n")}`)),
+        );
     });
 }

@@ -208,10 +208,22 @@ export class SshdProcess {
                 const port = await freePort();
                 const pidFile = path.join(rootDir, `sshd-${port}.pid`);
                 const config = path.join(rootDir, `sshd_config-${port}`);
-                fs.writeFileSync(config, sshdConfig({ port, hostKey: hostKey.file, pidFile, userDir, user: account.user }), { mode: 0o600 });
+                fs.writeFileSync(config, sshdConfig({ port, hostKey: hostKey.file, pidFile, userDir, user: account.user }), {
+                    mode: 0o600,
+                });
                 try {
                     const child = await launch(config, pidFile, log);
-                    const proc = new SshdProcess(child, port, account, login.privateKey, userDir, rootDir, pidFile, log, hostKey.publicKey.trim());
+                    const proc = new SshdProcess(
+                        child,
+                        port,
+                        account,
+                        login.privateKey,
+                        userDir,
+                        rootDir,
+                        pidFile,
+                        log,
+                        hostKey.publicKey.trim(),
+                    );
                     running.add(proc);
                     installExitHooks();
                     log(`hosts: sshd on 127.0.0.1:${port} (pid ${proc.pid}), user ${account.user}`);
@@ -241,10 +253,25 @@ export class SshdProcess {
                 const port = await freePort();
                 const pidFile = path.join(rootDir, `sshd-${port}.pid`);
                 const config = path.join(rootDir, `sshd_config-${port}`);
-                fs.writeFileSync(config, sshdConfig({ port, hostKey: hostKey.file, pidFile, userDir: this.userDir, user: this.account.user }), { mode: 0o600 });
+                fs.writeFileSync(
+                    config,
+                    sshdConfig({ port, hostKey: hostKey.file, pidFile, userDir: this.userDir, user: this.account.user }),
+                    { mode: 0o600 },
+                );
                 try {
                     const child = await launch(config, pidFile, this.log);
-                    const proc = new SshdProcess(child, port, this.account, this.privateKey, this.userDir, rootDir, pidFile, this.log, hostKey.publicKey.trim(), false);
+                    const proc = new SshdProcess(
+                        child,
+                        port,
+                        this.account,
+                        this.privateKey,
+                        this.userDir,
+                        rootDir,
+                        pidFile,
+                        this.log,
+                        hostKey.publicKey.trim(),
+                        false,
+                    );
                     running.add(proc);
                     this.log(`hosts: a second sshd (another host key) on 127.0.0.1:${port}`);
                     return proc;
@@ -400,7 +427,7 @@ esac
  */
 function launch(config: string, pidFile: string, log: Log): Promise<ChildProcessWithoutNullStreams> {
     const watchdog = [
-        'exec 3<&0',
+        "exec 3<&0",
         `"${SSHD_BIN}" -D -e -f "$1" </dev/null &`,
         "pid=$!",
         '( cat <&3 >/dev/null; kill "$pid" 2>/dev/null ) &',

@@ -206,7 +206,6 @@ export type InfisicalSettings = z.infer<typeof infisicalSettings>;
 export function isPlaceholder(v: string): boolean {
     return /^REPLACE/i.test(v.trim());
 }
-const placeholder = (v: string) => !isPlaceholder(v);
 
 /** Infisical's largest Token Auth TTL is ten years. */
 const MAX_TTL_DAYS = 3650;
@@ -217,8 +216,8 @@ export const infisicalTokenEntry = z
         /** The machine identity whose Token Auth tokens this credential rotates. */
         identityId: z
             .string({ error: "is required (the machine identity's id: Access Control → Machine Identities)" })
-            .regex(/^[A-Za-z0-9][A-Za-z0-9-]{5,63}$/, { message: "must be a machine identity id", abort: true })
-            .refine(placeholder, "is still a placeholder: set the machine identity's id (Access Control → Machine Identities)"),
+            // The prod file's placeholder passes here; the program refuses it (placeholderProblems).
+            .regex(/^[A-Za-z0-9][A-Za-z0-9-]{5,63}$/, { message: "must be a machine identity id", abort: true }),
         /** The name this credential had until now (see the aws-access-key kind). */
         renamedFrom: z.string().regex(CREDENTIAL_NAME, "must be the credential's former name").optional(),
         /** Token lifetime, always explicit (the SOP: do not rely on the default). */

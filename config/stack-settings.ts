@@ -5,7 +5,7 @@
 // registered, naming the key and how to set it. Secrets stay Pulumi secrets.
 import * as pulumi from "@pulumi/pulumi";
 import { insecureUrlProblem } from "../clients/http";
-import { Credential, infisicalSettings, InfisicalSettings } from "./schema";
+import { Credential, infisicalSettings, InfisicalSettings, isPlaceholder } from "./schema";
 
 /** How the project's own consumers (Heroku, Infisical, hosts) reach their APIs. */
 export interface ConsumerSettings {
@@ -83,6 +83,11 @@ function missing(key: string, what: string, value: string): pulumi.RunError {
 function refuseRotatingTheRotator(config: pulumi.Config, credentials: Credential[]): void {
     const rotator = config.get("infisicalRotatorIdentityId");
     const tokens = credentials.filter((c) => c.kind === "infisical-token");
+    if (tokens.length > 0 && rotator && isPlaceholder(rotator)) {
+        throw new pulumi.RunError(
+            "raxx-rotations:infisicalRotatorIdentityId is still the placeholder of Pulumi.prod.yaml: set the id of the machine identity that raxx-rotations:infisicalToken belongs to (Access Control → Machine Identities)",
+        );
+    }
     if (tokens.length > 0 && !rotator) {
         throw new pulumi.RunError(
             `raxx-rotations:infisicalRotatorIdentityId is not set and the matrix rotates Infisical tokens (${tokens.map((c) => c.name).join(", ")}): ` +

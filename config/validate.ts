@@ -174,6 +174,11 @@ function findDuplicateWrites(credentials: Credential[]): string[] {
 export function placeholderProblems(credentials: Credential[]): string[] {
     const problems: string[] = [];
     for (const credential of credentials) {
+        if (credential.kind === "infisical-token" && isPlaceholder(credential.identityId)) {
+            problems.push(
+                `credentials.${credential.name}.identityId: is still the placeholder of Pulumi.prod.yaml: set the machine identity's id (Access Control → Machine Identities)`,
+            );
+        }
         (credential.consumers.hosts ?? []).forEach((h, i) => {
             if (isPlaceholder(h.hostKey)) {
                 problems.push(

@@ -38,7 +38,7 @@ interface StateResource {
 export async function findGithubDrift(options: GithubDriftOptions): Promise<GithubDrift[]> {
     const doc = options.deployment as { deployment?: { resources?: StateResource[] }; resources?: StateResource[] };
     const resources = doc.deployment?.resources ?? doc.resources ?? [];
-    const api = apiRoot(options.baseUrl);
+    const api = githubApiRoot(options.baseUrl);
     const drift: GithubDrift[] = [];
     for (const r of resources.filter((x) => x.type === REPO_SECRET || x.type === ENV_SECRET)) {
         const o = r.outputs ?? {};
@@ -75,7 +75,8 @@ export async function findGithubDrift(options: GithubDriftOptions): Promise<Gith
     return drift;
 }
 
-function apiRoot(baseUrl?: string): string {
+/** Where the REST API is for github:baseUrl, as the provider (go-github) reads it. */
+export function githubApiRoot(baseUrl?: string): string {
     if (!baseUrl || /api\.github\.com/.test(baseUrl)) return "https://api.github.com/";
     // The provider (go-github) talks to `<baseUrl>/api/v3/` for any other host.
     const base = baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`;

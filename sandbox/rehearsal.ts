@@ -5,7 +5,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { program } from "../program";
-import { createWorkspaceStack, ensureEngine, repoRoot } from "./engine";
+import { Stack } from "@pulumi/pulumi/automation";
+import { createWorkspaceStack, Engine, ensureEngine, repoRoot } from "./engine";
 import { Verdict } from "./invariants";
 import { Scenario, describeStep, StepKind } from "./scenario";
 import { readStackFile, REHEARSAL_STACK, worldNeeds, writeSandboxConfig } from "./stack-file";
@@ -57,16 +58,31 @@ export interface RehearsalReport {
     workDir?: string;
 }
 
-export async function rehearse(options: RehearsalOptions): Promise<RehearsalReport> {
+/** A stack of the project deployed by the real engine against a fresh local world, and how to end both. */
+export interface SandboxStack {
+    world: World;
+    engine: Engine;
+    stack: Stack;
+    /** Holds the stack file, the file backend's state and the Pulumi home. */
+    workDir: string;
+    /** Rewritten host consumer ("127.0.0.1:<port>:<path>") → its name in the stack file ("<host>:<envFile>"). */
+    hostNames: Map<string, string>;
+    /** Stops the world and removes the work folder (unless kept). */
+    close(keepWorkDir?: boolean): Promise<void>;
+}
+
+/**
+ * Starts the world a stack file needs, creates the rehearsal stack from it
+ * (pointed at the world, its secrets the world's) — nothing deployed yet.
+ * What the sandbox adapts is said through `log`.
+ */
+export async function openSandboxStack(
+    stackFile: string,
+    options: { log?: (line: string) => void; engineEnv?: Record<string, string> } = {},
+): Promise<SandboxStack> {
     const log = options.log ?? (() => undefined);
-    const stackFile = options.scenario.stackFile
-        ? path.join(repoRoot, options.scenario.stackFile)
-        : (options.stackFile ?? path.join(repoRoot, "Pulumi.prod.yaml"));
     const base = readStackFile(stackFile);
     const needs = worldNeeds(base);
-    const started = Date.now();
-
-    log(`rehearsal "${options.scenario.name}" from ${path.relative(process.cwd(), stackFile) || stackFile}`);
     const engine = await ensureEngine((line) => log(`  engine: ${line}`));
     const world = await World.start({
         iamUsers: needs.iamUsers,
@@ -77,8 +93,10 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
         log: () => undefined,
     });
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-rehearsal-"));
-    const engineOutput: string[] = [];
-    const steps: StepReport[] = [];
+    const close = async (keepWorkDir = false) => {
+        await world.stop();
+        if (!keepWorkDir) fs.rmSync(workDir, { recursive: true, force: true });
+    };
     try {
         const stack = await createWorkspaceStack({
             engine,
@@ -94,8 +112,27 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
         await stack.setConfig("raxx-rotations:infisicalToken", { value: world.infisicalToken, secret: true });
         await stack.setConfig("raxx-rotations:auditWebhookUrl", { value: world.audit.webhookUrl, secret: true });
         if (world.hosts) await stack.setConfig("raxx-rotations:sshPrivateKey", { value: world.hosts.privateKey, secret: true });
+        return { world, engine, stack, workDir, hostNames: adapted.hostNames, close };
+    } catch (err) {
+        await close();
+        throw err;
+    }
+}
 
-        const runner = new StepRunner(stack, world, workDir, log, engineOutput, adapted.hostNames, options.parallel);
+export async function rehearse(options: RehearsalOptions): Promise<RehearsalReport> {
+    const log = options.log ?? (() => undefined);
+    const stackFile = options.scenario.stackFile
+        ? path.join(repoRoot, options.scenario.stackFile)
+        : (options.stackFile ?? path.join(repoRoot, "Pulumi.prod.yaml"));
+    const started = Date.now();
+
+    log(`rehearsal "${options.scenario.name}" from ${path.relative(process.cwd(), stackFile) || stackFile}`);
+    const sandbox = await openSandboxStack(stackFile, { log, engineEnv: options.engineEnv });
+    const { world, stack, workDir } = sandbox;
+    const engineOutput: string[] = [];
+    const steps: StepReport[] = [];
+    try {
+        const runner = new StepRunner(stack, world, workDir, log, engineOutput, sandbox.hostNames, options.parallel);
         const total = options.scenario.steps.length;
         for (const [index, step] of options.scenario.steps.entries()) {
             log(`[${index + 1}/${total}] ${describeStep(step)}`);
@@ -110,8 +147,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
             else if (report.message) for (const line of engineErrors(report.message)) log(`      error: ${line}`);
         }
     } finally {
-        await world.stop();
-        if (!options.keepWorkDir) fs.rmSync(workDir, { recursive: true, force: true });
+        await sandbox.close(options.keepWorkDir);
     }
 
     const timelines = world.exportTimeline();

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { parse, stringify } from "yaml";
-import { Credential, secretNamesOf } from "../config/schema";
+import { Credential, isPlaceholder, secretNamesOf } from "../config/schema";
 import { ConfigError, parseCredentials } from "../config/validate";
 import { World } from "./world";
 
@@ -122,10 +122,17 @@ export function writeSandboxConfig(
         environment: infisical.environment ?? "prod",
     };
 
+    // The prod file's placeholders name real identities; the sandbox's Infisical knows any id.
+    if (isPlaceholder(String(config["raxx-rotations:infisicalRotatorIdentityId"] ?? "")))
+        config["raxx-rotations:infisicalRotatorIdentityId"] = "sandbox-identity-rotator";
     const notes = new Set<string>();
     const hostNames = new Map<string, string>();
     const credentials = (config["raxx-rotations:credentials"] ?? {}) as Record<string, Record<string, unknown>>;
     for (const [name, entry] of Object.entries(credentials)) {
+        if (entry.kind === "infisical-token" && isPlaceholder(String(entry.identityId))) {
+            entry.identityId = `sandbox-identity-${name}`;
+            notes.add("placeholder machine identities become sandbox identities");
+        }
         const verify = (entry.verify ?? {}) as {
             propagationSeconds?: number;
             probes?: { name: string; command: string }[];

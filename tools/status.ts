@@ -4,6 +4,8 @@
 // credential of the routing matrix: where it stands in its lifecycle and when it
 // is due. `--check` exits 1 when a credential is overdue or keeps an unretired
 // previous key past its observation window (CI's daily check).
+import * as fs from "node:fs";
+import * as path from "node:path";
 import Table from "cli-table3";
 import { Credential } from "../config/schema";
 import { ConfigError, parseCredentials } from "../config/validate";
@@ -110,6 +112,33 @@ export function renderTable(rows: StatusRow[]): string {
     return table.toString();
 }
 
+/**
+ * The SOP header's "Last validated": what `npm run validate` wrote to
+ * validation/<kind>.json (committed by the operator), per kind in the matrix.
+ */
+export function lastValidated(rows: StatusRow[], dir: string): string[] {
+    const lines: string[] = [];
+    for (const kind of [...new Set(rows.map((r) => r.kind))]) {
+        const file = path.join(dir, "validation", `${kind}.json`);
+        if (!fs.existsSync(file)) {
+            lines.push(
+                `${kind}: never validated — npm run validate${kind === "aws-access-key" ? "" : " -- --kind infisical-token --stack <stack>"} (the SOP's sandbox-rotation)`,
+            );
+            continue;
+        }
+        const record = JSON.parse(fs.readFileSync(file, "utf8")) as {
+            date?: string;
+            result?: string;
+            cliVersion?: string;
+            sandbox?: boolean;
+        };
+        lines.push(
+            `${kind}: last validated ${String(record.date ?? "?").slice(0, 10)} (sandbox-rotation${record.sandbox ? " in the local sandbox" : ""}, ${record.result ?? "?"}, Pulumi CLI ${record.cliVersion ?? "?"})`,
+        );
+    }
+    return lines;
+}
+
 function parseToday(value: string | undefined): Date {
     if (value === undefined) return new Date();
     if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) {
@@ -136,7 +165,10 @@ export async function run(argv: string[], out: Out = console.log, err: Out = con
         throw e;
     }
     if (args.json) out(JSON.stringify(rows, null, 2));
-    else out(renderTable(rows));
+    else {
+        out(renderTable(rows));
+        for (const line of lastValidated(rows, (args.dir as string | undefined) ?? process.cwd())) out(line);
+    }
     if (!args.check) return 0;
     const failing = rows.filter((r) => r.problems.length > 0);
     if (failing.length === 0) {

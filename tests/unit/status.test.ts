@@ -1,6 +1,8 @@
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
-import { run, StatusRow } from "../../tools/status";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import { lastValidated, run, StatusRow } from "../../tools/status";
 
 const dir = path.join(__dirname, "..", "fixtures", "stacks");
 
@@ -117,5 +119,31 @@ describe("npm run status with Infisical tokens", () => {
         assert.equal(row.stage, "previous token revoked");
         assert.deepEqual(row.flags, ["legacy service token: migrate to machine identity"]);
         assert.equal(row.dueDate, "2026-07-23");
+    });
+});
+
+describe('npm run status: the SOP header\'s "Last validated"', () => {
+    const rows = [{ kind: "aws-access-key" }, { kind: "infisical-token" }] as StatusRow[];
+
+    it("shows the last npm run validate of each kind, and says when a kind was never validated", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-status-validation-"));
+        try {
+            fs.mkdirSync(path.join(dir, "validation"));
+            const record = {
+                kind: "aws-access-key",
+                method: "sandbox-rotation",
+                sandbox: false,
+                date: "2026-11-30T10:00:00.000Z",
+                result: "passed",
+                cliVersion: "v3.274.1",
+            };
+            fs.writeFileSync(path.join(dir, "validation", "aws-access-key.json"), JSON.stringify(record));
+            assert.deepEqual(lastValidated(rows, dir), [
+                "aws-access-key: last validated 2026-11-30 (sandbox-rotation, passed, Pulumi CLI v3.274.1)",
+                "infisical-token: never validated — npm run validate -- --kind infisical-token --stack <stack> (the SOP's sandbox-rotation)",
+            ]);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });

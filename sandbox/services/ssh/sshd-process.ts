@@ -412,8 +412,12 @@ case "\${1:-}" in
     done
     ;;
   is-active) exit 0 ;;
+  show)
+    # systemctl show -p LoadState --value -- UNIT: every unit is known here.
+    echo loaded
+    ;;
   *)
-    echo "systemctl (raxx sandbox stand-in): only 'restart UNIT' is served" >&2
+    echo "systemctl (raxx sandbox stand-in): only restart, is-active and show are served" >&2
     exit 1
     ;;
 esac

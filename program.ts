@@ -78,7 +78,13 @@ export async function program(): Promise<Record<string, unknown>> {
                   ).summary
                 : new InfisicalTokenRotation(
                       credential.name,
-                      { ...common, credential, infisical: settings.consumers.infisical!, stack: pulumi.getStack() },
+                      {
+                          ...common,
+                          credential,
+                          last: lastAppliedOf(credential, last),
+                          infisical: settings.consumers.infisical!,
+                          stack: pulumi.getStack(),
+                      },
                       opts,
                   ).summary;
     }

@@ -261,6 +261,59 @@ export async function getAccessKeyLastUsed(keyId: string, options: LastUseOption
     }
 }
 
+/**
+ * An emergency's deactivation: UpdateAccessKey(Inactive) of the leaked key,
+ * with the ambient (rotator's) credentials; a key already gone is done.
+ * Throttling, 5xx and network failures are retried a few times.
+ */
+export async function deactivateKey(user: string, keyId: string, options: LastUseOptions = {}): Promise<"deactivated" | "gone"> {
+    const sdk = loadPackage<typeof import("@aws-sdk/client-iam")>("@aws-sdk/client-iam");
+    const timing = settings(options);
+    const client: IAMClient = new sdk.IAMClient({
+        region: options.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || DEFAULT_REGION,
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        maxAttempts: 1,
+        requestHandler: { requestTimeout: timing.requestTimeoutMs, connectionTimeout: Math.min(timing.requestTimeoutMs, 5_000) },
+    });
+    try {
+        return await retrying(
+            {
+                retries: Math.max(1, Math.floor(positive(options.attempts, 4))) - 1,
+                minBackoffMs: timing.backoffMs,
+                maxBackoffMs: timing.maxBackoffMs,
+                maxRetryAfterMs: timing.maxBackoffMs,
+                longRetryAfter: "cap",
+            },
+            async (attempt: number) => {
+                try {
+                    await client.send(new sdk.UpdateAccessKeyCommand({ UserName: user, AccessKeyId: keyId, Status: "Inactive" }));
+                    return "deactivated" as const;
+                } catch (err) {
+                    const info = describeAwsError(err, []);
+                    if (info.code === "NoSuchEntity") return "gone" as const;
+                    const message = `IAM UpdateAccessKey(${keyId} of ${user}, Inactive) failed with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message}`;
+                    if (retryable(info)) throw Object.assign(new Error(message), { info });
+                    throw gateError(
+                        `${message} — check the rotator may call iam:UpdateAccessKey on ${user}`,
+                        info.code,
+                        attempt,
+                        info.status,
+                    );
+                }
+            },
+            {
+                judge: (err) => ({ retry: (err as { info?: unknown }).info !== undefined }),
+                gaveUp: (err, n) => {
+                    const info = (err as Error & { info?: { code: string; status?: number } }).info;
+                    return info ? gateError(`${err.message} (gave up after ${n} attempts)`, info.code, n, info.status) : err;
+                },
+            },
+        );
+    } finally {
+        client.destroy();
+    }
+}
+
 /** The AWS error code, HTTP status and a short message, with anything secret this call knows replaced. */
 export function describeAwsError(err: unknown, secrets: string[]): { code: string; status?: number; message: string } {
     const error = err as

@@ -12,6 +12,11 @@ function numeric(value: unknown): unknown {
     return typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
 }
 
+/** "true"/"false" as `pulumi config set --path` may store them, as booleans. */
+function booleanish(value: unknown): unknown {
+    return value === "true" ? true : value === "false" ? false : value;
+}
+
 const positiveInt = (what = "a positive integer") =>
     z.preprocess(
         numeric,
@@ -155,6 +160,8 @@ export const awsAccessKeyEntry = z
         rotatedOn: isoDate.optional(),
         /** The name this credential had until now: its resources are taken over in place (Pulumi aliases), nothing is replaced. */
         renamedFrom: z.string().regex(CREDENTIAL_NAME, "must be the credential's former name").optional(),
+        /** The key of the last epoch leaked: with epoch + 1 and retiredEpoch = the last epoch, it is replaced and deleted in one update. */
+        emergency: z.preprocess(booleanish, z.boolean({ error: "must be true or false" })).optional(),
         /** The hand-made key the IAM user has today, imported as the previous key on the first deployment. */
         adoptKeyId: z
             .string()
@@ -220,6 +227,8 @@ export const infisicalTokenEntry = z
             .regex(/^[A-Za-z0-9][A-Za-z0-9-]{5,63}$/, { message: "must be a machine identity id", abort: true }),
         /** The name this credential had until now (see the aws-access-key kind). */
         renamedFrom: z.string().regex(CREDENTIAL_NAME, "must be the credential's former name").optional(),
+        /** The token of the last epoch leaked (see the aws-access-key kind); it is revoked at the end of the update either way. */
+        emergency: z.preprocess(booleanish, z.boolean({ error: "must be true or false" })).optional(),
         /** Token lifetime, always explicit (the SOP: do not rely on the default). */
         ttlDays: z.preprocess(
             numeric,

@@ -5,6 +5,7 @@
 // registered, naming the key and how to set it. Secrets stay Pulumi secrets.
 import * as pulumi from "@pulumi/pulumi";
 import { insecureUrlProblem } from "../clients/http";
+import { WEBHOOK_FORMATS, WebhookFormat } from "../clients/webhook-payload";
 import { Credential, infisicalSettings, InfisicalSettings, isPlaceholder } from "./schema";
 
 /** How the project's own consumers (Heroku, Infisical, hosts) reach their APIs. */
@@ -19,6 +20,8 @@ export interface AuditSettings {
     webhookUrl?: pulumi.Output<string>;
     /** Who rotated (raxx-rotations:auditActor). */
     actor?: string;
+    /** What the webhook reads (raxx-rotations:auditWebhookFormat): "json" (default) or "slack". */
+    format: WebhookFormat;
 }
 
 export interface StackSettings {
@@ -31,8 +34,17 @@ export function readStackSettings(config: pulumi.Config, credentials: Credential
     refuseRotatingTheRotator(config, credentials);
     return {
         consumers: consumerSettings(config, credentials),
-        audit: { webhookUrl: config.getSecret("auditWebhookUrl"), actor: config.get("auditActor") },
+        audit: { webhookUrl: config.getSecret("auditWebhookUrl"), actor: config.get("auditActor"), format: webhookFormat(config) },
     };
+}
+
+function webhookFormat(config: pulumi.Config): WebhookFormat {
+    const format = config.get("auditWebhookFormat") ?? "json";
+    if ((WEBHOOK_FORMATS as readonly string[]).includes(format)) return format as WebhookFormat;
+    throw new pulumi.RunError(
+        `raxx-rotations:auditWebhookFormat is "${format}": it must be json (the events as JSON) or slack (a Slack incoming webhook's {"text": ...}): ` +
+            "pulumi config set raxx-rotations:auditWebhookFormat slack",
+    );
 }
 
 function consumerSettings(config: pulumi.Config, credentials: Credential[]): ConsumerSettings {

@@ -4,14 +4,16 @@ import { AwsAccessKeyCredential } from "../config/schema";
 import { AuditSettings, ConsumerSettings } from "../config/stack-settings";
 import { RotationUrnOf, writeConsumers } from "../components/consumers/write-consumers";
 import { TwoSlotAccessKey } from "../components/credentials/two-slot-access-key";
-import { AuditEvent } from "../components/gates/audit-event";
+import { AuditContext, AuditEvent } from "../components/gates/audit-event";
+import { KeyDeactivation } from "../components/gates/key-deactivation";
 import { KeyUsageCheck } from "../components/gates/key-usage-check";
 import { KeyValidation } from "../components/gates/key-validation";
 import { probes } from "../components/gates/probes";
 import { PropagationWait } from "../components/gates/propagation-wait";
 import { AppliedCredential, SlotPlan } from "./epoch-moves";
+import { FailureNotice } from "./failure-notice";
 import { GateList } from "./gate-list";
-import { AuditSummary, DEFAULT_PROPAGATION_SECONDS, SlotSummary } from "./rotation-summary";
+import { AuditSummary, DEFAULT_PROPAGATION_SECONDS, EmergencySummary, SlotSummary } from "./rotation-summary";
 import { UnmanagedKeysCheck, warnUnmanagedKeys } from "./unmanaged-keys";
 
 export const AWS_ACCESS_KEY_ROTATION_TYPE = "raxx-rotations:rotations:AwsAccessKeyRotation";
@@ -63,9 +65,32 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
     public readonly summary: pulumi.Output<AwsAccessKeySummary>;
 
     constructor(name: string, args: AwsAccessKeyRotationArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(AWS_ACCESS_KEY_ROTATION_TYPE, name, {}, opts);
         const { credential, plan, last } = args;
+        const previousPlan = plan.previous;
+        const leaked = leakedKey(name, plan);
+        // The key this update takes out of service (or, on a rollback, the one it replaces).
+        const oldKeyId = leaked
+            ? leaked.id
+            : previousPlan
+              ? (previousPlan.adoptKeyId ?? last?.keyIds?.[previousPlan.epoch])
+              : plan.move === "rollback" && last
+                ? last.keyIds?.[last.epoch]
+                : undefined;
+        const notice = new FailureNotice(name, {
+            credential: name,
+            kind: "aws-access-key",
+            secretName: credential.secretNames.id,
+            owner: credential.iamUser,
+            oldKeyId,
+            leaked,
+            audit: args.audit,
+        });
+        super(AWS_ACCESS_KEY_ROTATION_TYPE, name, {}, opts);
+        // Every resource below reports its failure (secret.rotate.failed).
+        const onError = notice.onError;
+        const hooks = { onError };
         warnUnmanagedKeys(args.iamKeys, this);
+        for (const warning of plan.warnings ?? []) void pulumi.log.warn(warning, this);
         const names = credential.secretNames;
         const verify = credential.verify ?? {};
         const seconds = verify.propagationSeconds ?? DEFAULT_PROPAGATION_SECONDS;
@@ -75,20 +100,30 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
         const gates = new GateList();
 
         // 1. The new key (its slot drops the key of E-2 first).
-        this.keys = new TwoSlotAccessKey(name, { iamUser: credential.iamUser, active: plan.active }, { parent: this });
+        this.keys = new TwoSlotAccessKey(name, { iamUser: credential.iamUser, active: plan.active, onError }, { parent: this });
         const active = this.keys.active;
+        notice.track(active.keyId, [active.secret]);
         // 2. Validated at STS before any consumer is written.
         const validation = gates.add(
             "validate the new key at STS",
             new KeyValidation(
                 `${name}-validate`,
                 { keyId: active.keyId, secret: active.secret, expectArn, maxWaitSeconds: verify.validationTimeoutSeconds },
-                { parent: this },
+                { parent: this, hooks },
             ),
         );
         // 3. Every consumer.
         const secrets = { [names.id]: active.keyId, [names.secret]: active.secret };
-        const written = writeConsumers(name, credential.consumers, secrets, args.consumers, this, [validation], args.rotationUrnOf);
+        const written = writeConsumers(
+            name,
+            credential.consumers,
+            secrets,
+            args.consumers,
+            this,
+            [validation],
+            args.rotationUrnOf,
+            onError,
+        );
         // 4. The wait, then the probes. The consumers are in the trigger: adding a
         //    forgotten consumer after a failed usage check moves the switch time past its write.
         const wait = gates.add(
@@ -96,48 +131,97 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
             new PropagationWait(
                 `${name}-propagation`,
                 { seconds, trigger: pulumi.interpolate`${active.keyId} ${written.places.join("; ")}` },
-                { parent: this, dependsOn: written.writes },
+                { parent: this, dependsOn: written.writes, hooks },
             ),
         );
         const afterSwitch = gates.addAll(
             `probes: ${probeSpecs.map((p) => p.name).join(", ")}`,
-            probes(name, { probes: probeSpecs, keyId: active.keyId, phase: "after-switch", dependsOn: [wait] }, this),
+            probes(name, { probes: probeSpecs, keyId: active.keyId, phase: "after-switch", dependsOn: [wait], onError }, this),
         );
-        const previousPlan = plan.previous;
-        const oldKeyId = previousPlan ? (previousPlan.adoptKeyId ?? last?.keyIds?.[previousPlan.epoch]) : undefined;
+        const switched = [validation, ...written.writes, wait, ...afterSwitch];
+        // 7. SOP step 7: wait again once the old key is Inactive, then check the consumers without it.
+        const withoutOldKey = (deactivated: pulumi.Resource & { id: pulumi.Output<string> }, which: string) => {
+            const settle = new PropagationWait(
+                `${name}-deactivation-wait`,
+                { seconds, trigger: pulumi.interpolate`${deactivated.id} Inactive` },
+                { parent: this, dependsOn: [deactivated], hooks },
+            );
+            const again = gates.addAll(
+                `probes again with the ${which} key Inactive`,
+                probes(name, { probes: probeSpecs, keyId: active.keyId, phase: "after-deactivation", dependsOn: [settle], onError }, this),
+            );
+            return [settle, ...again];
+        };
 
         let audit: AuditEvent;
-        if (previousPlan) {
+        let emergency: pulumi.Output<EmergencySummary> | undefined;
+        if (leaked) {
+            // An emergency (README, Emergency): the leaked key's use after the
+            // switch is the attacker's — evidence, never a reason to keep it.
+            if (plan.move === "emergency")
+                void pulumi.log.warn(
+                    `EMERGENCY: the key ${leaked.id} of epoch ${leaked.epoch} (${credential.iamUser}) leaked. This update creates the key of epoch ${plan.active.epoch}, ` +
+                        `writes it to every consumer, then sets ${leaked.id} Inactive and DELETES it at the end of the update. No rollback will be possible.`,
+                    this,
+                );
+            const usage = gates.add(
+                "usage of the leaked key (recorded as evidence, never a stop)",
+                new KeyUsageCheck(
+                    `${name}-usage-check`,
+                    {
+                        user: credential.iamUser,
+                        oldKeyId: leaked.id,
+                        switchedAt: wait.finishedAt,
+                        newKeyId: active.keyId,
+                        evidenceOnly: true,
+                    },
+                    { parent: this, dependsOn: [wait, ...afterSwitch], hooks },
+                ),
+            );
+            const deactivation = gates.add(
+                "deactivate the leaked key",
+                new KeyDeactivation(
+                    `${name}-leaked-deactivation`,
+                    { user: credential.iamUser, keyId: leaked.id },
+                    { parent: this, dependsOn: [...switched, usage], hooks },
+                ),
+            );
+            const after = withoutOldKey(deactivation, "leaked");
+            gates.atEndOfUpdate("delete the leaked key at the end of the update");
+            audit = this.auditEvent(name, { ...args, onError }, leaked.id, after, {
+                method: "emergency",
+                old_key_last_used_at: usage.lastUsedDate,
+                old_key_last_used_service: usage.serviceName,
+                old_key_last_used_region: usage.region,
+            });
+            emergency = pulumi
+                .all([usage.lastUsedDate, usage.serviceName, usage.region, usage.usedAfterSwitch, deactivation.deactivatedAt])
+                .apply(([lastUsedAt, service, region, usedAfterSwitch, deactivatedAt]) => ({
+                    leakedEpoch: leaked.epoch,
+                    leakedKeyId: leaked.id,
+                    lastUsedAt: lastUsedAt ?? null,
+                    lastUsedService: service ?? null,
+                    lastUsedRegion: region ?? null,
+                    usedAfterSwitch: usedAfterSwitch === true,
+                    deactivatedAt,
+                }));
+        } else if (previousPlan) {
             // 5. Nothing unlisted still uses the old key.
             const usage = gates.add(
                 "usage check of the old key",
                 new KeyUsageCheck(
                     `${name}-usage-check`,
                     { user: credential.iamUser, oldKeyId, switchedAt: wait.finishedAt, newKeyId: active.keyId },
-                    { parent: this, dependsOn: [wait, ...afterSwitch] },
+                    { parent: this, dependsOn: [wait, ...afterSwitch], hooks },
                 ),
             );
             // 6. Only then the old key goes Inactive.
-            const previous = gates.add(
-                "deactivate the old key",
-                this.keys.keepPreviousInactive(previousPlan, [validation, ...written.writes, wait, ...afterSwitch, usage]),
-            );
-            // 7. SOP step 7: wait again, then check the consumers with the old key Inactive.
-            const settle = new PropagationWait(
-                `${name}-deactivation-wait`,
-                { seconds, trigger: pulumi.interpolate`${previous.id} Inactive` },
-                { parent: this, dependsOn: [previous] },
-            );
-            const afterDeactivation = gates.addAll(
-                "probes again with the old key Inactive",
-                probes(name, { probes: probeSpecs, keyId: active.keyId, phase: "after-deactivation", dependsOn: [settle] }, this),
-            );
-            audit = this.auditEvent(name, args, previous.id, [settle, ...afterDeactivation]);
+            const previous = gates.add("deactivate the old key", this.keys.keepPreviousInactive(previousPlan, [...switched, usage]));
+            audit = this.auditEvent(name, { ...args, onError }, previous.id, withoutOldKey(previous, "old"));
         } else {
             // Declared at every epoch so that it stays put between rotations: it
             // posts once per new active key (its diff looks at new_key_id only).
-            const replaced = plan.move === "rollback" && last ? last.keyIds?.[last.epoch] : undefined;
-            audit = this.auditEvent(name, args, replaced, [wait, ...afterSwitch]);
+            audit = this.auditEvent(name, { ...args, onError }, oldKeyId, [wait, ...afterSwitch]);
         }
         // 8. The SOP's audit entry.
         gates.add("audit event secret.rotate.completed", audit);
@@ -156,7 +240,7 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
             );
         }
         const auditSummary = pulumi.all([audit.event, audit.delivered]).apply(([event, delivered]) => ({ event, delivered }));
-        this.summary = pulumi.all([pulumi.all(keys), auditSummary]).apply(([declared, auditOut]) => ({
+        this.summary = pulumi.all([pulumi.all(keys), auditSummary, emergency]).apply(([declared, auditOut, emergencyOut]) => ({
             kind: "aws-access-key" as const,
             iamUser: credential.iamUser,
             epoch: credential.epoch,
@@ -168,15 +252,17 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
             consumers: written.places,
             gates: gates.descriptions,
             audit: auditOut,
+            ...(emergencyOut ? { emergency: emergencyOut } : {}),
         }));
         this.registerOutputs({ summary: this.summary });
     }
 
     private auditEvent(
         name: string,
-        args: AwsAccessKeyRotationArgs,
+        args: AwsAccessKeyRotationArgs & { onError: pulumi.ErrorHook[] },
         oldKeyId: pulumi.Input<string> | undefined,
         after: pulumi.Resource[],
+        extra: { [K in keyof AuditContext]?: pulumi.Input<AuditContext[K]> } = {},
     ): AuditEvent {
         const { credential } = args;
         return new AuditEvent(
@@ -189,11 +275,25 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
                     old_key_id: oldKeyId,
                     new_key_id: this.keys.active.keyId,
                     method: "programmatic",
+                    ...extra,
                 },
                 actor: args.audit.actor,
                 webhookUrl: args.audit.webhookUrl,
+                format: args.audit.format,
             },
-            { parent: this, dependsOn: after },
+            { parent: this, dependsOn: after, hooks: { onError: args.onError } },
         );
     }
+}
+
+/** The leaked key of an emergency move, with the id the last update exported for it. */
+function leakedKey(name: string, plan: SlotPlan): { id: string; epoch: number; slot: string } | undefined {
+    if (!plan.leaked) return undefined;
+    if (!plan.leaked.keyId) {
+        throw new pulumi.RunError(
+            `credentials.${name}.emergency: the last update's outputs name no key for epoch ${plan.leaked.epoch}, so the leaked key cannot be told apart; ` +
+                "nothing was changed. Deactivate it by hand (README, Emergency: break-glass), then inspect: pulumi stack output rotations --json",
+        );
+    }
+    return { id: plan.leaked.keyId, epoch: plan.leaked.epoch, slot: plan.leaked.slot };
 }

@@ -23,9 +23,11 @@ export interface AppliedCredential {
     consumers?: string[];
     /** Its kind, as exported. */
     kind?: string;
+    /** The last update was an emergency move (or its steady state): the leaked key it took out, by epoch. */
+    leaked?: { epoch: number; keyId: string };
 }
 
-export type Move = "first" | "unchanged" | "retire" | "rotate" | "rollback";
+export type Move = "first" | "unchanged" | "retire" | "rotate" | "rollback" | "emergency";
 
 /** Which epochs a credential declares, and in which slots: the active one, and the one kept Inactive (keys only). */
 export interface SlotPlan {
@@ -33,6 +35,14 @@ export interface SlotPlan {
     active: SlotEpoch;
     /** The key kept Inactive during the observation window; absent once retired (and always for tokens). */
     previous?: SlotEpoch & { adoptKeyId?: string };
+    /**
+     * An emergency move: the key (or token) of this epoch leaked. It is not
+     * declared, so it is deleted at the end of this very update, once every
+     * consumer holds the new one; a key is set Inactive before that.
+     */
+    leaked?: SlotEpoch & { keyId?: string };
+    /** Said at preview and up (a leftover `emergency: true`). */
+    warnings?: string[];
 }
 
 export interface EpochConfig {
@@ -42,6 +52,42 @@ export interface EpochConfig {
     adoptKeyId?: string;
     /** Whose keys these are, and the config field that names it ("iamUser" or "identityId"). */
     owner?: { field: "iamUser" | "identityId"; value: string };
+    /** `emergency: true`: the key of the last epoch leaked (README, Emergency). */
+    emergency?: boolean;
+}
+
+/**
+ * The emergency move (DESIGN: "Emergency"): `epoch: L+1`, `retiredEpoch: L`
+ * and `emergency: true` in one change. Anything else with `emergency: true` is
+ * refused — except a leftover on a later change that does not bump, which is
+ * planned as usual with a warning to remove it. Undefined: not an emergency.
+ */
+function planEmergency(
+    entry: EpochConfig,
+    last: AppliedCredential | undefined,
+    active: SlotEpoch,
+    what: "key" | "token",
+): SlotPlan | "leftover" | undefined {
+    if (!entry.emergency) return undefined;
+    const at = `credentials.${entry.name}.emergency`;
+    if (!last) {
+        throw new EpochMoveError(
+            `${at}: a first deployment has no ${what} of this stack to replace in an emergency. Deactivate the leaked one by hand now (break-glass: README, Emergency), ` +
+                `then deploy without emergency: true${what === "key" ? " (adoptKeyId takes the hand-made key over)" : ""}`,
+        );
+    }
+    if (entry.epoch === last.epoch) return "leftover";
+    if (entry.epoch === last.epoch + 1 && entry.retiredEpoch === last.epoch) {
+        return { move: "emergency", active, leaked: { epoch: last.epoch, slot: slotOf(last.epoch), keyId: last.keyIds?.[last.epoch] } };
+    }
+    throw new EpochMoveError(
+        `${at}: an emergency move is one change of three fields: epoch: ${last.epoch + 1}, retiredEpoch: ${last.epoch} and emergency: true ` +
+            `(it is epoch ${entry.epoch}, retiredEpoch ${entry.retiredEpoch}). The ${what} of epoch ${last.epoch} is then replaced and deleted in the same update; set both, or remove emergency: true`,
+    );
+}
+
+function leftoverWarning(entry: EpochConfig): string {
+    return `credentials.${entry.name}.emergency: true is left over from an earlier emergency and changes nothing in this update: remove emergency: true`;
 }
 
 /** An epoch change the program refuses; the message says why and what to set instead. */
@@ -73,11 +119,30 @@ function refuseOwnerChange(entry: EpochConfig, last: AppliedCredential): void {
     );
 }
 
+/**
+ * After an emergency, the same config declares what the emergency declared
+ * (the leaked key's deactivation, its usage evidence): otherwise the next
+ * preview would show them deleted, and CI's drift check would fail on a stack
+ * nobody touched. They go with the next bump.
+ */
+function keepEmergencyRecord(plan: SlotPlan, last: AppliedCredential | undefined): SlotPlan {
+    if (plan.move !== "unchanged" || !last?.leaked || last.epoch !== plan.active.epoch || last.leaked.epoch !== plan.active.epoch - 1)
+        return plan;
+    return { ...plan, leaked: { epoch: last.leaked.epoch, slot: slotOf(last.leaked.epoch), keyId: last.leaked.keyId } };
+}
+
 export function planKeys(entry: EpochConfig, last: AppliedCredential | undefined): SlotPlan {
+    return keepEmergencyRecord(planKeyMove(entry, last), last);
+}
+
+function planKeyMove(entry: EpochConfig, last: AppliedCredential | undefined): SlotPlan {
     if (last) refuseOwnerChange(entry, last);
     const { name, epoch, retiredEpoch: retired } = entry;
     const at = `credentials.${name}`;
     const active = { epoch, slot: slotOf(epoch) };
+    const emergency = planEmergency(entry, last, active, "key");
+    if (emergency === "leftover") return { ...planKeys({ ...entry, emergency: false }, last), warnings: [leftoverWarning(entry)] };
+    if (emergency) return emergency;
     const previousEpoch = epoch - 1;
     const previous = { epoch: previousEpoch, slot: slotOf(previousEpoch) };
 
@@ -110,7 +175,8 @@ export function planKeys(entry: EpochConfig, last: AppliedCredential | undefined
             throw new EpochMoveError(
                 `${at}.retiredEpoch: ${retired} would delete the key of epoch ${lastEpoch}, which consumers hold until this bump ` +
                     `switches them; bumping never deletes the key that was active before it. Keep retiredEpoch: ` +
-                    `${last.retiredEpoch} for the bump and set retiredEpoch: ${lastEpoch} in a later update, after the observation window`,
+                    `${last.retiredEpoch} for the bump and set retiredEpoch: ${lastEpoch} in a later update, after the observation window. ` +
+                    `If that key leaked, add emergency: true (README, Emergency)`,
             );
         }
         return { move: "rotate", active, previous };
@@ -160,10 +226,17 @@ function retiredBackwards(at: string, was: number, now: number): EpochMoveError 
  * only a fresh token (a bump).
  */
 export function planTokens(entry: EpochConfig, last: AppliedCredential | undefined): SlotPlan {
+    return keepEmergencyRecord(planTokenMove(entry, last), last);
+}
+
+function planTokenMove(entry: EpochConfig, last: AppliedCredential | undefined): SlotPlan {
     if (last) refuseOwnerChange(entry, last);
     const { name, epoch, retiredEpoch: retired } = entry;
     const at = `credentials.${name}`;
     const active = { epoch, slot: slotOf(epoch) };
+    const emergency = planEmergency(entry, last, active, "token");
+    if (emergency === "leftover") return { ...planTokens({ ...entry, emergency: false }, last), warnings: [leftoverWarning(entry)] };
+    if (emergency) return emergency;
     if (!last) return { move: "first", active };
     const lastEpoch = last.epoch;
     if (retired < last.retiredEpoch) throw retiredBackwards(at, last.retiredEpoch, retired);

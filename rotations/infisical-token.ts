@@ -9,14 +9,17 @@ import { TokenValidation } from "../components/gates/token-validation";
 import { AuditSettings, ConsumerSettings } from "../config/stack-settings";
 import { RotationUrnOf, writeConsumers } from "../components/consumers/write-consumers";
 import { GateList } from "./gate-list";
-import { AuditSummary, DEFAULT_PROPAGATION_SECONDS, SlotSummary } from "./rotation-summary";
-import { SlotPlan } from "./epoch-moves";
+import { AuditSummary, DEFAULT_PROPAGATION_SECONDS, EmergencySummary, SlotSummary } from "./rotation-summary";
+import { AppliedCredential, SlotPlan } from "./epoch-moves";
+import { FailureNotice } from "./failure-notice";
 
 export const INFISICAL_TOKEN_ROTATION_TYPE = "raxx-rotations:rotations:InfisicalTokenRotation";
 
 export interface InfisicalTokenRotationArgs {
     credential: InfisicalTokenCredential;
     plan: SlotPlan;
+    /** What the last successful update applied for this credential (token ids by epoch). */
+    last?: AppliedCredential;
     /** Where tokens are minted and checked, and the rotator's own token. */
     infisical: InfisicalSettings & { token: pulumi.Output<string> };
     consumers: ConsumerSettings;
@@ -44,6 +47,8 @@ export interface InfisicalTokenSummary {
     /** Holders the program cannot write: update them by hand after the rotation. */
     manualFollowUps: string[];
     audit: AuditSummary;
+    /** An emergency move: the leaked token, revoked at the end of the update. */
+    emergency?: EmergencySummary;
 }
 
 /**
@@ -57,8 +62,32 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
     public readonly summary: pulumi.Output<InfisicalTokenSummary>;
 
     constructor(name: string, args: InfisicalTokenRotationArgs, opts?: pulumi.ComponentResourceOptions) {
+        const { credential, plan, infisical, last } = args;
+        // The token this update revokes: the one the last update left active, when the epoch moves.
+        const oldTokenId = plan.leaked?.keyId ?? (plan.move === "rotate" && last ? last.keyIds?.[last.epoch] : undefined);
+        const leaked = plan.leaked?.keyId ? { id: plan.leaked.keyId, epoch: plan.leaked.epoch, slot: plan.leaked.slot } : undefined;
+        const notice = new FailureNotice(name, {
+            credential: name,
+            kind: "infisical-token",
+            secretName: credential.secretNames.token,
+            owner: credential.identityId,
+            oldKeyId: oldTokenId,
+            leaked,
+            audit: args.audit,
+        });
         super(INFISICAL_TOKEN_ROTATION_TYPE, name, {}, opts);
-        const { credential, plan, infisical } = args;
+        // Every resource below reports its failure (secret.rotate.failed), the
+        // previous token's revoke at the end of the update included.
+        const onError = notice.onError;
+        const hooks = { onError };
+        for (const warning of plan.warnings ?? []) void pulumi.log.warn(warning, this);
+        if (plan.move === "emergency") {
+            void pulumi.log.warn(
+                `EMERGENCY: the token ${leaked?.id ?? `of epoch ${plan.leaked?.epoch}`} of identity ${credential.identityId} leaked. This update mints the token of epoch ${plan.active.epoch}, ` +
+                    "writes it to every consumer, checks them, and REVOKES the leaked one at the end of the update. No rollback will be possible.",
+                this,
+            );
+        }
         const { siteUrl, projectId, environment, token: rotator } = infisical;
         const verify = credential.verify ?? { healthPath: "ok" };
         const seconds = verify.propagationSeconds ?? DEFAULT_PROPAGATION_SECONDS;
@@ -75,21 +104,22 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
                     maxTtlSeconds: (credential.maxTtlDays ?? credential.ttlDays) * 86400,
                     rotatorToken: rotator,
                 },
-                { parent: this },
+                { parent: this, hooks },
             ),
         );
         const tokenName = `raxx-${args.stack}-rotation-${credential.rotatedOn ?? `epoch-${plan.active.epoch}`}-${name}`;
         const token = new IdentityToken(
             `${name}-slot-${plan.active.slot}`,
             { siteUrl, identityId: credential.identityId, name: tokenName, projectId, environment, rotatorToken: rotator },
-            { parent: this, dependsOn: [auth], replacementTrigger: plan.active.epoch },
+            { parent: this, dependsOn: [auth], replacementTrigger: plan.active.epoch, hooks },
         );
+        notice.track(token.tokenId, [token.accessToken]);
         const validation = gates.add(
             "validate the new token (it lists the project's secrets)",
             new TokenValidation(
                 `${name}-validate`,
                 { siteUrl, projectId, environment, identityId: credential.identityId, accessToken: token.accessToken },
-                { parent: this },
+                { parent: this, hooks },
             ),
         );
 
@@ -101,13 +131,14 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
             this,
             [validation],
             args.rotationUrnOf,
+            onError,
         );
         const wait = gates.add(
             `wait ${seconds}s for the consumers to restart`,
             new PropagationWait(
                 `${name}-propagation`,
                 { seconds, trigger: pulumi.interpolate`${token.tokenId} ${written.places.join("; ")}` },
-                { parent: this, dependsOn: written.writes },
+                { parent: this, dependsOn: written.writes, hooks },
             ),
         );
         const checks = [...(verify.probes ?? [])];
@@ -115,10 +146,14 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
             checks.push({ name: "health", command: healthCommand(verify.healthUrl, verify.healthPath), sensitive: false });
         const afterSwitch = gates.addAll(
             `probes: ${checks.map((c) => c.name).join(", ")}`,
-            probes(name, { probes: checks, keyId: token.tokenId, phase: "after-switch", dependsOn: [wait] }, this),
+            probes(name, { probes: checks, keyId: token.tokenId, phase: "after-switch", dependsOn: [wait], onError }, this),
         );
         // The previous token is no longer declared: the engine deletes it — IdentityToken's delete revokes it and confirms the 401.
-        gates.atEndOfUpdate("revoke the previous token at the end of the update (401 confirmed)");
+        gates.atEndOfUpdate(
+            plan.leaked
+                ? "revoke the leaked token at the end of the update (401 confirmed)"
+                : "revoke the previous token at the end of the update (401 confirmed)",
+        );
 
         const audit = gates.add(
             "audit event secret.rotate.completed",
@@ -129,13 +164,15 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
                     context: {
                         secret_name: credential.secretNames.token,
                         token_type: "machine-identity",
+                        old_key_id: oldTokenId,
                         new_key_id: token.tokenId,
-                        method: "programmatic",
+                        method: plan.leaked ? "emergency" : "programmatic",
                     },
                     actor: args.audit.actor,
                     webhookUrl: args.audit.webhookUrl,
+                    format: args.audit.format,
                 },
-                { parent: this, dependsOn: [wait, ...afterSwitch] },
+                { parent: this, dependsOn: [wait, ...afterSwitch], hooks },
             ),
         );
 
@@ -165,6 +202,7 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
                 flags,
                 manualFollowUps,
                 audit: { event, delivered },
+                ...(plan.leaked ? { emergency: { leakedEpoch: plan.leaked.epoch, leakedKeyId: plan.leaked.keyId ?? "" } } : {}),
             }));
         this.registerOutputs({ summary: this.summary });
     }

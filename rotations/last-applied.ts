@@ -30,6 +30,7 @@ export function parseLastApplied(value: unknown): Map<string, AppliedCredential>
             iamUser?: unknown;
             identityId?: unknown;
             consumers?: unknown;
+            emergency?: { leakedEpoch?: unknown; leakedKeyId?: unknown };
         };
         const keys = Array.isArray(exported?.keys) ? (exported.keys as { epoch?: unknown; keyId?: unknown }[]) : undefined;
         if (
@@ -53,6 +54,9 @@ export function parseLastApplied(value: unknown): Map<string, AppliedCredential>
                   : {}),
             ...(Array.isArray(exported.consumers)
                 ? { consumers: exported.consumers.filter((c): c is string => typeof c === "string") }
+                : {}),
+            ...(typeof exported.emergency?.leakedEpoch === "number" && typeof exported.emergency.leakedKeyId === "string"
+                ? { leaked: { epoch: exported.emergency.leakedEpoch, keyId: exported.emergency.leakedKeyId } }
                 : {}),
         });
     }

@@ -18,3 +18,18 @@ export interface AuditSummary {
     event: string;
     delivered: boolean;
 }
+
+/** An emergency move, as exported: the leaked key and the evidence of its last use. */
+export interface EmergencySummary {
+    leakedEpoch: number;
+    /** The leaked key's (or token's) id. */
+    leakedKeyId: string;
+    /** IAM's last use of the leaked key when it was checked (keys only); null when never used or unknown. */
+    lastUsedAt?: string | null;
+    lastUsedService?: string | null;
+    lastUsedRegion?: string | null;
+    /** The leaked key was used after every consumer held the new one: someone else has it. */
+    usedAfterSwitch?: boolean;
+    /** When IAM set it Inactive (keys); it is deleted at the end of the same update. */
+    deactivatedAt?: string;
+}

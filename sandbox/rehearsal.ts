@@ -5,6 +5,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { program } from "../program";
+import { rotationsOutput } from "../rotations/last-applied";
+import { ReceivedAuditEvent } from "./services/audit-server";
 import { Stack } from "@pulumi/pulumi/automation";
 import { createWorkspaceStack, Engine, ensureEngine, repoRoot } from "./engine";
 import { Verdict } from "./invariants";
@@ -56,6 +58,10 @@ export interface RehearsalReport {
     verdict: "pass" | "fail";
     durationMs: number;
     workDir?: string;
+    /** What the audit webhook accepted (secret.rotate.completed and .failed: ids and names only), oldest first. */
+    auditEvents: ReceivedAuditEvent[];
+    /** The stack's `rotations` output after the last step (ids, epochs, gates, evidence: nothing secret). */
+    rotations?: Record<string, unknown>;
 }
 
 /** A stack of the project deployed by the real engine against a fresh local world, and how to end both. */
@@ -110,7 +116,8 @@ export async function openSandboxStack(
         await stack.setConfig("github:token", { value: world.githubToken, secret: true });
         await stack.setConfig("raxx-rotations:herokuApiKey", { value: world.herokuApiKey, secret: true });
         await stack.setConfig("raxx-rotations:infisicalToken", { value: world.infisicalToken, secret: true });
-        await stack.setConfig("raxx-rotations:auditWebhookUrl", { value: world.audit.webhookUrl, secret: true });
+        const format = base.config["raxx-rotations:auditWebhookFormat"] === "slack" ? "slack" : "json";
+        await stack.setConfig("raxx-rotations:auditWebhookUrl", { value: world.audit.webhookUrlFor(format), secret: true });
         if (world.hosts) await stack.setConfig("raxx-rotations:sshPrivateKey", { value: world.hosts.privateKey, secret: true });
         return { world, engine, stack, workDir, hostNames: adapted.hostNames, close };
     } catch (err) {
@@ -131,6 +138,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
     const { world, stack, workDir } = sandbox;
     const engineOutput: string[] = [];
     const steps: StepReport[] = [];
+    let rotations: Record<string, unknown> | undefined;
     try {
         const runner = new StepRunner(stack, world, workDir, log, engineOutput, sandbox.hostNames, options.parallel);
         const total = options.scenario.steps.length;
@@ -146,6 +154,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
             if (!report.met && report.message) log(`      ${firstLines(report.message, 40).replace(/\n/g, "\n      ")}`);
             else if (report.message) for (const line of engineErrors(report.message)) log(`      error: ${line}`);
         }
+        rotations = (await stack.outputs())[rotationsOutput]?.value as Record<string, unknown> | undefined;
     } finally {
         await sandbox.close(options.keepWorkDir);
     }
@@ -163,6 +172,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
         verdict,
         durationMs: Date.now() - started,
         ...(options.keepWorkDir ? { workDir } : {}),
+        auditEvents: world.audit.events(),
+        ...(rotations ? { rotations } : {}),
     };
 }
 

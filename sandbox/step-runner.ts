@@ -122,6 +122,13 @@ export class StepRunner {
                     const full = key.includes(":") ? key : `raxx-rotations:${key}`;
                     if (value === null) await this.stack.removeConfig(full, true);
                     else await this.stack.setConfig(full, { value: String(value) }, true);
+                    // The sandbox's audit server is both a JSON receiver and a Slack
+                    // webhook: switching the format points the URL at the matching one,
+                    // as an operator moving to Slack sets Slack's URL.
+                    if (full === "raxx-rotations:auditWebhookFormat") {
+                        const url = this.world.audit.webhookUrlFor(value === "slack" ? "slack" : "json");
+                        await this.stack.setConfig("raxx-rotations:auditWebhookUrl", { value: url, secret: true });
+                    }
                 }
                 return "ok";
             case "fault":

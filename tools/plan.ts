@@ -34,6 +34,7 @@ interface SummaryOut {
     keys?: KeyOut[];
     consumers?: string[];
     gates?: string[];
+    emergency?: { leakedEpoch?: number };
 }
 
 /** The program's config for a mock run: secure values replaced, objects as JSON like `pulumi config` does. */
@@ -93,9 +94,16 @@ export function describeCredential(base: SummaryOut | undefined, head: SummaryOu
     const switches = !!head && headActive?.epoch !== baseActive?.epoch;
 
     if (head && head.move && head.move !== "unchanged") lines.push(`move: ${head.move}`);
+    const leaked = head?.move === "emergency" ? head.emergency?.leakedEpoch : undefined;
     for (const b of baseKeys) {
         const h = headKeys.find((k) => k.epoch === b.epoch);
-        if (!h) {
+        if (!h && b.epoch === leaked) {
+            lines.push(
+                head?.kind === "infisical-token"
+                    ? `revoke the LEAKED token ${keyText(b)} at the end of the update, once every consumer holds the new one; no rollback afterwards`
+                    : `set Inactive, then DELETE, the LEAKED key ${keyText(b)}: after every consumer holds the new key and the probes pass; no rollback afterwards`,
+            );
+        } else if (!h) {
             const replacing = headKeys.find((k) => k.slot === b.slot);
             lines.push(
                 replacing

@@ -40,19 +40,21 @@ export function statusRows(credentials: Credential[], now: Date): StatusRow[] {
         const problems: string[] = [];
         // Tokens have no inactive stage: the previous one is revoked by the bump itself.
         const overlap = c.kind === "aws-access-key" && c.epoch > 1 && c.retiredEpoch < c.epoch - 1;
-        const stage =
-            c.epoch === 1
-                ? "first"
-                : c.kind === "infisical-token"
-                  ? "previous token revoked"
-                  : overlap
-                    ? "overlap: previous key inactive"
-                    : "retired";
+        const stage = c.emergency
+            ? `emergency: the ${c.kind === "infisical-token" ? "token" : "key"} of epoch ${c.epoch - 1} leaked, replaced and ${c.kind === "infisical-token" ? "revoked" : "deleted"} in one update`
+            : c.epoch === 1
+              ? "first"
+              : c.kind === "infisical-token"
+                ? "previous token revoked"
+                : overlap
+                  ? "overlap: previous key inactive"
+                  : "retired";
         const rotated = c.rotatedOn ? Date.parse(`${c.rotatedOn}T00:00:00Z`) : undefined;
         let dueDate: string | null = null;
         let daysOverdue = 0;
         if (rotated === undefined) flags.push("no rotatedOn");
         if (c.cadenceDays === undefined) flags.push("no cadenceDays");
+        if (c.emergency) flags.push("emergency: true (remove it once the update is done)");
         if (entry.legacyServiceToken === true) flags.push("legacy service token: migrate to machine identity");
         if (rotated !== undefined && c.cadenceDays !== undefined) {
             const due = rotated + c.cadenceDays * DAY;

@@ -13,6 +13,8 @@ export interface GithubActionsSecretsArgs {
     secrets: Record<string, pulumi.Input<string>>;
     /** What every write waits for (the new key's validation): a component's own dependsOn does not reach its children. */
     dependsOn?: pulumi.Resource[];
+    /** Error hooks bound to every secret written (the rotation's failure notice). */
+    onError?: pulumi.ErrorHook[];
 }
 
 /**
@@ -32,7 +34,11 @@ export class GithubActionsSecrets extends pulumi.ComponentResource {
         this.place = `github ${args.repository}${args.environment ? ` environment ${args.environment}` : ""}`;
         this.writes = Object.entries(args.secrets).map(([secretName, value]) => {
             const childName = `${name}-${secretName}`;
-            const childOpts = { parent: this, dependsOn: args.dependsOn };
+            const childOpts = {
+                parent: this,
+                dependsOn: args.dependsOn,
+                ...(args.onError?.length ? { hooks: { onError: args.onError } } : {}),
+            };
             const secretValue = pulumi.secret(value);
             return args.environment
                 ? new github.ActionsEnvironmentSecret(

@@ -37,6 +37,8 @@ export interface HostEnvFileArgs {
     idName?: string;
     /** What the write waits for (the new key's validation): a component's own dependsOn does not reach its children. */
     dependsOn?: pulumi.Resource[];
+    /** More error hooks for the write, after its own explanation (the rotation's failure notice). */
+    onError?: pulumi.ErrorHook[];
 }
 
 /** What the write and delete scripts are built from (all plain, none secret). */
@@ -288,7 +290,7 @@ export class HostEnvFile extends pulumi.ComponentResource {
                 parent: this,
                 dependsOn: args.dependsOn,
                 additionalSecretOutputs: ["stdin", "stdout", "stderr"],
-                hooks: { onError: [explain] },
+                hooks: { onError: [explain, ...(args.onError ?? [])] },
             },
         );
         this.registerOutputs({ place: this.place, names });

@@ -33,7 +33,10 @@ export function writeConsumers(
     /** What every write waits for: the new credential's validation. */
     dependsOn: pulumi.Resource[] = [],
     rotationUrnOf: RotationUrnOf = () => undefined,
+    /** Error hooks bound to every write (the rotation's failure notice). */
+    onError: pulumi.ErrorHook[] = [],
 ): ConsumerWrites {
+    const hooks = onError.length ? { hooks: { onError } } : {};
     const written = Object.keys(secrets).join(", ");
     const writes: pulumi.Resource[] = [];
     const places = consumerPlaces(consumers, settings.infisical?.environment).map((p) => `${p.place}: ${written}`);
@@ -53,7 +56,7 @@ export function writeConsumers(
         const componentName = `${name}-github-${consumer.repository}${suffix}`;
         const repository = new GithubActionsSecrets(
             componentName,
-            { repository: consumer.repository, environment: consumer.environment, secrets, dependsOn },
+            { repository: consumer.repository, environment: consumer.environment, secrets, dependsOn, onError },
             { parent, ...moved(consumer, componentName) },
         );
         writes.push(...repository.writes);
@@ -71,7 +74,7 @@ export function writeConsumers(
             const secret = new InfisicalSecret(
                 resourceName,
                 { siteUrl, projectId, environment, secretPath: consumer.secretPath, secretName, value, rotatorToken: token },
-                { parent, dependsOn, ...moved(consumer, resourceName) },
+                { parent, dependsOn, ...hooks, ...moved(consumer, resourceName) },
             );
             writes.push(secret);
         }
@@ -84,7 +87,7 @@ export function writeConsumers(
         const vars = new HerokuConfigVars(
             resourceName,
             { app: consumer.app, vars: secrets, apiKey: settings.heroku.apiKey, baseUrl: settings.heroku.baseUrl },
-            { parent, dependsOn, ...moved(consumer, resourceName) },
+            { parent, dependsOn, ...hooks, ...moved(consumer, resourceName) },
         );
         writes.push(vars);
     }
@@ -107,6 +110,7 @@ export function writeConsumers(
                 configPath: `credentials.${name}.consumers.hosts[${index}]`,
                 idName: Object.keys(secrets)[0],
                 dependsOn,
+                onError,
             },
             { parent, ...moved(consumer, hostName) },
         );

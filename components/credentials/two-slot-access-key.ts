@@ -19,6 +19,8 @@ export interface TwoSlotAccessKeyArgs {
     iamUser: string;
     /** The epoch of the key every consumer gets, and its slot. */
     active: SlotEpoch;
+    /** Error hooks bound to both slots (the rotation's failure notice). */
+    onError?: pulumi.ErrorHook[];
 }
 
 /**
@@ -38,11 +40,13 @@ export class TwoSlotAccessKey extends pulumi.ComponentResource {
     public previous?: aws.iam.AccessKey;
     private readonly iamUser: string;
     private readonly name: string;
+    private readonly onError: pulumi.ErrorHook[];
 
     constructor(name: string, args: TwoSlotAccessKeyArgs, opts?: pulumi.ComponentResourceOptions) {
         super(TWO_SLOT_ACCESS_KEY_TYPE, name, {}, opts);
         this.name = name;
         this.iamUser = args.iamUser;
+        this.onError = args.onError ?? [];
         const activeKey = this.slot(args.active, "Active", []);
         this.active = { epoch: args.active.epoch, keyId: activeKey.id, secret: pulumi.secret(activeKey.secret), resource: activeKey };
         this.registerOutputs({ activeKeyId: this.active.keyId });
@@ -67,6 +71,7 @@ export class TwoSlotAccessKey extends pulumi.ComponentResource {
                 replacementTrigger: at.epoch,
                 deleteBeforeReplace: true,
                 dependsOn,
+                ...(this.onError.length ? { hooks: { onError: this.onError } } : {}),
                 ...(adoptKeyId ? { import: adoptKeyId } : {}),
             },
         );

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { RaxxDynamicResource } from "../dynamic-resource";
 import { dynamicType, UNKNOWN } from "../provider-kit";
 import { exchange, insecureUrlProblem, isExchangeError, retrying } from "../../clients/http";
+import { WEBHOOK_FORMATS, WebhookFormat, webhookPayload } from "../../clients/webhook-payload";
 
 export const AUDIT_EVENT_TYPE = dynamicType("AuditEvent");
 
@@ -15,8 +16,17 @@ export interface AuditContext {
     /** The key or token retired by this rotation; absent on a first deployment. */
     old_key_id?: string;
     new_key_id: string;
-    method: "programmatic";
+    /** "emergency": the old key or token leaked and was taken out of service in the same update (README, Emergency). */
+    method: "programmatic" | "emergency";
+    /** An emergency's evidence: the leaked key's last use as IAM reported it (time, service, region). */
+    old_key_last_used_at?: string;
+    old_key_last_used_service?: string;
+    old_key_last_used_region?: string;
 }
+
+/** The context fields an event carries when set, in this order. */
+const OPTIONAL_FIELDS = ["iam_user", "token_type", "old_key_id"] as const;
+const EVIDENCE_FIELDS = ["old_key_last_used_at", "old_key_last_used_service", "old_key_last_used_region"] as const;
 
 export interface AuditEventArgs {
     action: "secret.rotate.completed";
@@ -26,6 +36,8 @@ export interface AuditEventArgs {
     actor?: pulumi.Input<string>;
     /** Where to POST the event; made a Pulumi secret here (webhook URLs often carry a token). Unset: the event is kept in the state only. */
     webhookUrl?: pulumi.Input<string | undefined>;
+    /** What the webhook reads (raxx-rotations:auditWebhookFormat): the event's JSON, or a Slack message. Default "json". */
+    format?: WebhookFormat;
     /** Delivery tuning (tests); defaults: 10 s per request, 4 attempts, 1 s backoff doubled up to 8 s. */
     delivery?: AuditDeliveryOptions;
 }
@@ -51,6 +63,7 @@ export interface AuditEventInputs {
     context: AuditContext;
     actor?: string;
     webhookUrl?: string;
+    format?: WebhookFormat;
     delivery?: AuditDeliveryOptions;
     label: string;
 }
@@ -106,6 +119,8 @@ export function createAuditEventProvider(): pulumi.dynamic.ResourceProvider<Audi
             // Never quoted: a webhook URL often is the credential (Slack's is).
             const insecure = typeof url === "string" && url !== "" && url !== UNKNOWN ? insecureUrlProblem(url) : undefined;
             if (insecure) failures.push({ property: "webhookUrl", reason: `${news.label}: raxx-rotations:auditWebhookUrl ${insecure}` });
+            if (news.format !== undefined && !(WEBHOOK_FORMATS as readonly string[]).includes(news.format))
+                failures.push({ property: "format", reason: `${news.label}: format must be one of ${WEBHOOK_FORMATS.join(", ")}` });
             return { inputs: news, failures };
         },
 
@@ -139,20 +154,19 @@ export const auditEventProvider = createAuditEventProvider();
 function newEvent(inputs: AuditEventInputs): AuditEventBody {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { randomUUID } = require("crypto") as typeof import("crypto");
-    const context: AuditContext = {
-        secret_name: inputs.context.secret_name,
-        ...(inputs.context.iam_user ? { iam_user: inputs.context.iam_user } : {}),
-        ...(inputs.context.token_type ? { token_type: inputs.context.token_type } : {}),
-        ...(inputs.context.old_key_id ? { old_key_id: inputs.context.old_key_id } : {}),
-        new_key_id: inputs.context.new_key_id,
-        method: "programmatic",
-    };
+    const given = inputs.context;
+    // In the SOP's order (secret_name, iam_user | token_type, old_key_id, new_key_id, method), then the evidence.
+    const context: Record<string, unknown> = { secret_name: given.secret_name };
+    for (const field of OPTIONAL_FIELDS) if (given[field]) context[field] = given[field];
+    context.new_key_id = given.new_key_id;
+    context.method = given.method === "emergency" ? "emergency" : "programmatic";
+    for (const field of EVIDENCE_FIELDS) if (given[field]) context[field] = given[field];
     return {
         id: randomUUID(),
         action: "secret.rotate.completed",
         actor: inputs.actor || "raxx-rotations",
         occurred_at: new Date().toISOString(),
-        context,
+        context: context as unknown as AuditContext,
     };
 }
 
@@ -162,7 +176,7 @@ async function record(inputs: AuditEventInputs, body: AuditEventBody): Promise<A
     const what = `audit event ${body.action} for ${body.context.iam_user ?? body.context.secret_name} (new key ${body.context.new_key_id})`;
     let result: DeliveryResult;
     if (webhookConfigured) {
-        result = await deliverAuditEvent(inputs.webhookUrl as string, event, body.id, inputs.delivery);
+        result = await deliverAuditEvent(inputs.webhookUrl as string, webhookPayload(body, inputs.format), body.id, inputs.delivery);
         if (!result.delivered) {
             // The engine shows a dynamic provider's stderr in the update's output.
             console.warn(
@@ -188,7 +202,7 @@ async function record(inputs: AuditEventInputs, body: AuditEventBody): Promise<A
 }
 
 /**
- * POSTs `event` (JSON text) to `url`: `Idempotency-Key: <id>` so a receiver
+ * POSTs `event` (JSON text, `webhookPayload`) to `url`: `Idempotency-Key: <id>` so a receiver
  * can drop a duplicate (a retry after a lost answer); network errors,
  * timeouts, 429 and 5xx are retried with backoff; any other answer is final.
  * Never throws: the result says what happened, without quoting the URL's
@@ -286,6 +300,7 @@ export class AuditEvent extends RaxxDynamicResource {
                 context: args.context,
                 actor: args.actor,
                 webhookUrl: args.webhookUrl === undefined ? undefined : pulumi.secret(args.webhookUrl),
+                format: args.format,
                 delivery: args.delivery,
                 label: name,
                 event: undefined,

@@ -14,6 +14,12 @@ export interface KeyUsageCheckArgs {
     switchedAt: pulumi.Input<string>;
     /** The key the consumers were switched to (for the message, and to re-check on the next rotation). */
     newKeyId: pulumi.Input<string>;
+    /**
+     * An emergency: the old key leaked, so a use after the switch is the
+     * attacker's — recorded as evidence, never a reason to stop (stopping would
+     * leave the leaked key Active).
+     */
+    evidenceOnly?: boolean;
 }
 
 export interface KeyUsageCheckInputs {
@@ -21,6 +27,7 @@ export interface KeyUsageCheckInputs {
     oldKeyId?: string;
     switchedAt: string;
     newKeyId: string;
+    evidenceOnly?: boolean;
     label: string;
 }
 
@@ -34,10 +41,12 @@ export interface KeyUsageCheckOutputs {
     checkedAt: string;
     /** False when there was no old key, or IAM no longer knows it. */
     oldKeyExists: boolean;
-    /** IAM's last use of the old key (all before `switchedAt`, or the check would have failed). */
+    /** IAM's last use of the old key (before `switchedAt`, unless `evidenceOnly`: then it is the evidence). */
     lastUsedDate?: string;
     serviceName?: string;
     region?: string;
+    /** The old key was used after the switch (only ever true with `evidenceOnly`: otherwise the check fails). */
+    usedAfterSwitch: boolean;
 }
 
 /**
@@ -112,17 +121,18 @@ async function checkUsage(inputs: KeyUsageCheckInputs): Promise<KeyUsageCheckOut
     const switchedAt = Date.parse(inputs.switchedAt);
     if (Number.isNaN(switchedAt))
         throw new Error(`KeyUsageCheck ${inputs.label}: switchedAt must be an ISO time, got "${inputs.switchedAt}"`);
-    if (!inputs.oldKeyId) return { ...base, checkedAt: new Date().toISOString(), oldKeyExists: false };
+    if (!inputs.oldKeyId) return { ...base, checkedAt: new Date().toISOString(), oldKeyExists: false, usedAfterSwitch: false };
 
     const use = await aws.getAccessKeyLastUsed(inputs.oldKeyId);
     const checkedAt = new Date().toISOString();
-    if (!use.exists) return { ...base, checkedAt, oldKeyExists: false };
+    if (!use.exists) return { ...base, checkedAt, oldKeyExists: false, usedAfterSwitch: false };
     if (use.userName && use.userName !== inputs.user) {
         throw new Error(
             `KeyUsageCheck ${inputs.label}: the old key ${inputs.oldKeyId} belongs to IAM user ${use.userName}, not ${inputs.user} — check the credential's iamUser and adoptKeyId; the old key was left Active`,
         );
     }
-    if (use.lastUsedDate && Date.parse(use.lastUsedDate) > switchedAt) {
+    const usedAfterSwitch = !!use.lastUsedDate && Date.parse(use.lastUsedDate) > switchedAt;
+    if (usedAfterSwitch && !inputs.evidenceOnly) {
         throw new Error(
             `KeyUsageCheck ${inputs.label}: the old access key ${inputs.oldKeyId} of IAM user ${inputs.user} was used at ${use.lastUsedDate} by service ${use.serviceName ?? "N/A"} in region ${use.region ?? "N/A"}, ` +
                 `after the consumers were switched to ${inputs.newKeyId} (at ${inputs.switchedAt}). Something that is not a listed consumer still holds the old key. ` +
@@ -130,7 +140,7 @@ async function checkUsage(inputs: KeyUsageCheckInputs): Promise<KeyUsageCheckOut
                 `add it to this credential's consumers in the stack config, and rerun \`pulumi up\`.`,
         );
     }
-    const outs: KeyUsageCheckOutputs = { ...base, checkedAt, oldKeyExists: true };
+    const outs: KeyUsageCheckOutputs = { ...base, checkedAt, oldKeyExists: true, usedAfterSwitch };
     if (use.lastUsedDate) outs.lastUsedDate = use.lastUsedDate;
     if (use.serviceName) outs.serviceName = use.serviceName;
     if (use.region) outs.region = use.region;
@@ -149,6 +159,7 @@ export class KeyUsageCheck extends RaxxDynamicResource {
     declare public readonly lastUsedDate: pulumi.Output<string | undefined>;
     declare public readonly serviceName: pulumi.Output<string | undefined>;
     declare public readonly region: pulumi.Output<string | undefined>;
+    declare public readonly usedAfterSwitch: pulumi.Output<boolean>;
 
     constructor(name: string, args: KeyUsageCheckArgs, opts?: pulumi.CustomResourceOptions) {
         if (typeof args.user === "string" && args.user.trim() === "") throw new Error(`KeyUsageCheck ${name}: user must name the IAM user`);
@@ -161,12 +172,14 @@ export class KeyUsageCheck extends RaxxDynamicResource {
                 oldKeyId: args.oldKeyId,
                 switchedAt: args.switchedAt,
                 newKeyId: args.newKeyId,
+                evidenceOnly: args.evidenceOnly,
                 label: name,
                 checkedAt: undefined,
                 oldKeyExists: undefined,
                 lastUsedDate: undefined,
                 serviceName: undefined,
                 region: undefined,
+                usedAfterSwitch: undefined,
             },
             opts,
             [],

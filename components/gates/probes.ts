@@ -26,6 +26,8 @@ export interface ProbesArgs {
     phase: ProbePhase;
     /** What must finish first: the propagation wait (after-switch), or the old key's deactivation (after-deactivation). */
     dependsOn?: pulumi.Input<pulumi.Input<pulumi.Resource>[]> | pulumi.Input<pulumi.Resource>;
+    /** Error hooks bound to every probe (the rotation's failure notice). */
+    onError?: pulumi.ErrorHook[];
 }
 
 /**
@@ -37,10 +39,9 @@ export interface ProbesArgs {
  * fails the update at that probe, before anything that depends on it (the
  * usage check, the deactivation, the audit event).
  *
- * Output: @pulumi/command 4.5.0 (the version pinned here) has no `logging`
- * input (that came with pulumi-command 1.0, `logging: "none"`); its provider
- * streams a command's stderr into the engine log and quotes the output in
- * the error of a failed command. So a sensitive probe (the default) runs as
+ * Output: pulumi-command streams a command's output into the engine log
+ * unless told otherwise (`logging`), and quotes it in the error of a failed
+ * command whatever `logging` says. So a sensitive probe (the default) runs as
  * `( <command> ) >/dev/null 2>&1 || <one line naming the probe>`: the log and the error carry only the exit
  * status and the probe's name. `stdout`/`stderr` are additional secret outputs.
  */
@@ -65,6 +66,7 @@ export function probes(namePrefix: string, args: ProbesArgs, parent?: pulumi.Res
                     ...(parent ? { parent } : {}),
                     ...(dependsOn ? { dependsOn: dependsOn as pulumi.Input<pulumi.Input<pulumi.Resource>[]> } : {}),
                     additionalSecretOutputs: ["stdout", "stderr"],
+                    ...(args.onError?.length ? { hooks: { onError: args.onError } } : {}),
                 },
             ),
     );

@@ -1,8 +1,10 @@
 // A local audit-log webhook for the sandbox: receives the AuditEvent's POST
-// /events (SOP step 8), records each request on the timeline's event log and
-// keeps what it received for assertions. Fault switches apply (service
-// "audit"): a 503 or a hang is how a rehearsal shows that an audit webhook
-// that stays down does not fail the rotation.
+// /events (SOP step 8) and the failure notices, records each request on the
+// timeline's event log and keeps what it received for assertions. It also
+// answers as a Slack incoming webhook does (API-CONTRACTS.md, "Slack incoming
+// webhooks") at /slack/services/…, for `auditWebhookFormat: slack`. Fault
+// switches apply (service "audit"): a 503 or a hang is how a rehearsal shows
+// that an audit webhook that stays down does not fail the rotation.
 import * as http from "node:http";
 import { describeFault } from "./faults";
 import { announce, applyFault, LoopbackServer, readBody, SandboxService, ServiceContext } from "./service";
@@ -14,7 +16,12 @@ export interface ReceivedAuditEvent {
     idempotencyKey?: string;
     /** The parsed JSON body. */
     body: unknown;
+    /** Where it arrived: the JSON receiver or the Slack webhook. */
+    format: "json" | "slack";
 }
+
+/** The path of the sandbox's Slack incoming webhook (a real one's last three parts are the secret). */
+export const SLACK_WEBHOOK_PATH = "/slack/services/T0SANDBOX/B0SANDBOX/sandboxslackwebhooksecret";
 
 export class AuditServer implements SandboxService {
     readonly services = ["audit"] as const;
@@ -32,6 +39,11 @@ export class AuditServer implements SandboxService {
     /** The AuditEvent's `webhookUrl`. */
     get webhookUrl(): string {
         return `${this.server.url}/events`;
+    }
+
+    /** The webhook URL for a format: the JSON receiver, or the Slack incoming webhook. */
+    webhookUrlFor(format: "json" | "slack"): string {
+        return format === "slack" ? `${this.server.url}${SLACK_WEBHOOK_PATH}` : this.webhookUrl;
     }
 
     start(): Promise<void> {
@@ -62,7 +74,8 @@ export class AuditServer implements SandboxService {
         const body = (await readBody(req)).toString("utf8");
         const method = (req.method ?? "GET").toUpperCase();
         const path = new URL(req.url ?? "/", "http://audit.local").pathname.replace(/\/+$/, "") || "/";
-        const event = `${method} ${path}`;
+        // The Slack webhook's path is its secret (on a real one): never on the timeline.
+        const event = `${method} ${path === SLACK_WEBHOOK_PATH ? "/slack/services/…" : path}`;
         const write = method === "POST";
 
         const fault = this.ctx.faults.take({ service: "audit", method, targets: [path] });
@@ -79,7 +92,9 @@ export class AuditServer implements SandboxService {
         }
 
         let status: number;
-        if (path === "/events" && method === "GET") {
+        if (path === SLACK_WEBHOOK_PATH && method === "POST") {
+            status = this.slack(req, body, res);
+        } else if (path === "/events" && method === "GET") {
             status = 200;
             send(res, status, { events: this.received.map((e) => e.body) });
         } else if (path !== "/events" || method !== "POST") {
@@ -100,15 +115,41 @@ export class AuditServer implements SandboxService {
                 send(res, status, { error: "bad_request", message: "the body must be a JSON object" });
             } else {
                 status = 202;
-                const key = req.headers["idempotency-key"];
-                const entry: ReceivedAuditEvent = { at: this.ctx.timeline.now(), body: parsed };
-                if (typeof key === "string" && key !== "") entry.idempotencyKey = key;
-                this.received.push(entry);
+                this.accept(req, parsed, "json");
                 send(res, status, { accepted: true });
             }
         }
         announce(this.ctx, { service: "audit", event, status, write });
     }
+
+    /** Slack's answers: 200 "ok" for a message with text, 400 "invalid_payload" or "no_text" otherwise (plain text). */
+    private slack(req: http.IncomingMessage, body: string, res: http.ServerResponse): number {
+        let parsed: unknown;
+        try {
+            parsed = JSON.parse(body);
+        } catch {
+            parsed = undefined;
+        }
+        const json = String(req.headers["content-type"] ?? "").includes("application/json");
+        if (!json || parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return sendText(res, 400, "invalid_payload");
+        const text = (parsed as { text?: unknown }).text;
+        if (typeof text !== "string" || text.trim() === "") return sendText(res, 400, "no_text");
+        this.accept(req, parsed, "slack");
+        return sendText(res, 200, "ok");
+    }
+
+    private accept(req: http.IncomingMessage, body: object, format: "json" | "slack"): void {
+        const key = req.headers["idempotency-key"];
+        const entry: ReceivedAuditEvent = { at: this.ctx.timeline.now(), body, format };
+        if (typeof key === "string" && key !== "") entry.idempotencyKey = key;
+        this.received.push(entry);
+    }
+}
+
+function sendText(res: http.ServerResponse, status: number, text: string): number {
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(text)) });
+    res.end(text);
+    return status;
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {

@@ -39,7 +39,75 @@ function unmanagedKeyWarnings(report: RehearsalReport): string[] {
     return report.steps.flatMap((s) => s.warnings.filter((w) => /this stack does not manage/.test(w)).map((w) => `step ${s.index + 1}: ${w}`));
 }
 
+/** The audit events the webhook accepted, as JSON bodies or Slack texts. */
+function auditBodies(report: RehearsalReport, format: "json" | "slack"): { at: number; body: Record<string, unknown> }[] {
+    return report.auditEvents.filter((e) => e.format === format).map((e) => ({ at: e.at, body: e.body as Record<string, unknown> }));
+}
+
+/** The leaked key was taken out only after every consumer held the new one, and ended deleted. */
+function leakedKeyTakenOutLast(report: RehearsalReport, leaked: string, replacement: string): void {
+    const inactive = report.timelines.iam.find((e) => e.keyId === leaked && e.status === "Inactive");
+    const deleted = report.timelines.iam.find((e) => e.keyId === leaked && e.status === "Deleted");
+    assert.ok(inactive && deleted, "the leaked key was not set Inactive and then deleted");
+    assert.ok(inactive.at < deleted.at);
+    const writes = report.timelines.consumers.filter((e) => e.holds === replacement);
+    assert.ok(writes.length >= 8, "every vault-operator consumer got the new key");
+    for (const w of writes) assert.ok(w.at < inactive.at, `${w.service} ${w.consumer} ${w.name} got the new key after the leaked one went Inactive`);
+    assert.equal(keyStatusAt(report.timelines, leaked, report.timelines.exportedAt), "Deleted");
+    assert.equal(keyStatusAt(report.timelines, replacement, report.timelines.exportedAt), "Active");
+}
+
 const checks: Record<string, (report: RehearsalReport) => void> = {
+    emergency(report) {
+        const [leaked, replacement] = vaultKeys(report);
+        leakedKeyTakenOutLast(report, leaked, replacement);
+        const [preview] = report.steps.filter((s) => s.kind === "preview");
+        assert.ok(
+            preview.warnings.some((w) => w.includes(`EMERGENCY: the key ${leaked} of epoch 1 (raxx-vault-operator) leaked`) && /DELETES it at the end of the update\. No rollback will be possible/.test(w)),
+            `the preview does not announce the emergency: ${preview.warnings.join(" | ")}`,
+        );
+        const after = report.steps.filter((s) => s.kind === "preview")[1];
+        assert.ok(after.warnings.some((w) => /emergency: true is left over .* remove emergency: true/.test(w)), "no leftover warning");
+        // The attacker's use is evidence, in the audit event and in the outputs.
+        const completed = auditBodies(report, "json").map((e) => e.body).filter((b) => b.action === "secret.rotate.completed");
+        const context = completed[completed.length - 1].context as Record<string, unknown>;
+        assert.equal(context.method, "emergency");
+        assert.equal(context.old_key_id, leaked);
+        assert.deepEqual([context.old_key_last_used_service, context.old_key_last_used_region], ["s3", "eu-west-1"]);
+        const summary = (report.rotations?.["vault-operator"] ?? {}) as { move?: string; emergency?: Record<string, unknown> };
+        assert.equal(summary.emergency?.leakedKeyId, leaked);
+        assert.equal(summary.emergency?.usedAfterSwitch, true);
+        assert.equal(summary.emergency?.lastUsedService, "s3");
+        assert.deepEqual(report.auditEvents.filter((e) => JSON.stringify(e.body).includes("secret.rotate.failed")), []);
+    },
+    "emergency-probe"(report) {
+        const [leaked, replacement] = vaultKeys(report);
+        const failed = report.steps.find((s) => s.kind === "up" && s.outcome === "fail")!;
+        assert.equal(keyStatusAt(report.timelines, leaked, failed.endedAt), "Active", "a failed gate must leave the leaked key Active: no consumer is cut off");
+        assert.match(failed.message ?? "", new RegExp(`aws iam update-access-key --user-name raxx-vault-operator --access-key-id ${leaked} --status Inactive`));
+        const texts = auditBodies(report, "slack").map((e) => ({ at: e.at, text: String(e.body.text) }));
+        const notice = texts.find((t) => t.text.startsWith("*secret.rotate.failed* vault-operator"));
+        assert.ok(notice, `no secret.rotate.failed in Slack: ${texts.map((t) => t.text.split("\n")[0]).join(", ")}`);
+        assert.ok(notice.at >= failed.startedAt && notice.at <= failed.endedAt, "the notice arrived before the update ended");
+        for (const line of ["gate: probe s3-backup-dry-run", `old_key_id: ${leaked}`, `new_key_id: ${replacement}`, "method: emergency"]) {
+            assert.ok(notice.text.split("\n").includes(line), `the notice lacks "${line}":\n${notice.text}`);
+        }
+        assert.match(notice.text, /next_step: EMERGENCY NOT FINISHED: .*--status Inactive/);
+        leakedKeyTakenOutLast(report, leaked, replacement);
+        assert.ok(texts.some((t) => t.text.startsWith("*secret.rotate.completed*") && t.text.includes("\nmethod: emergency\n")), "the completed event in Slack");
+    },
+    "emergency-token"(report) {
+        const tokens = report.timelines.iam.filter((e) => e.user === "identity:sandbox-identity-ci");
+        const [leaked, replacement] = [...new Set(tokens.map((e) => e.keyId))];
+        const revoked = tokens.find((e) => e.keyId === leaked && e.status === "Deleted");
+        assert.ok(revoked, "the leaked token was not revoked");
+        const writes = report.timelines.consumers.filter((e) => e.holds === replacement);
+        assert.equal(writes.length, 3, "infisical, github and heroku hold the new token");
+        for (const w of writes) assert.ok(w.at < revoked.at, `${w.service} ${w.consumer} got the new token after the leaked one was revoked`);
+        const completed = auditBodies(report, "json").map((e) => e.body).filter((b) => b.action === "secret.rotate.completed");
+        const context = completed[completed.length - 1].context as Record<string, unknown>;
+        assert.deepEqual([context.method, context.old_key_id, context.new_key_id], ["emergency", leaked, replacement]);
+    },
     "gate-validation"(report) {
         const bump = report.steps.filter((s) => s.kind === "up")[1];
         const sts = report.timelines.events.filter((e) => e.service === "sts" && e.at >= bump.startedAt && e.at <= bump.endedAt);
@@ -190,6 +258,7 @@ export const SCENARIO_GROUPS: Record<string, string[]> = {
     lifecycle: ["first-deploy-and-bump", "collapsed-bump", "retire", "rollback", "refused-jump", "adoption", "two-credentials", "consumer-removed", "rename-and-move", "infisical-token"],
     gates: ["gate-validation", "gate-probe", "gate-usage", "audit-webhook-down", "killed-up", "drift"],
     faults: ["github-500", "heroku-429", "infisical-401", "host-unreachable", "host-key"],
+    emergency: ["emergency", "emergency-probe", "emergency-token"],
 };
 
 /** Declares one test per scenario of the group, through the real engine. */

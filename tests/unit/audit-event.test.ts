@@ -222,6 +222,56 @@ describe("AuditEvent against the sandbox audit webhook", function () {
         assert.equal(server.events().length, 0);
     });
 
+    it("format slack posts a Slack message ({text}, one line per field) that Slack's webhook accepts, evidence included; the outputs keep the JSON", async () => {
+        const { outs } = await create(
+            inputs({
+                webhookUrl: server.webhookUrlFor("slack"),
+                format: "slack",
+                context: {
+                    ...inputs().context,
+                    method: "emergency",
+                    old_key_last_used_at: "2026-12-01T10:00:00Z",
+                    old_key_last_used_service: "s3",
+                    old_key_last_used_region: "eu-west-1",
+                },
+            }),
+        );
+        assert.equal(outs.delivered, true);
+        const [received] = server.events();
+        assert.equal(received.format, "slack");
+        assert.deepEqual(Object.keys(received.body as object), ["text"]);
+        assert.equal(
+            (received.body as { text: string }).text,
+            [
+                "*secret.rotate.completed* AWS_ACCESS_KEY_ID",
+                "secret_name: AWS_ACCESS_KEY_ID",
+                "iam_user: raxx-vault-operator",
+                `old_key_id: ${OLD_KEY}`,
+                `new_key_id: ${NEW_KEY}`,
+                "method: emergency",
+                "old_key_last_used_at: 2026-12-01T10:00:00Z",
+                "old_key_last_used_service: s3",
+                "old_key_last_used_region: eu-west-1",
+                "actor: ops@raxx.app",
+                `occurred_at: ${(JSON.parse(outs.event) as AuditEventBody).occurred_at}`,
+                `id: ${outs.eventId}`,
+            ].join("\n"),
+        );
+        assert.equal((JSON.parse(outs.event) as AuditEventBody).context.method, "emergency", "the outputs keep the event's JSON");
+        // JSON posted to Slack's webhook is refused as Slack refuses it.
+        const refused = await deliverAuditEvent(server.webhookUrlFor("slack"), outs.event, "id-x", FAST);
+        assert.equal(refused.delivered, false);
+        assert.match(refused.error ?? "", /answered 400/);
+    });
+
+    it("refuses a format it does not know at check", async () => {
+        const result = await auditEventProvider.check!(inputs(), inputs({ format: "teams" as never }));
+        assert.deepEqual(
+            result.failures?.map((f) => f.property),
+            ["format"],
+        );
+    });
+
     it("never shows the webhook URL's token in an output, error or warning (canary)", () => {
         assert.ok(seen.length >= 6);
         for (const text of seen) assert.ok(!text.includes(TOKEN), `token leaked: ${text.slice(0, 200)}`);

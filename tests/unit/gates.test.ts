@@ -28,6 +28,7 @@ import {
     KeyValidationInputs,
     KeyValidationOutputs,
 } from "../../components/gates/key-validation";
+import { keyDeactivationProvider } from "../../components/gates/key-deactivation";
 import { probeCommand, probes } from "../../components/gates/probes";
 import {
     PROPAGATION_WAIT_TYPE,
@@ -355,6 +356,38 @@ describe("gates against moto behind the recording proxy", function () {
             assert.match(err.message, /by service sts in region us-east-1/);
         });
 
+        it("in an emergency (evidenceOnly) a use after the switch is recorded, not a stop", async () => {
+            await new Promise((r) => setTimeout(r, 20));
+            const switchedAt = new Date().toISOString();
+            sb.proxy.recordUse(oldKey.id, "s3", "eu-west-1", Date.now() + 1_000);
+            const { outs } = await createUsageCheck(usageInputs(oldKey.id, newKey.id, switchedAt, { evidenceOnly: true }));
+            seen.push(JSON.stringify(outs));
+            assert.deepEqual(
+                { used: outs.usedAfterSwitch, service: outs.serviceName, region: outs.region },
+                { used: true, service: "s3", region: "eu-west-1" },
+            );
+            assert.ok(Date.parse(outs.lastUsedDate!) > Date.parse(switchedAt));
+        });
+
+        it("KeyDeactivation sets the leaked key Inactive with the rotator's credentials; a key already gone is done", async () => {
+            const deactivate = async (keyId: string) =>
+                (await keyDeactivationProvider.create({ user: USER, keyId, label: "vault-operator-leaked-deactivation" })).outs!;
+            const outs = await deactivate(oldKey.id);
+            seen.push(JSON.stringify(outs));
+            assert.equal(outs.result, "deactivated");
+            const listed = await sb.iam.send(new ListAccessKeysCommand({ UserName: USER }));
+            assert.deepEqual(Object.fromEntries((listed.AccessKeyMetadata ?? []).map((k) => [k.AccessKeyId, k.Status])), {
+                [oldKey.id]: "Inactive",
+                [newKey.id]: "Active",
+            });
+            await sb.iam.send(new DeleteAccessKeyCommand({ UserName: USER, AccessKeyId: oldKey.id }));
+            const again = await deactivate(oldKey.id);
+            assert.equal(again.result, "gone");
+            const news = { user: USER, keyId: oldKey.id, label: "l" };
+            assert.deepEqual(await keyDeactivationProvider.diff!("x", again, news), { changes: false });
+            assert.deepEqual(await keyDeactivationProvider.diff!("x", again, { ...news, keyId: newKey.id }), { changes: true });
+        });
+
         it("an injected use BEFORE the switch is no failure (moto's later answer is kept)", async () => {
             sb.proxy.recordUse(oldKey.id, "s3", "eu-west-1", Date.now() - 3_600_000);
             const { outs } = await createUsageCheck(usageInputs(oldKey.id, newKey.id, new Date().toISOString()));
@@ -382,6 +415,7 @@ describe("gates against moto behind the recording proxy", function () {
                 oldKeyId: "AKIAOLD",
                 checkedAt: "",
                 oldKeyExists: true,
+                usedAfterSwitch: false,
             };
             const news = usageInputs("AKIAOLD", "AKIANEW", "2026-01-01T00:00:00.000Z");
             assert.deepEqual(await keyUsageCheckProvider.diff!("u", olds, news), { changes: false });

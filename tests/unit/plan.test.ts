@@ -82,6 +82,26 @@ describe("npm run plan", function () {
         ]);
     });
 
+    it("an emergency says the leaked key is set Inactive then deleted in this update, with no rollback, and lists its gates", async () => {
+        const { code, out, err } = await plan("epoch-2", "epoch-3-emergency");
+        assert.equal(code, 0, err);
+        const at = out.indexOf("vault-operator (aws-access-key)");
+        assert.deepEqual(out.slice(at + 1, at + 5), [
+            "  move: emergency",
+            "  set Inactive, then DELETE, the LEAKED key epoch 2 (slot a): after every consumer holds the new key and the probes pass; no rollback afterwards",
+            "  delete key epoch 1 (slot b): its slot is reused for epoch 3 (deleted before the new key is created)",
+            "  create key epoch 3 (slot b)",
+        ]);
+        assert.ok(
+            out.includes(
+                "  gates: validate the new key at STS -> wait 60s for propagation -> probes: s3-backup-dry-run -> usage of the leaked key (recorded as evidence, never a stop) -> " +
+                    "deactivate the leaked key -> probes again with the leaked key Inactive -> delete the leaked key at the end of the update -> audit event secret.rotate.completed",
+            ),
+            out.join("\n"),
+        );
+        assertNoSecret([...out, err].join("\n"));
+    });
+
     it("a retire deletes the previous key and writes nothing", async () => {
         const { code, out, err } = await plan("epoch-2", "epoch-2-retired");
         assert.equal(code, 0, err);

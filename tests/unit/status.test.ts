@@ -2,7 +2,8 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { lastValidated, run, StatusRow } from "../../tools/status";
+import { lastValidated, run, StatusRow, statusRows } from "../../tools/status";
+import { parseCredentials } from "../../config/validate";
 
 const dir = path.join(__dirname, "..", "fixtures", "stacks");
 
@@ -119,6 +120,40 @@ describe("npm run status with Infisical tokens", () => {
         assert.equal(row.stage, "previous token revoked");
         assert.deepEqual(row.flags, ["legacy service token: migrate to machine identity"]);
         assert.equal(row.dueDate, "2026-07-23");
+    });
+});
+
+describe("npm run status shows an emergency move as such", () => {
+    it("names the leaked epoch and what happened to it, and flags emergency: true for removal", () => {
+        const [key, token] = statusRows(
+            parseCredentials({
+                "vault-operator": {
+                    kind: "aws-access-key",
+                    iamUser: "raxx-vault-operator",
+                    epoch: 3,
+                    retiredEpoch: 2,
+                    emergency: true,
+                    consumers: {},
+                },
+                "infisical-ci": {
+                    kind: "infisical-token",
+                    identityId: "ident-ci-0001",
+                    ttlDays: 30,
+                    epoch: 2,
+                    retiredEpoch: 1,
+                    emergency: "true",
+                    consumers: {},
+                },
+            }),
+            new Date("2026-12-01T00:00:00Z"),
+        );
+        assert.equal(key.stage, "emergency: the key of epoch 2 leaked, replaced and deleted in one update");
+        assert.equal(token.stage, "emergency: the token of epoch 1 leaked, replaced and revoked in one update");
+        assert.ok(key.flags.includes("emergency: true (remove it once the update is done)"));
+        assert.ok(
+            token.flags.includes("emergency: true (remove it once the update is done)"),
+            '"true" as pulumi config set --path stores it',
+        );
     });
 });
 

@@ -2,12 +2,10 @@
 // a new key (SOP step 3) and IAM GetAccessKeyLastUsed of the old one
 // (DESIGN step 5), with the retries IAM's eventual consistency needs.
 //
-// This module is serialised by value into the KeyValidation and
-// KeyUsageCheck dynamic providers (Pulumi's closure serialiser copies local
-// modules) and runs again in the engine's dynamic-provider host. So: only
-// functions and constants at module level, and installed packages
-// (@aws-sdk/*, p-retry) are loaded inside the functions that use them,
-// through loadPackage (./http), which finds them whatever the host's folder.
+// It runs in the engine's dynamic-provider host (the gates' providers, loaded
+// from the project: components/provider-reference.ts). Installed packages
+// (@aws-sdk/*, p-retry) are loaded inside the functions that use them, through
+// loadPackage (./http), so that the program's mock runs never load the SDK.
 //
 // Endpoints: the SDK honours AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_IAM (the
 // sandbox points them at moto); `endpoint` overrides them for tests.

@@ -1,10 +1,9 @@
 // A small client for the two Heroku Platform API v3 calls the Heroku consumer
 // needs (read and set config vars), over Node's global fetch.
 //
-// This module is serialised by value into the HerokuConfigVars dynamic
-// provider (Pulumi's closure serialiser copies local modules), and runs again
-// in the engine's dynamic-provider host. So: only functions and constants at
-// module level; installed packages come through loadPackage (./http).
+// It runs in the engine's dynamic-provider host, which loads it from the
+// project (components/provider-reference.ts); installed packages come through
+// loadPackage (./http).
 import { BoundedAnswer, exchange, isExchangeError, retrying } from "./http";
 
 /** Tuning of one client; every timing is configurable so tests run in milliseconds. */

@@ -3,19 +3,18 @@
 // and body, a bounded body, https only (loopback excepted), and one way to load
 // an installed package from inside the engine's dynamic-provider host.
 //
-// Serialised BY VALUE into the dynamic-provider host with the modules that
-// import it: functions and constants only, no module-level state.
+// It runs in the program and in the engine's dynamic-provider host, which
+// loads this project's providers from the project (components/provider-reference.ts).
 
 /** Larger answers are refused: nothing this project asks for comes close. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
- * An installed package (p-retry, @aws-sdk/*) as the dynamic-provider host can
- * load it. Serialised code's own `require` resolves from the engine's working
- * directory — for an inline program a temp folder, for an Automation API
- * program any folder — while the host's main module lives in
- * <project>/node_modules/@pulumi/pulumi/cmd/dynamic-provider, from where the
- * project's node_modules are found wherever the engine was started.
+ * An installed package (p-retry, @aws-sdk/*), loaded when first needed. From
+ * the host's main module (<project>/node_modules/@pulumi/pulumi/cmd/
+ * dynamic-provider) the project's node_modules are found wherever the engine
+ * was started — which also holds for providers that older updates stored by
+ * value, whose own `require` resolves from the engine's working directory.
  */
 export function loadPackage<T>(name: string): T {
     const main = require.main;

@@ -4,10 +4,7 @@
 // timeouts and network errors, and errors that name the place and what to do
 // and never quote a token or a value. What an answer MEANS stays with each client.
 //
-// Serialised BY VALUE into the dynamic-provider host with the clients: no
-// module-level state other than constants; fields are assigned in constructors
-// (closure serialisation keeps only a constructor's body); every exchange
-// goes through ./http's exchange, every retry through its retrying.
+// Every exchange goes through ./http's exchange, every retry through its retrying.
 
 import { exchange, formatMs, insecureUrlProblem, isExchangeError, retrying } from "./http";
 

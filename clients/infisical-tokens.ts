@@ -5,9 +5,8 @@
 // timing configurable), errors that name the place and what to do and never
 // quote a token — the request layer of clients/infisical-http.ts.
 //
-// Serialised BY VALUE into the dynamic-provider host with the components that
-// use it (components/credentials/identity-token*.ts, components/gates/token-validation.ts): no
-// module-level state other than constants.
+// It runs in the engine's dynamic-provider host, for the components that use
+// it (components/credentials/identity-token*.ts, components/gates/token-validation.ts).
 import {
     Answer,
     errorCode as code,
@@ -49,6 +48,11 @@ export interface TokenInfo {
     identityId?: string;
     accessTokenTTL?: number;
     revoked: boolean;
+}
+
+/** A token as the identity's list shows it (never its value). */
+export interface ListedToken extends TokenInfo {
+    createdAt?: Date;
 }
 
 /** Where a token's ability to read secrets is checked: the project's root folder of one environment. */
@@ -216,6 +220,35 @@ export class InfisicalTokenClient {
                 404,
                 code(answer),
             );
+    }
+
+    /** Every Token Auth token of the identity (metadata only), 100 a page. */
+    async listTokens(identityId: string): Promise<ListedToken[]> {
+        const place = `Infisical identity ${identityId} Token Auth`;
+        const listed: ListedToken[] = [];
+        for (let offset = 0; ; offset += 100) {
+            const answer = await this.request({
+                place,
+                method: "GET",
+                path: `/api/v1/auth/token-auth/identities/${encodeURIComponent(identityId)}/tokens?offset=${offset}&limit=100`,
+                pass: [200],
+                idempotent: true,
+                effect: "nothing was changed",
+            });
+            const page = Array.isArray(answer.body?.tokens) ? (answer.body.tokens as Record<string, unknown>[]) : [];
+            for (const t of page) {
+                if (typeof t.id !== "string") continue;
+                const created = typeof t.createdAt === "string" ? new Date(t.createdAt) : undefined;
+                listed.push({
+                    tokenId: t.id,
+                    name: typeof t.name === "string" ? t.name : "",
+                    identityId,
+                    revoked: t.isAccessTokenRevoked === true,
+                    ...(created && !Number.isNaN(created.getTime()) ? { createdAt: created } : {}),
+                });
+            }
+            if (page.length < 100) return listed;
+        }
     }
 
     /** Revokes a token. Returns false when Infisical answers 404 (not found or already revoked): revoking is then done. */

@@ -5,9 +5,8 @@
 // retry policy (p-retry, every timing configurable) must cover 429, 5xx and
 // timeouts, and tests must be able to run it against a local server in ms.
 //
-// This module is serialised BY VALUE into the dynamic-provider host (see
-// components/consumers/infisical-secret.ts): keep it free of module-level state other than
-// constants; the request layer (clients/infisical-http.ts) loads p-retry.
+// It runs in the engine's dynamic-provider host (components/consumers/infisical-secret.ts);
+// the request layer (clients/infisical-http.ts) loads p-retry.
 import {
     Answer,
     errorCode,

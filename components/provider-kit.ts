@@ -2,9 +2,8 @@
 // during preview, the checks of common inputs, and the rotator's Infisical
 // token from the engine's configure.
 //
-// The providers are serialised BY VALUE into the engine's dynamic-provider
-// host, and with them whatever of this module they use: functions and
-// constants only, no module-level state, no @pulumi/pulumi at run time.
+// The engine's dynamic-provider host loads the providers from the project
+// (provider-reference.ts); @pulumi/pulumi is imported for types only.
 import type * as pulumi from "@pulumi/pulumi";
 import { insecureUrlProblem } from "../clients/http";
 

@@ -6,11 +6,18 @@
 // orphan and the pending creates, refusing whenever the orphan is not exactly one
 // never-used key created after the interrupted update began — a key made by
 // hand must never be touched — and deleting only once confirmed.
+//
+// The same for an Infisical token minted by an update killed before it could
+// record it (found by `npm run sweep`): a valid token nobody holds, which no
+// later update would ever revoke. It is revoked when it is exactly one token
+// of the identity, unknown to the state, not revoked, created since the
+// update began and named as the interrupted create names its token.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DeleteAccessKeyCommand, GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from "@aws-sdk/client-iam";
 import { Stack } from "@pulumi/pulumi/automation";
+import { InfisicalTokenClient, ListedToken } from "../clients/infisical-tokens";
 
 export interface RecoverOptions {
     stack: Stack;
@@ -18,6 +25,8 @@ export interface RecoverOptions {
     iamEnv?: Record<string, string>;
     /** An IAM client to use instead (tests). */
     iam?: IamCalls;
+    /** Infisical Token Auth calls to use instead (tests); default: a client on the pending create's siteUrl with raxx-rotations:infisicalToken. */
+    tokens?: TokenCalls;
     /** When the interrupted update began; required when the backend keeps no lock of this stack (--since). */
     since?: Date;
     /**
@@ -42,6 +51,8 @@ export class RecoveryRefused extends Error {
 }
 
 const ACCESS_KEY = "aws:iam/accessKey:AccessKey";
+/** components/credentials/identity-token.ts's type, as the engine records it. */
+const IDENTITY_TOKEN = "pulumi-nodejs:dynamic/raxx-rotations:IdentityToken";
 const UPDATE_VERBS = new Set(["up", "update", "refresh", "destroy", "import", "preview"]);
 
 interface PendingOperation {
@@ -65,9 +76,40 @@ export interface IamKey {
 }
 
 export interface OrphanCandidate extends IamKey {
+    /** The IAM user, or "identity <id>" for a token. */
     user: string;
     /** The resource whose interrupted create made it. */
     resource: string;
+    /** What it is: deleted (a key) or revoked (a token). */
+    what: "key" | "token";
+}
+
+/** The Infisical calls recovery makes. */
+export type TokenCalls = Pick<InfisicalTokenClient, "listTokens" | "revokeToken">;
+
+/**
+ * Which of an identity's tokens is the orphan of an interrupted mint: not
+ * revoked, unknown to the state, created since the update began and named as
+ * the interrupted create names its token. Exactly one, or none; two are refused.
+ */
+export function chooseOrphanToken(
+    identity: string,
+    tokens: ListedToken[],
+    known: Set<string>,
+    began: Date,
+    name: string,
+): ListedToken | undefined {
+    const since = Math.floor(began.getTime() / 1000) * 1000;
+    const candidates = tokens.filter(
+        (t) => !t.revoked && !known.has(t.tokenId) && t.name === name && (t.createdAt?.getTime() ?? 0) >= since,
+    );
+    if (candidates.length > 1) {
+        throw new RecoveryRefused(
+            `identity ${identity} has ${candidates.length} valid tokens named ${name} unknown to the state, minted since the update began: ${candidates.map((t) => t.tokenId).join(", ")}. ` +
+                "Only one can be the interrupted mint's; revoke the others by hand (Access Control → Machine Identities → Token Auth), then run recover again",
+        );
+    }
+    return candidates[0];
 }
 
 /**
@@ -103,7 +145,7 @@ export function describeKeys(keys: IamKey[]): string {
     return keys
         .map(
             (k) =>
-                `${k.keyId} (${k.status}, created ${k.created.toISOString()}, ${k.lastUsed ? `last used ${k.lastUsed.toISOString()}${k.lastUsedService ? ` by ${k.lastUsedService}` : ""}` : "never used"})`,
+                `${k.keyId} (${k.status}, created ${k.created.toISOString()}, ${k.lastUsed ? `last used ${k.lastUsed.toISOString()}${k.lastUsedService ? ` by ${k.lastUsedService}` : ""}` : (k as { what?: string }).what === "token" ? "minted by the interrupted update" : "never used"})`,
         )
         .join(", ");
 }
@@ -175,8 +217,9 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
     const deployment = exported.deployment ?? {};
     const pending = deployment.pending_operations ?? [];
     const creates = pending.filter((op) => op.type === "creating" && op.resource.type === ACCESS_KEY);
+    const mints = pending.filter((op) => op.type === "creating" && op.resource.type === IDENTITY_TOKEN);
     const began = options.since ?? lock?.timestamp;
-    if (creates.length > 0 && !began) {
+    if (creates.length + mints.length > 0 && !began) {
         throw new RecoveryRefused(
             "this backend keeps no lock of the interrupted update, so its start time is unknown, and with it which keys are the update's own; " +
                 "rerun with --since <ISO time the update started> (the CI job's or terminal's start time; earlier is safer than later)",
@@ -186,6 +229,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
     // Everything is judged, and confirmed, before anything changes: a refusal leaves the stack as it was.
     const known = new Set((deployment.resources ?? []).filter((r) => r.type === ACCESS_KEY && r.id).map((r) => r.id!));
     const iam: IamCalls = options.iam ?? iamClient(options.iamEnv);
+    let tokens: TokenCalls | undefined;
     try {
         const orphans: OrphanCandidate[] = [];
         const notes: string[] = [];
@@ -196,14 +240,35 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
             const keys = await listKeys(iam, user);
             const { orphan, leftAlone } = chooseOrphan(user, keys, known, began!);
             if (leftAlone.length) notes.push(`${user}: left alone, made before the update began: ${describeKeys(leftAlone)}`);
-            if (orphan) orphans.push({ ...orphan, user, resource: shortUrn(op.resource.urn) });
+            if (orphan) orphans.push({ ...orphan, user, resource: shortUrn(op.resource.urn), what: "key" });
             else notes.push(`${user}: no orphan key (the create of ${shortUrn(op.resource.urn)} never reached IAM)`);
+        }
+        const knownTokens = new Set((deployment.resources ?? []).filter((r) => r.type === IDENTITY_TOKEN && r.id).map((r) => r.id!));
+        for (const op of mints) {
+            const { identityId, name, siteUrl } = (op.resource.inputs ?? {}) as Record<string, unknown>;
+            if (typeof identityId !== "string" || typeof name !== "string" || typeof siteUrl !== "string")
+                throw new RecoveryRefused(
+                    `the pending create ${op.resource.urn} names no identity, token name or siteUrl; inspect it with pulumi stack export`,
+                );
+            tokens ??= options.tokens ?? (await tokenClient(stack, siteUrl));
+            const orphan = chooseOrphanToken(identityId, await tokens.listTokens(identityId), knownTokens, began!, name);
+            const user = `identity ${identityId}`;
+            if (orphan)
+                orphans.push({
+                    keyId: orphan.tokenId,
+                    status: "valid",
+                    created: orphan.createdAt ?? began!,
+                    user,
+                    resource: shortUrn(op.resource.urn),
+                    what: "token",
+                });
+            else notes.push(`${user}: no orphan token (the mint of ${shortUrn(op.resource.urn)} never reached Infisical)`);
         }
         for (const orphan of orphans) {
             log(`${orphan.user}: orphan of the interrupted create of ${orphan.resource}: ${describeKeys([orphan])}`);
             if (!options.confirm || !(await options.confirm(orphan))) {
                 throw new RecoveryRefused(
-                    `${orphan.user}: not deleting ${orphan.keyId} without confirmation — rerun with --yes (or answer y) once you agree it is the interrupted update's; nothing was changed`,
+                    `${orphan.user}: not ${orphan.what === "key" ? "deleting" : "revoking"} ${orphan.keyId} without confirmation — rerun with --yes (or answer y) once you agree it is the interrupted update's; nothing was changed`,
                 );
             }
         }
@@ -221,6 +286,13 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
         }
         for (const note of notes) say(note);
         for (const orphan of orphans) {
+            if (orphan.what === "token") {
+                await tokens!.revokeToken(orphan.keyId);
+                say(
+                    `${orphan.user}: revoked orphan token ${orphan.keyId} (minted by the interrupted update for ${orphan.resource}; its value was never recorded)`,
+                );
+                continue;
+            }
             await iam.send(new DeleteAccessKeyCommand({ UserName: orphan.user, AccessKeyId: orphan.keyId }));
             say(
                 `${orphan.user}: deleted orphan key ${orphan.keyId} (created by the interrupted update for ${orphan.resource}; its secret was never recorded)`,
@@ -263,6 +335,17 @@ function iamClient(env?: Record<string, string>): IAMClient {
         credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
         maxAttempts: 3,
     });
+}
+
+/** The rotator's own Token Auth client, as the interrupted update used it (its token from the stack config). */
+async function tokenClient(stack: Stack, siteUrl: string): Promise<TokenCalls> {
+    const token = await stack.getConfig("raxx-rotations:infisicalToken").catch(() => undefined);
+    if (!token?.value) {
+        throw new RecoveryRefused(
+            "raxx-rotations:infisicalToken is not set in this stack, so the interrupted token mint cannot be looked up in Infisical; set it and run recover again",
+        );
+    }
+    return new InfisicalTokenClient({ siteUrl, token: token.value });
 }
 
 function shortUrn(urn: string): string {

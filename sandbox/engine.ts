@@ -63,9 +63,13 @@ async function buildEngine(log: (line: string) => void): Promise<Engine> {
         PULUMI_SKIP_UPDATE_CHECK: "1",
         // No NODE_PATH, not even the caller's: dynamic providers run in the
         // provider host with the program's working directory — a temp folder for
-        // inline programs — and must find their packages by themselves
-        // (clients/http.ts, loadPackage), as they must for any Automation API user.
+        // inline programs — and must find the project by themselves
+        // (provider-host/), as they must for any Automation API user.
         NODE_PATH: "",
+        // This checkout's providers, even when its node_modules are another
+        // checkout's (a git worktree); provider-loading.test.ts and
+        // provider-reference.test.ts clear it to prove the default.
+        RAXX_PROJECT_ROOT: repoRoot,
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         PULUMI_SKIP_CONFIRMATIONS: "true",
         // Plain JSON state files, so tests can search them for plaintext secrets.

@@ -5,7 +5,8 @@ import * as fs from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
 
-const expectation = z.enum(["ok", "fail", "changes", "no-changes"]);
+/** `any`: ok or fail, whichever (a fault a client may ride out); the invariants are judged either way. */
+const expectation = z.enum(["ok", "fail", "changes", "no-changes", "any"]);
 
 const engineStep = z
     .strictObject({
@@ -29,6 +30,8 @@ const faultStep = z
         delayMs: z.number().int().positive().optional(),
         hang: z.literal(true).optional(),
         times: z.number().int().positive().optional(),
+        /** Let this many matching requests through first (the fault hits the next one). */
+        skip: z.number().int().positive().optional(),
     })
     .refine((f) => f.clear || f.status !== undefined || f.delayMs !== undefined || f.hang, {
         message: "a fault needs status, delayMs or hang: true (or clear: true)",
@@ -74,7 +77,11 @@ const stepBodies = {
     set: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean(), z.null()])),
     fault: faultStep,
     drift: driftStep,
-    kill: z.strictObject({ after: z.string().regex(/^\S+ \S+$/, 'must be "<service> <event>", e.g. "iam CreateAccessKey"') }),
+    kill: z.strictObject({
+        after: z.string().regex(/^\S+ \S/, 'must be "<service> <event>", e.g. "iam CreateAccessKey"'),
+        /** Kill after the nth such event of the update (default the first). */
+        nth: z.number().int().positive().optional(),
+    }),
     recover: engineStep,
     /** Make a key by hand for the credential's IAM user and set its adoptKeyId (a first deployment that adopts). */
     adopt: z.strictObject({ credential: z.string().min(1) }),

@@ -25,7 +25,7 @@ import { World, WorldEvent } from "./world";
 import type { StepReport } from "./rehearsal";
 
 export class StepRunner {
-    private armedKill?: string;
+    private armedKill?: { after: string; nth: number };
     private killed = false;
     /** Warnings of the step in progress, in order, without repeats (the engine sends each twice). */
     private warnings: string[] = [];
@@ -139,7 +139,7 @@ export class StepRunner {
                 await this.drift(body);
                 return "ok";
             case "kill":
-                this.armedKill = body.after as string;
+                this.armedKill = { after: body.after as string, nth: (body.nth as number | undefined) ?? 1 };
                 return "armed";
             case "recover": {
                 // As an operator runs it after reading the candidate: `npm run recover -- --yes`.
@@ -254,11 +254,21 @@ export class StepRunner {
 
     /** During the next `up`, SIGKILL the CLI (and its plugins) once the armed world event is seen. */
     private watchForKill(): () => void {
-        const after = this.armedKill;
-        if (!after) return () => undefined;
+        const armed = this.armedKill;
+        if (!armed) return () => undefined;
         this.armedKill = undefined;
+        const { after, nth } = armed;
+        // `*` in the event stands for one path segment (an id minted during the run).
+        const pattern = new RegExp(
+            `^${after
+                .split("*")
+                .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+                .join("[^/ ]+")}$`,
+        );
+        let seen = 0;
         const onEvent = (event: WorldEvent) => {
-            if (event.name !== after || event.origin === "world" || this.killed) return;
+            if (!pattern.test(event.name) || event.origin === "world" || this.killed) return;
+            if (++seen < nth) return;
             for (const pid of childProcessesNamed(process.pid, "pulumi")) {
                 this.killed = true;
                 killProcessTree(pid);
@@ -351,6 +361,8 @@ function judge(
             return outcome === "changes";
         case "no-changes":
             return outcome === "no-changes" || (kind !== "preview" && outcome === "ok");
+        case "any":
+            return outcome !== "killed";
         default:
             return outcome !== "fail" && outcome !== "killed";
     }

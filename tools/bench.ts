@@ -6,6 +6,11 @@
 //    engine's default parallelism, at --parallel, and (diagnostic only) with the
 //    engine's per-step checkpoints skipped, to show what the file backend costs.
 // 3. `pulumi preview` of a first deployment with 1, 10 and 50 credentials.
+// 4. `--scale`: one bump of ONE credential in stacks of 1, 10, 50 and 100
+//    credentials (each with a GitHub, an Infisical and a Heroku consumer): the
+//    bump's wall time, the state's size, and the part of the bump spent saving
+//    checkpoints (the same bump with the engine's checkpoints skipped, a
+//    diagnostic that production never uses). `--json` prints that table.
 // A script, not a test: numbers vary with the machine.
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -152,6 +157,84 @@ async function writePhase(n: number, delayMs: number, engine: { parallel?: numbe
     }
 }
 
+export interface ScaleRow {
+    credentials: number;
+    bumpSeconds: number;
+    stateBytes: number;
+    resources: number;
+    /** The bump with checkpoints skipped (diagnostic): the rest of bumpSeconds is spent saving the state. */
+    bumpSecondsWithoutCheckpoints?: number;
+}
+
+/** One bump of scale-1 in a stack of `n` credentials, each writing to GitHub, Infisical and Heroku. */
+async function scaleRun(n: number, env?: Record<string, string>): Promise<{ bumpMs: number; stateBytes: number; resources: number }> {
+    const credentials: Record<string, unknown> = {};
+    for (let i = 1; i <= n; i++) {
+        credentials[`scale-${i}`] = {
+            kind: "aws-access-key",
+            iamUser: `raxx-scale-${i}`,
+            epoch: 1,
+            secretNames: { id: `SCALE_${i}_AWS_ACCESS_KEY_ID`, secret: `SCALE_${i}_AWS_SECRET_ACCESS_KEY` },
+            verify: { propagationSeconds: 0 },
+            consumers: { github: [{ repository: "raxx-api" }], infisical: [{ secretPath: "/" }], heroku: [{ app: "raxx-api-prod" }] },
+        };
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-bench-"));
+    const stackFile = path.join(dir, "Pulumi.bench.yaml");
+    fs.writeFileSync(
+        stackFile,
+        stringify({
+            config: {
+                "aws:region": "us-east-1",
+                "github:owner": "raxx-app",
+                "raxx-rotations:infisical": { siteUrl: "https://vault.raxx.app", projectId: "raxx-project", environment: "prod" },
+                "raxx-rotations:credentials": credentials,
+            },
+        }),
+    );
+    let workDir: string | undefined;
+    try {
+        const report = await rehearse({
+            scenario: parseScenario({ name: "bench-scale", steps: ["up", { set: { "credentials.scale-1.epoch": 2 } }, "up"] }),
+            stackFile,
+            keepWorkDir: true,
+            engineEnv: env,
+        });
+        workDir = report.workDir;
+        if (report.verdict !== "pass") throw new Error(`the bump in a stack of ${n} credentials failed`);
+        const state = path.join(workDir!, "state", ".pulumi", "stacks", "raxx-rotations", "rehearsal.json");
+        const resources = (JSON.parse(fs.readFileSync(state, "utf8")) as { checkpoint: { latest: { resources: unknown[] } } }).checkpoint
+            .latest.resources.length;
+        return { bumpMs: report.steps[2].durationMs, stateBytes: fs.statSync(state).size, resources };
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+        if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+    }
+}
+
+async function scale(sizes: number[], log: (line: string) => void): Promise<ScaleRow[]> {
+    const rows: ScaleRow[] = [];
+    for (const n of sizes) {
+        const run = await scaleRun(n);
+        const skipped = await scaleRun(n, { PULUMI_SKIP_CHECKPOINTS: "true" });
+        const row = {
+            credentials: n,
+            bumpSeconds: Number((run.bumpMs / 1000).toFixed(2)),
+            stateBytes: run.stateBytes,
+            resources: run.resources,
+            bumpSecondsWithoutCheckpoints: Number((skipped.bumpMs / 1000).toFixed(2)),
+        };
+        rows.push(row);
+        const base = rows[0].bumpSeconds;
+        log(
+            `  ${String(n).padStart(3)} credentials  bump ${row.bumpSeconds.toFixed(2)} s (${(row.bumpSeconds / base).toFixed(2)}x)  ` +
+                `state ${(row.stateBytes / 1024).toFixed(0)} KB, ${row.resources} resources (${(row.stateBytes / row.resources / 1024).toFixed(1)} KB each)  ` +
+                `checkpoints ${(row.bumpSeconds - row.bumpSecondsWithoutCheckpoints).toFixed(2)} s`,
+        );
+    }
+    return rows;
+}
+
 async function main(): Promise<void> {
     const { values } = parseArgs({
         options: {
@@ -159,8 +242,20 @@ async function main(): Promise<void> {
             delay: { type: "string", default: "500" },
             parallel: { type: "string", default: "64" },
             only: { type: "string", default: "rotation,writes,preview" },
+            scale: { type: "boolean", default: false },
+            json: { type: "boolean", default: false },
         },
     });
+    if (values.scale) {
+        const sizes = values.sizes === "1,10,50" ? [1, 10, 50, 100] : values.sizes!.split(",").map(Number);
+        const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
+        log(
+            `one bump of ONE credential in stacks of N credentials (GitHub + Infisical + Heroku consumers each), ${os.cpus().length} cores:`,
+        );
+        const rows = await scale(sizes, log);
+        if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return;
+    }
     const only = new Set(values.only!.split(","));
     const delay = Number(values.delay);
     const parallel = Number(values.parallel);

@@ -55,7 +55,8 @@ async function askOnTerminal(candidate: OrphanCandidate): Promise<boolean> {
     if (!process.stdin.isTTY) return false;
     const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
     try {
-        const answer = await rl.question(`Delete ${candidate.user}'s key ${describeKeys([candidate])}? [y/N] `);
+        const verb = candidate.what === "token" ? "Revoke" : "Delete";
+        const answer = await rl.question(`${verb} ${candidate.user}'s ${candidate.what} ${describeKeys([candidate])}? [y/N] `);
         return /^y(es)?$/i.test(answer.trim());
     } finally {
         rl.close();

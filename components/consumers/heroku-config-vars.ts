@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RaxxDynamicResource } from "../dynamic-resource";
+import { providerReference } from "../provider-reference";
 import { dynamicType, UNKNOWN } from "../provider-kit";
 import * as heroku from "../../clients/heroku";
 
@@ -53,9 +54,8 @@ export interface HerokuConfigVarsProvider extends pulumi.dynamic.ResourceProvide
  *   value this resource wrote — a variable since rewritten (by hand, or by
  *   another resource that took this app over in the same update) is left.
  *
- * The provider runs again in the engine's dynamic-provider host from its
- * serialised form: it uses the client module (copied by value) and nothing
- * else from this process.
+ * The engine's dynamic-provider host loads the provider from the project
+ * (../provider-reference.ts).
  */
 export function createHerokuConfigVarsProvider(): HerokuConfigVarsProvider {
     return {
@@ -141,6 +141,7 @@ export function createHerokuConfigVarsProvider(): HerokuConfigVarsProvider {
 
 /** The provider every HerokuConfigVars uses. */
 export const herokuConfigVarsProvider = createHerokuConfigVarsProvider();
+const herokuConfigVarsProviderReference = providerReference(__filename, "herokuConfigVarsProvider", herokuConfigVarsProvider);
 
 /**
  * Writes a credential's variables to one Heroku app, e.g.
@@ -160,7 +161,7 @@ export class HerokuConfigVars extends RaxxDynamicResource {
         validate(name, args);
         const names = Object.keys(args.vars).sort();
         super(
-            herokuConfigVarsProvider,
+            herokuConfigVarsProviderReference,
             "HerokuConfigVars",
             name,
             {

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as infisical from "../../clients/infisical";
 import { RaxxDynamicResource } from "../dynamic-resource";
+import { providerReference } from "../provider-reference";
 import { checkRotatorToken, checkSiteUrl, configuredRotatorToken, dynamicType, UNKNOWN, withStateToken } from "../provider-kit";
 
 export const INFISICAL_SECRET_TYPE = dynamicType("InfisicalSecret");
@@ -57,10 +58,8 @@ export interface InfisicalSecretProvider extends pulumi.dynamic.ResourceProvider
 const PLACE_FIELDS = ["siteUrl", "projectId", "environment", "secretPath", "secretName"] as const;
 
 /**
- * The provider of InfisicalSecret. The engine runs it in another process from its
- * serialised text: everything it uses is captured by value — the client module
- * (serialised with it; it loads p-retry through the host's own main module) and
- * `options` — and nothing else from this module's scope.
+ * The provider of InfisicalSecret, run by the engine's dynamic-provider host,
+ * which loads it from the project (../provider-reference.ts).
  */
 export function createInfisicalSecretProvider(options: InfisicalProviderOptions = {}): InfisicalSecretProvider {
     const placeFields = PLACE_FIELDS;
@@ -176,7 +175,9 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
     };
 }
 
-const provider = createInfisicalSecretProvider();
+/** The provider every resource of this type uses (loaded by this name in the provider host). */
+export const infisicalSecretProvider = createInfisicalSecretProvider();
+const reference = providerReference(__filename, "infisicalSecretProvider", infisicalSecretProvider);
 
 /**
  * One Infisical secret (v4 API): create and update write it (update-or-create:
@@ -195,14 +196,9 @@ export class InfisicalSecret extends RaxxDynamicResource {
     declare public readonly value: pulumi.Output<string>;
     declare public readonly version: pulumi.Output<number>;
 
-    constructor(
-        name: string,
-        args: InfisicalSecretArgs,
-        opts?: pulumi.CustomResourceOptions,
-        providerImpl: InfisicalSecretProvider = provider,
-    ) {
+    constructor(name: string, args: InfisicalSecretArgs, opts?: pulumi.CustomResourceOptions) {
         super(
-            providerImpl,
+            reference,
             "InfisicalSecret",
             name,
             {

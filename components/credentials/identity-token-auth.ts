@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RaxxDynamicResource } from "../dynamic-resource";
+import { providerReference } from "../provider-reference";
 import { checkRotatorToken, checkSiteUrl, dynamicType, requireStrings, UNKNOWN } from "../provider-kit";
 
 export const IDENTITY_TOKEN_AUTH_TYPE = dynamicType("IdentityTokenAuth");
@@ -41,8 +42,7 @@ export type IdentityTokenAuthProviderOptions = Omit<tokens.InfisicalTokenClientO
 export type IdentityTokenAuthProvider = pulumi.dynamic.ResourceProvider<IdentityTokenAuthInputs, IdentityTokenAuthOutputs>;
 
 /**
- * Provider of IdentityTokenAuth. Serialised by value (see ../provider-kit.ts):
- * uses only the client module and `options`. No call in check or diff, so preview calls nothing.
+ * Provider of IdentityTokenAuth. No call in check or diff, so preview calls nothing.
  */
 export function createIdentityTokenAuthProvider(options: IdentityTokenAuthProviderOptions = {}): IdentityTokenAuthProvider {
     const maxTtl = MAX_TOKEN_AUTH_TTL_SECONDS;
@@ -119,7 +119,9 @@ export function createIdentityTokenAuthProvider(options: IdentityTokenAuthProvid
     };
 }
 
-const provider = createIdentityTokenAuthProvider();
+/** The provider every resource of this type uses (loaded by this name in the provider host). */
+export const identityTokenAuthProvider = createIdentityTokenAuthProvider();
+const reference = providerReference(__filename, "identityTokenAuthProvider", identityTokenAuthProvider);
 
 /**
  * SOP step 2 ("Generate the new credential", Configure → TTL) and Known gotchas
@@ -135,14 +137,9 @@ export class IdentityTokenAuth extends RaxxDynamicResource {
     declare public readonly accessTokenTTL: pulumi.Output<number>;
     declare public readonly accessTokenMaxTTL: pulumi.Output<number>;
 
-    constructor(
-        name: string,
-        args: IdentityTokenAuthArgs,
-        opts?: pulumi.CustomResourceOptions,
-        providerImpl: IdentityTokenAuthProvider = provider,
-    ) {
+    constructor(name: string, args: IdentityTokenAuthArgs, opts?: pulumi.CustomResourceOptions) {
         super(
-            providerImpl,
+            reference,
             "IdentityTokenAuth",
             name,
             {

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tokens from "../../clients/infisical-tokens";
 import { RaxxDynamicResource } from "../dynamic-resource";
+import { providerReference } from "../provider-reference";
 import { checkRotatorToken, checkSiteUrl, configuredRotatorToken, dynamicType, requireStrings, withStateToken } from "../provider-kit";
 
 export const IDENTITY_TOKEN_TYPE = dynamicType("IdentityToken");
@@ -49,8 +50,7 @@ export interface IdentityTokenProvider extends pulumi.dynamic.ResourceProvider<I
 }
 
 /**
- * Provider of IdentityToken. Serialised by value (see ../provider-kit.ts):
- * uses only the client module and `options`. check and diff make no call, so
+ * Provider of IdentityToken. check and diff make no call, so
  * preview calls nothing; no message quotes a token.
  */
 export function createIdentityTokenProvider(options: IdentityTokenProviderOptions = {}): IdentityTokenProvider {
@@ -144,7 +144,9 @@ export function createIdentityTokenProvider(options: IdentityTokenProviderOption
     };
 }
 
-const provider = createIdentityTokenProvider();
+/** The provider every resource of this type uses (loaded by this name in the provider host). */
+export const identityTokenProvider = createIdentityTokenProvider();
+const reference = providerReference(__filename, "identityTokenProvider", identityTokenProvider);
 
 /**
  * SOP step 2 ("Generate the new credential": a Token Auth token for the machine
@@ -163,14 +165,9 @@ export class IdentityToken extends RaxxDynamicResource {
     declare public readonly tokenId: pulumi.Output<string>;
     declare public readonly expiresAt: pulumi.Output<string>;
 
-    constructor(
-        name: string,
-        args: IdentityTokenArgs,
-        opts?: pulumi.CustomResourceOptions,
-        providerImpl: IdentityTokenProvider = provider,
-    ) {
+    constructor(name: string, args: IdentityTokenArgs, opts?: pulumi.CustomResourceOptions) {
         super(
-            providerImpl,
+            reference,
             "IdentityToken",
             name,
             {

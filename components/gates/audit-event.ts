@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RaxxDynamicResource } from "../dynamic-resource";
+import { providerReference } from "../provider-reference";
 import { dynamicType, UNKNOWN } from "../provider-kit";
 import { exchange, insecureUrlProblem, isExchangeError, retrying } from "../../clients/http";
 import { WEBHOOK_FORMATS, WebhookFormat, webhookPayload } from "../../clients/webhook-payload";
@@ -150,6 +151,7 @@ export function createAuditEventProvider(): pulumi.dynamic.ResourceProvider<Audi
 
 /** The provider every AuditEvent uses. */
 export const auditEventProvider = createAuditEventProvider();
+const auditEventProviderReference = providerReference(__filename, "auditEventProvider", auditEventProvider);
 
 function newEvent(inputs: AuditEventInputs): AuditEventBody {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -292,7 +294,7 @@ export class AuditEvent extends RaxxDynamicResource {
     constructor(name: string, args: AuditEventArgs, opts?: pulumi.CustomResourceOptions) {
         if (args.action !== "secret.rotate.completed") throw new Error(`AuditEvent ${name}: action must be "secret.rotate.completed"`);
         super(
-            auditEventProvider,
+            auditEventProviderReference,
             "AuditEvent",
             name,
             {

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "../../clients/aws";
 import { RaxxDynamicResource } from "../dynamic-resource";
+import { providerReference } from "../provider-reference";
 import { dynamicType, UNKNOWN } from "../provider-kit";
 
 export const KEY_DEACTIVATION_TYPE = dynamicType("KeyDeactivation");
@@ -52,6 +53,7 @@ async function deactivate(inputs: KeyDeactivationInputs): Promise<KeyDeactivatio
 
 /** The provider every KeyDeactivation uses. */
 export const keyDeactivationProvider = createKeyDeactivationProvider();
+const keyDeactivationProviderReference = providerReference(__filename, "keyDeactivationProvider", keyDeactivationProvider);
 
 export class KeyDeactivation extends RaxxDynamicResource {
     declare public readonly deactivatedAt: pulumi.Output<string>;
@@ -59,7 +61,7 @@ export class KeyDeactivation extends RaxxDynamicResource {
 
     constructor(name: string, args: KeyDeactivationArgs, opts?: pulumi.CustomResourceOptions) {
         super(
-            keyDeactivationProvider,
+            keyDeactivationProviderReference,
             "KeyDeactivation",
             name,
             { user: args.user, keyId: args.keyId, label: name, deactivatedAt: undefined, result: undefined },

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RaxxDynamicResource } from "../dynamic-resource";
+import { providerReference } from "../provider-reference";
 import { dynamicType, UNKNOWN } from "../provider-kit";
 import * as aws from "../../clients/aws";
 
@@ -109,6 +110,7 @@ export function createKeyUsageCheckProvider(): pulumi.dynamic.ResourceProvider<K
 
 /** The provider every KeyUsageCheck uses. */
 export const keyUsageCheckProvider = createKeyUsageCheckProvider();
+const keyUsageCheckProviderReference = providerReference(__filename, "keyUsageCheckProvider", keyUsageCheckProvider);
 
 async function checkUsage(inputs: KeyUsageCheckInputs): Promise<KeyUsageCheckOutputs> {
     const base = {
@@ -164,7 +166,7 @@ export class KeyUsageCheck extends RaxxDynamicResource {
     constructor(name: string, args: KeyUsageCheckArgs, opts?: pulumi.CustomResourceOptions) {
         if (typeof args.user === "string" && args.user.trim() === "") throw new Error(`KeyUsageCheck ${name}: user must name the IAM user`);
         super(
-            keyUsageCheckProvider,
+            keyUsageCheckProviderReference,
             "KeyUsageCheck",
             name,
             {

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RaxxDynamicResource } from "../dynamic-resource";
+import { providerReference } from "../provider-reference";
 import { dynamicType, UNKNOWN } from "../provider-kit";
 import * as aws from "../../clients/aws";
 
@@ -53,9 +54,8 @@ export interface KeyValidationOutputs {
  * - The secret is an input (stored encrypted); no output, log line or error
  *   carries it.
  *
- * The provider runs again in the engine's dynamic-provider host from its
- * serialised form: it uses the client module (copied by value) and nothing
- * else from this process.
+ * The engine's dynamic-provider host loads the provider from the project
+ * (../provider-reference.ts).
  */
 export function createKeyValidationProvider(): pulumi.dynamic.ResourceProvider<KeyValidationInputs, KeyValidationOutputs> {
     return {
@@ -102,6 +102,7 @@ export function createKeyValidationProvider(): pulumi.dynamic.ResourceProvider<K
 
 /** The provider every KeyValidation uses. */
 export const keyValidationProvider = createKeyValidationProvider();
+const keyValidationProviderReference = providerReference(__filename, "keyValidationProvider", keyValidationProvider);
 
 async function validate(inputs: KeyValidationInputs): Promise<KeyValidationOutputs> {
     const result = await aws.validateNewKey({
@@ -144,7 +145,7 @@ export class KeyValidation extends RaxxDynamicResource {
             );
         }
         super(
-            keyValidationProvider,
+            keyValidationProviderReference,
             "KeyValidation",
             name,
             {

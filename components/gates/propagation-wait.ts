@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RaxxDynamicResource } from "../dynamic-resource";
+import { providerReference } from "../provider-reference";
 import { dynamicType, UNKNOWN } from "../provider-kit";
 
 export const PROPAGATION_WAIT_TYPE = dynamicType("PropagationWait");
@@ -78,6 +79,7 @@ export function createPropagationWaitProvider(): pulumi.dynamic.ResourceProvider
 
 /** The provider every PropagationWait uses. */
 export const propagationWaitProvider = createPropagationWaitProvider();
+const propagationWaitProviderReference = providerReference(__filename, "propagationWaitProvider", propagationWaitProvider);
 
 async function wait(inputs: PropagationWaitInputs): Promise<PropagationWaitOutputs> {
     const started = Date.now();
@@ -109,7 +111,7 @@ export class PropagationWait extends RaxxDynamicResource {
             throw new Error(`PropagationWait ${name}: seconds must be between 0 and ${MAX_SECONDS}, got ${args.seconds}`);
         }
         super(
-            propagationWaitProvider,
+            propagationWaitProviderReference,
             "PropagationWait",
             name,
             {

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RaxxDynamicResource } from "../dynamic-resource";
+import { providerReference } from "../provider-reference";
 import { checkSiteUrl, dynamicType, requireStrings, UNKNOWN } from "../provider-kit";
 
 export const TOKEN_VALIDATION_TYPE = dynamicType("TokenValidation");
@@ -45,7 +46,7 @@ export interface TokenValidationProviderOptions extends Omit<tokens.InfisicalTok
 export type TokenValidationProvider = pulumi.dynamic.ResourceProvider<TokenValidationInputs, TokenValidationOutputs>;
 
 /**
- * Provider of TokenValidation. Serialised by value (see ../provider-kit.ts).
+ * Provider of TokenValidation.
  * check and diff make no call (preview calls nothing); messages never quote the token.
  */
 export function createTokenValidationProvider(options: TokenValidationProviderOptions = {}): TokenValidationProvider {
@@ -113,7 +114,9 @@ export function createTokenValidationProvider(options: TokenValidationProviderOp
     };
 }
 
-const provider = createTokenValidationProvider();
+/** The provider every resource of this type uses (loaded by this name in the provider host). */
+export const tokenValidationProvider = createTokenValidationProvider();
+const reference = providerReference(__filename, "tokenValidationProvider", tokenValidationProvider);
 
 /**
  * SOP step 3 ("Validate the new credential": `infisical secrets list` with the
@@ -128,14 +131,9 @@ export class TokenValidation extends RaxxDynamicResource {
     declare public readonly secretCount: pulumi.Output<number>;
     declare public readonly attempts: pulumi.Output<number>;
 
-    constructor(
-        name: string,
-        args: TokenValidationArgs,
-        opts?: pulumi.CustomResourceOptions,
-        providerImpl: TokenValidationProvider = provider,
-    ) {
+    constructor(name: string, args: TokenValidationArgs, opts?: pulumi.CustomResourceOptions) {
         super(
-            providerImpl,
+            reference,
             "TokenValidation",
             name,
             {

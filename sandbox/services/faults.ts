@@ -24,6 +24,8 @@ export interface FaultSpec {
     hang?: true;
     /** Match this many requests, then switch off. Unset: until cleared. */
     times?: number;
+    /** Let this many matching requests through first. */
+    skip?: number;
 }
 
 export interface FaultRequest {
@@ -64,6 +66,10 @@ export class FaultBoard {
         const i = this.faults.findIndex((f) => matches(f, req));
         if (i < 0) return undefined;
         const f = this.faults[i];
+        if (f.skip !== undefined && f.skip > 0) {
+            f.skip -= 1;
+            return undefined;
+        }
         if (f.times !== undefined) {
             f.times -= 1;
             if (f.times <= 0) this.faults.splice(i, 1);

@@ -1,7 +1,7 @@
 // The HerokuConfigVars dynamic provider under the real Pulumi engine: the
-// provider is serialised into the state and run by the engine's
-// dynamic-provider host (another process), against the sandbox Heroku server
-// started in this process. No World, no moto.
+// engine's dynamic-provider host (another process) loads it from the project
+// (components/provider-reference.ts) and runs it against the sandbox Heroku
+// server started in this process. No World, no moto.
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -9,7 +9,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { Stack } from "@pulumi/pulumi/automation";
 import { HEROKU_CONFIG_VARS_TYPE, HerokuConfigVars } from "../../components/consumers/heroku-config-vars";
-import { createWorkspaceStack, Engine, ensureEngine, repoRoot, runPulumi } from "../../sandbox/engine";
+import { createWorkspaceStack, Engine, ensureEngine, runPulumi } from "../../sandbox/engine";
 import { startTestHeroku, TestHeroku } from "../helpers/heroku-test-server";
 import { stateFiles } from "../helpers/state-files";
 
@@ -68,10 +68,6 @@ describe("engine tier: HerokuConfigVars through the real Pulumi engine", functio
             stackName: "heroku",
             program,
             config: { "raxx-rotations:herokuApiKey": { value: FIRST_KEY, secret: true } },
-            // The dynamic-provider host resolves the provider's `require("p-retry")`
-            // from its working directory, which for an inline program is workDir
-            // (a temp folder): point it at the project's packages.
-            envVars: { NODE_PATH: path.join(repoRoot, "node_modules") },
         });
     });
 

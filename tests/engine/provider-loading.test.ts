@@ -2,7 +2,8 @@
 // engine runs in: an Automation API user (as `npm run validate`'s temporary
 // stack may be) starts it from a work dir with no node_modules, and no
 // NODE_PATH helps. Before loadPackage, KeyValidation failed there with
-// "Cannot find module 'p-retry'".
+// "Cannot find module 'p-retry'"; the providers themselves are found through
+// @raxx-rotations/provider-host, beside the host's node_modules.
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -48,7 +49,7 @@ describe("engine tier: dynamic providers from a work dir outside the project, no
                 const audit = new AuditEvent("loading-audit", { action: "secret.rotate.completed", context: { secret_name: "LOADING_ID", new_key_id: "AKIALOADING000000001", method: "programmatic" }, webhookUrl }, { dependsOn: [vars] });
                 return { delivered: audit.delivered };
             },
-            envVars: { NODE_PATH: "" },
+            envVars: { NODE_PATH: "", RAXX_PROJECT_ROOT: "" },
         });
     });
 

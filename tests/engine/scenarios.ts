@@ -259,6 +259,8 @@ export const SCENARIO_GROUPS: Record<string, string[]> = {
     gates: ["gate-validation", "gate-probe", "gate-usage", "audit-webhook-down", "killed-up", "drift"],
     faults: ["github-500", "heroku-429", "infisical-401", "host-unreachable", "host-key"],
     emergency: ["emergency", "emergency-probe", "emergency-token"],
+    // A fixed sample of `npm run sweep`: the points that found something, and the failures the issue names.
+    sweep: ["sweep-kill-after-token-mint", "sweep-fault-on-token-revoke", "sweep-kill-after-host-restart", "sweep-kill-after-github-write", "sweep-kill-after-deactivation"],
 };
 
 /** Declares one test per scenario of the group, through the real engine. */
@@ -274,6 +276,9 @@ export function scenarioTests(group: keyof typeof SCENARIO_GROUPS): void {
                 if (process.env.RAXX_VERBOSE) console.log(lines.join("\n"));
                 assert.equal(report.verdict, "pass", `${explain(report)}\n--- progress ---\n${lines.join("\n")}`);
                 checks[scenario.name]?.(report);
+                if (scenario.name.startsWith("sweep-fault-")) {
+                    assert.ok(report.timelines.events.some((e) => e.fault), "the sweep point's fault never hit");
+                }
             });
         }
     });

@@ -1,15 +1,29 @@
-// What a dynamic provider's serialised text (its `__provider` input) loads when
-// the engine's provider host evaluates it: installed packages only, through
-// clients/http.ts's loadPackage (or a builtin's plain require) — never a module
-// of this checkout by path, which the host could not find.
+// What a dynamic resource's `__provider` input (the module the engine's
+// dynamic-provider host runs) refers to, and the provider it yields when run
+// as the host runs it: through @raxx-rotations/provider-host, from this
+// checkout (components/provider-reference.ts).
+import { createRequire } from "node:module";
+import * as path from "node:path";
+import * as vm from "node:vm";
+import type * as pulumi from "@pulumi/pulumi";
 
-/** The packages the text loads, sorted; throws when it requires anything by a relative path. */
-export function packagesLoadedBy(text: string): string[] {
-    const relative = [...text.matchAll(/require\(["'](\.[^"']*)["']\)/g)].map((m) => m[1]);
-    if (relative.length > 0) throw new Error(`the serialised provider requires modules by path: ${relative.join(", ")}`);
-    const names = [
-        ...[...text.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]),
-        ...[...text.matchAll(/loadPackage\)?\(["']([^"']+)["']\)/g)].map((m) => m[1]),
-    ];
-    return [...new Set(names)].sort();
+/** The module and export a `__provider` text names; throws when the text is anything else (code, a path, a secret). */
+export function providerReferencedBy(text: string): { module: string; exportName: string } {
+    const m = /^exports\.handler = \(\) => require\.main\.require\("@raxx-rotations\/provider-host"\)\.load\("([\w/-]+)", "(\w+)"\);$/.exec(
+        text,
+    );
+    if (!m) throw new Error(`__provider is not a reference to a provider of this project: ${text.slice(0, 200)}`);
+    return { module: m[1], exportName: m[2] };
+}
+
+/** Runs `text` as the host does (a module compiled from it, `require.main` its own) and returns the provider its handler gives. */
+export function providerFromText<T = pulumi.dynamic.ResourceProvider>(text: string): T {
+    const mod = { exports: {} as { handler(): T } };
+    const wrapper = vm.runInThisContext(`(function (exports, require, module) {${text}\n})`) as (
+        e: unknown,
+        r: NodeRequire,
+        m: unknown,
+    ) => void;
+    wrapper(mod.exports, createRequire(path.join(__dirname, "..", "..", "provider-host", "index.js")), mod);
+    return mod.exports.handler();
 }

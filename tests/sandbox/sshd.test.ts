@@ -131,7 +131,7 @@ describe("sandbox SSH hosts (real sshd on 127.0.0.1)", function () {
     it("the systemctl stand-in is on the login's PATH and records a restart, attributed to the host", async () => {
         const viaHost = await connect(service.endpoint(HOST).port, service.user, service.privateKey);
         try {
-            const r = await exec(viaHost, "command -v systemctl && systemctl restart raxx-vault");
+            const r = await exec(viaHost, "command -v systemctl && systemctl restart -- raxx-vault");
             assert.equal(r.code, 0, r.stderr);
             assert.match(r.stdout, /raxx-sshd-.*\/bin\/systemctl/);
         } finally {

@@ -1,8 +1,5 @@
 import * as assert from "node:assert/strict";
-import { packagesLoadedBy } from "../helpers/serialised";
-import { createRequire } from "node:module";
-import * as path from "node:path";
-import * as vm from "node:vm";
+import { providerFromText, providerReferencedBy } from "../helpers/serialised";
 import * as pulumi from "@pulumi/pulumi";
 import {
     HEROKU_CONFIG_VARS_TYPE,
@@ -263,24 +260,18 @@ describe("HerokuConfigVars under the mock runtime", () => {
         assert.throws(() => new HerokuConfigVars("bad", { app: "", vars: { A: "x" }, apiKey: "k" }), /app must be a Heroku app name/);
     });
 
-    it("the serialised provider needs nothing from this process but installed packages, and works from its text", async () => {
-        const text = registration().raw.__provider;
-        assert.equal(typeof text, "string");
-        assert.deepEqual(packagesLoadedBy(String(text)), ["p-retry"], "only installed packages are loaded");
-        assert.ok(!String(text).includes("HRKU-mock-key") && !String(text).includes(SECRET_1), "no secret captured");
+    it("the provider goes by reference (no code, no secret in the state) and works from its text, as the provider host loads it", async () => {
+        const text = String(registration().raw.__provider);
+        assert.deepEqual(providerReferencedBy(text), {
+            module: "components/consumers/heroku-config-vars",
+            exportName: "herokuConfigVarsProvider",
+        });
+        assert.ok(!text.includes("HRKU-mock-key") && !text.includes(SECRET_1), "no secret captured");
 
-        // As the dynamic-provider host loads it: a module compiled from the text, requiring from the project.
         const heroku = await startTestHeroku({ apiKey: API_KEY, apps: [APP] });
         try {
-            const mod = { exports: {} as { handler(): HerokuConfigVarsProvider } };
-            const wrapper = vm.runInThisContext(`(function (exports, require, module) {${String(text)}\n})`) as (
-                e: unknown,
-                r: NodeRequire,
-                m: unknown,
-            ) => void;
-            wrapper(mod.exports, createRequire(path.join(__dirname, "..", "..", "provider-host.js")), mod);
-            const loaded = mod.exports.handler();
-            assert.notEqual(loaded, provider, "a copy, not this process's object");
+            const loaded = providerFromText<HerokuConfigVarsProvider>(text);
+            assert.equal(loaded, provider, "this checkout's provider");
             const created = await loaded.create(inputs(heroku));
             assert.equal(heroku.count("PATCH", APP), 1);
             assert.deepEqual((await loaded.read!(APP, created.outs)).props, created.outs);

@@ -192,6 +192,22 @@ describe("Infisical Token Auth client", () => {
         assert.equal((await client.getToken(minted.tokenId))?.revoked, true);
     });
 
+    it("lists an identity's tokens (metadata only: id, name, revoked, minted at), every page", async () => {
+        await client.configureTokenAuth(IDENTITY, { accessTokenTTL: DAYS_90, accessTokenMaxTTL: DAYS_90 });
+        const before = Date.now() - 1000;
+        const minted = [];
+        for (let i = 0; i < 102; i++) minted.push(await client.mintToken(IDENTITY, `t-${i}`));
+        await client.revokeToken(minted[0].tokenId);
+        const listed = await client.listTokens(IDENTITY);
+        assert.equal(listed.length, 102, "both pages");
+        assert.deepEqual(
+            { id: listed[0].tokenId, name: listed[0].name, revoked: listed[0].revoked },
+            { id: minted[0].tokenId, name: "t-0", revoked: true },
+        );
+        assert.ok(listed.every((t) => t.createdAt && t.createdAt.getTime() >= before));
+        assert.ok(!JSON.stringify(listed).includes(minted[1].accessToken), "never a token value");
+    });
+
     it("an expired token is 403 TokenError: reported as expired when checked, a clear error when it is the rotator's", async () => {
         await client.configureTokenAuth(IDENTITY, { accessTokenTTL: DAYS_90, accessTokenMaxTTL: DAYS_90 });
         const minted = await client.mintToken(IDENTITY, "soon-expired");

@@ -9,7 +9,18 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { DeleteAccessKeyCommand, GetAccessKeyLastUsedCommand, ListAccessKeysCommand } from "@aws-sdk/client-iam";
 import { Stack } from "@pulumi/pulumi/automation";
-import { chooseOrphan, findStackLock, IamCalls, IamKey, judgeLock, recoverStack, RecoveryRefused } from "../../operations/recovery";
+import { ListedToken } from "../../clients/infisical-tokens";
+import {
+    chooseOrphan,
+    chooseOrphanToken,
+    findStackLock,
+    IamCalls,
+    IamKey,
+    judgeLock,
+    recoverStack,
+    RecoveryRefused,
+    TokenCalls,
+} from "../../operations/recovery";
 
 const BEGAN = new Date("2026-12-01T10:00:00.500Z");
 const key = (keyId: string, created: string, lastUsed?: string): IamKey => ({
@@ -204,5 +215,116 @@ describe("recover: nothing changes without a confirmation", () => {
         const result = await recoverStack({ stack: fakeStack(calls), iam: fakeIam(calls), since: BEGAN, confirm: async () => true });
         assert.deepEqual(calls, ["cancel", "delete AKIAORPHAN0000000001", "refresh"]);
         assert.match(result.actions.join("\n"), /deleted orphan key AKIAORPHAN0000000001/);
+    });
+});
+
+describe("recover: a token minted by an interrupted update (found by npm run sweep)", () => {
+    const NAME = "raxx-prod-rotation-2026-12-01-infisical-ci";
+    const IDENTITY = "ident-ci-0001";
+    const token = (tokenId: string, created: string, overrides: Partial<ListedToken> = {}): ListedToken => ({
+        tokenId,
+        name: NAME,
+        identityId: IDENTITY,
+        revoked: false,
+        createdAt: new Date(created),
+        ...overrides,
+    });
+    const known = new Set(["tok-known"]);
+
+    it("the one valid token unknown to the state, named as the pending create names it, minted since the update began", () => {
+        const listed = [
+            token("tok-known", "2026-11-01T00:00:00Z"),
+            token("tok-orphan", "2026-12-01T10:00:01Z"),
+            token("tok-revoked", "2026-12-01T10:00:02Z", { revoked: true }),
+            token("tok-other-name", "2026-12-01T10:00:03Z", { name: "made-by-hand" }),
+            token("tok-before", "2026-12-01T09:59:00Z"),
+        ];
+        assert.equal(chooseOrphanToken(IDENTITY, listed, known, BEGAN, NAME)?.tokenId, "tok-orphan");
+        assert.equal(chooseOrphanToken(IDENTITY, listed.slice(2), known, BEGAN, NAME), undefined, "none: the mint never reached Infisical");
+        assert.throws(
+            () =>
+                chooseOrphanToken(
+                    IDENTITY,
+                    [token("tok-a", "2026-12-01T10:00:01Z"), token("tok-b", "2026-12-01T10:00:02Z")],
+                    known,
+                    BEGAN,
+                    NAME,
+                ),
+            /identity ident-ci-0001 has 2 valid tokens named .* tok-a, tok-b/,
+        );
+    });
+
+    function stackWithPendingMint(calls: string[]): Stack {
+        const type = "pulumi-nodejs:dynamic/raxx-rotations:IdentityToken";
+        return {
+            name: "prod",
+            workspace: {
+                workDir: os.tmpdir(),
+                whoAmI: async () => ({ user: "ops", url: "s3://raxx-pulumi-state" }),
+                projectSettings: async () => ({ name: "raxx-rotations", runtime: "nodejs" }),
+            },
+            exportStack: async () => ({
+                version: 3,
+                deployment: {
+                    resources: [{ urn: `urn:pulumi:prod::raxx-rotations::${type}::infisical-ci-slot-b`, type, id: "tok-known" }],
+                    pending_operations: [
+                        {
+                            type: "creating",
+                            resource: {
+                                urn: `urn:pulumi:prod::raxx-rotations::${type}::infisical-ci-slot-a`,
+                                type,
+                                inputs: { identityId: IDENTITY, name: NAME, siteUrl: "https://vault.raxx.app" },
+                            },
+                        },
+                    ],
+                },
+            }),
+            cancel: async () => void calls.push("cancel"),
+            refresh: async () => void calls.push("refresh"),
+        } as unknown as Stack;
+    }
+    const tokens = (calls: string[]): TokenCalls => ({
+        listTokens: async (identity: string) => {
+            calls.push(`list ${identity}`);
+            return [token("tok-known", "2026-11-01T00:00:00Z"), token("tok-orphan", "2026-12-01T10:00:01Z")];
+        },
+        revokeToken: async (id: string) => {
+            calls.push(`revoke ${id}`);
+            return true;
+        },
+    });
+    const noIam: IamCalls = { send: (async () => ({})) as IamCalls["send"], destroy: () => undefined };
+
+    it("asks before revoking; without a yes nothing changes", async () => {
+        const calls: string[] = [];
+        const asked: string[] = [];
+        await assert.rejects(
+            recoverStack({
+                stack: stackWithPendingMint(calls),
+                iam: noIam,
+                tokens: tokens(calls),
+                since: BEGAN,
+                confirm: async (c) => (asked.push(`${c.what} ${c.user} ${c.keyId}`), false),
+            }),
+            /identity ident-ci-0001: not revoking tok-orphan without confirmation/,
+        );
+        assert.deepEqual(asked, ["token identity ident-ci-0001 tok-orphan"]);
+        assert.deepEqual(calls, ["list ident-ci-0001"]);
+    });
+
+    it("with a yes: cancels, revokes the orphan token, clears the pending create", async () => {
+        const calls: string[] = [];
+        const result = await recoverStack({
+            stack: stackWithPendingMint(calls),
+            iam: noIam,
+            tokens: tokens(calls),
+            since: BEGAN,
+            confirm: async () => true,
+        });
+        assert.deepEqual(calls, ["list ident-ci-0001", "cancel", "revoke tok-orphan", "refresh"]);
+        assert.match(
+            result.actions.join("\n"),
+            /identity ident-ci-0001: revoked orphan token tok-orphan \(minted by the interrupted update for infisical-ci-slot-a/,
+        );
     });
 });

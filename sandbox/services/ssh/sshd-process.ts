@@ -401,6 +401,8 @@ function systemctlStandIn(userDir: string): string {
 case "\${1:-}" in
   restart|try-restart|reload-or-restart)
     shift
+    # "--" ends the options, as systemctl reads it (the program sends restart -- UNIT).
+    if [ "\${1:-}" = "--" ]; then shift; fi
     if [ "$#" -eq 0 ]; then echo "Too few arguments." >&2; exit 1; fi
     for unit in "$@"; do
       if grep -qxF -- "$unit" '${failing}' 2>/dev/null; then

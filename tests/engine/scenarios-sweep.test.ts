@@ -1,0 +1,3 @@
+import { scenarioTests } from "./scenarios";
+
+scenarioTests("sweep");

@@ -6,6 +6,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { program } from "../program";
 import { rotationsOutput } from "../rotations/last-applied";
+import { renderPictureHtml } from "../operations/picture/render";
+import { rehearsalPicture } from "./rehearsal-picture";
 import { ReceivedAuditEvent } from "./services/audit-server";
 import { Stack } from "@pulumi/pulumi/automation";
 import { createWorkspaceStack, Engine, ensureEngine, repoRoot } from "./engine";
@@ -30,6 +32,21 @@ export interface RehearsalOptions {
     parallel?: number;
     /** Extra environment for the CLI (e.g. a PULUMI_* diagnostic setting in the bench). */
     engineEnv?: Record<string, string>;
+    /** Write the timeline picture (HTML) there; with keepWorkDir it is also written into the work folder. */
+    picture?: string;
+    /** Write the engine's events there, one JSON line each (what `pulumi up --event-log` writes). */
+    eventLog?: string;
+}
+
+/** One engine operation on one resource during a step (for the timeline picture). */
+export interface EngineOperation {
+    /** The resource's name and type token. */
+    name: string;
+    type: string;
+    op: string;
+    from: number;
+    to: number;
+    failed?: boolean;
 }
 
 export interface StepReport {
@@ -45,6 +62,12 @@ export interface StepReport {
     message?: string;
     /** The program's and the engine's warnings during the step, each once (as `pulumi preview` shows them). */
     warnings: string[];
+    /** The engine's resource operations other than same and read, with their start and end. */
+    engine?: EngineOperation[];
+    /** When the CLI was killed, for a step that killed it. */
+    killedAt?: number;
+    /** Key and token ids by epoch, from the stack outputs after a step that changed something. */
+    keyEpochs?: Record<string, number>;
     invariants: Verdict[];
 }
 
@@ -62,6 +85,8 @@ export interface RehearsalReport {
     auditEvents: ReceivedAuditEvent[];
     /** The stack's `rotations` output after the last step (ids, epochs, gates, evidence: nothing secret). */
     rotations?: Record<string, unknown>;
+    /** Where the timeline picture was written. */
+    pictures?: string[];
 }
 
 /** A stack of the project deployed by the real engine against a fresh local world, and how to end both. */
@@ -140,7 +165,18 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
     const steps: StepReport[] = [];
     let rotations: Record<string, unknown> | undefined;
     try {
-        const runner = new StepRunner(stack, world, workDir, log, engineOutput, sandbox.hostNames, options.parallel);
+        const wantPicture = options.picture !== undefined || options.keepWorkDir === true;
+        const runner = new StepRunner(
+            stack,
+            world,
+            workDir,
+            log,
+            engineOutput,
+            sandbox.hostNames,
+            options.parallel,
+            wantPicture,
+            options.eventLog,
+        );
         const total = options.scenario.steps.length;
         for (const [index, step] of options.scenario.steps.entries()) {
             log(`[${index + 1}/${total}] ${describeStep(step)}`);
@@ -162,7 +198,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
     const timelines = world.exportTimeline();
     const invariants = aggregate(steps);
     const verdict = steps.every((s) => s.met) && invariants.every((v) => v.held) ? "pass" : "fail";
-    return {
+    const report: RehearsalReport = {
         scenario: options.scenario.name,
         description: options.scenario.description,
         stackFile,
@@ -175,6 +211,13 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
         auditEvents: world.audit.events(),
         ...(rotations ? { rotations } : {}),
     };
+    const targets = [options.picture, options.keepWorkDir ? path.join(workDir, "report.html") : undefined].filter((f): f is string => !!f);
+    if (targets.length) {
+        const html = renderPictureHtml(rehearsalPicture(report));
+        for (const file of targets) fs.writeFileSync(file, html);
+        report.pictures = targets;
+    }
+    return report;
 }
 
 function aggregate(steps: StepReport[]): Verdict[] {

@@ -22,13 +22,17 @@ import { describeStep, Step, stepKind, StepKind } from "./scenario";
 import { HostPresence } from "./services/ssh/host-service";
 import { editCredentials, ownerOf, stackCredentials } from "./stack-file";
 import { World, WorldEvent } from "./world";
-import type { StepReport } from "./rehearsal";
+import type { EngineOperation, StepReport } from "./rehearsal";
 
 export class StepRunner {
     private armedKill?: { after: string; nth: number };
     private killed = false;
     /** Warnings of the step in progress, in order, without repeats (the engine sends each twice). */
     private warnings: string[] = [];
+    /** The step's engine operations, and those still running by URN and op. */
+    private operations: EngineOperation[] = [];
+    private running = new Map<string, EngineOperation>();
+    private killedAt?: number;
 
     constructor(
         private readonly stack: Stack,
@@ -39,6 +43,10 @@ export class StepRunner {
         /** Rewritten host consumer ("127.0.0.1:<port>:<path>") → its name in the stack file ("<host>:<envFile>"). */
         private readonly hostNames: Map<string, string>,
         private readonly parallel?: number,
+        /** Read which epoch each key belongs to after every up that changed something (for the timeline picture). */
+        private readonly recordEpochs = false,
+        /** Append every engine event of every step there, one JSON line each, as `pulumi up --event-log` writes them. */
+        private readonly eventLog?: string,
     ) {}
 
     async run(index: number, step: Step): Promise<StepReport> {
@@ -47,6 +55,9 @@ export class StepRunner {
         const expect = ["up", "preview", "refresh", "recover"].includes(kind) ? ((body.expect as string) ?? "ok") : undefined;
         const startedAt = now();
         this.warnings = [];
+        this.operations = [];
+        this.running.clear();
+        this.killedAt = undefined;
         let outcome = "ok";
         let message: string | undefined;
         try {
@@ -56,6 +67,9 @@ export class StepRunner {
             message = (err as Error).message;
         }
         const endedAt = now();
+        for (const op of this.running.values()) this.operations.push({ ...op, to: endedAt, failed: true });
+        this.running.clear();
+        const keyEpochs = this.recordEpochs && kind === "up" && outcome === "changes" ? await this.keyEpochs() : undefined;
         const met = judge(kind, expect, outcome, body.match as string | undefined, message);
         const invariants = await this.judgeInvariants(kind, outcome, startedAt, endedAt);
         return {
@@ -71,6 +85,9 @@ export class StepRunner {
             ...(message ? { message } : {}),
             warnings: this.warnings,
             invariants,
+            ...(this.operations.length ? { engine: this.operations } : {}),
+            ...(this.killedAt ? { killedAt: this.killedAt } : {}),
+            ...(keyEpochs ? { keyEpochs } : {}),
         };
     }
 
@@ -271,6 +288,7 @@ export class StepRunner {
             if (++seen < nth) return;
             for (const pid of childProcessesNamed(process.pid, "pulumi")) {
                 this.killed = true;
+                this.killedAt ??= now();
                 killProcessTree(pid);
                 this.log(`      killed the CLI (pid ${pid}) after "${after}"`);
             }
@@ -280,6 +298,24 @@ export class StepRunner {
     }
 
     private progress(event: EngineEvent): void {
+        // Not the debug diagnostics: @pulumi/pulumi logs each RegisterResource answer there, secret outputs in plaintext.
+        if (this.eventLog && !isDebugDiagnostic(event)) fs.appendFileSync(this.eventLog, `${JSON.stringify(event)}\n`);
+        const pre = event.resourcePreEvent?.metadata;
+        if (pre && pre.op !== "same" && pre.op !== "read" && !event.resourcePreEvent?.planning) {
+            this.running.set(`${pre.urn} ${pre.op}`, {
+                name: pre.urn.split("::").pop() ?? pre.urn,
+                type: pre.type,
+                op: pre.op,
+                from: now(),
+                to: 0,
+            });
+        }
+        const done = event.resOutputsEvent?.metadata ?? event.resOpFailedEvent?.metadata;
+        const started = done && this.running.get(`${done.urn} ${done.op}`);
+        if (done && started) {
+            this.running.delete(`${done.urn} ${done.op}`);
+            this.operations.push({ ...started, to: now(), ...(event.resOpFailedEvent ? { failed: true } : {}) });
+        }
         const meta = event.resOutputsEvent?.metadata;
         if (meta && meta.op !== "same" && meta.op !== "read") {
             const name = meta.urn.split("::").pop();
@@ -295,6 +331,13 @@ export class StepRunner {
                 this.log(`      warning: ${text}`);
             }
         }
+    }
+
+    /** Which epoch each key or token id belongs to, from the `rotations` output. */
+    private async keyEpochs(): Promise<Record<string, number>> {
+        const outputs = await this.stack.outputs();
+        const rotations = (outputs.rotations?.value ?? {}) as Record<string, { keys?: { epoch: number; keyId: string }[] }>;
+        return Object.fromEntries(Object.values(rotations).flatMap((r) => (r.keys ?? []).map((k) => [k.keyId, k.epoch] as const)));
     }
 
     private credentials(): Promise<Credential[]> {
@@ -334,6 +377,7 @@ export class StepRunner {
         for (const text of this.world.hosts?.impostorReceived() ?? []) places.push(["an impostor SSH host's stdin", text]);
         const stateDir = path.join(this.workDir, "state");
         for (const file of listFiles(stateDir)) places.push([`state ${path.relative(stateDir, file)}`, fs.readFileSync(file, "utf8")]);
+        if (this.eventLog && fs.existsSync(this.eventLog)) places.push(["the event log", fs.readFileSync(this.eventLog, "utf8")]);
         const found = places.filter(([, text]) => containsIssuedSecret(text, (s) => this.world.isIssuedSecret(s))).map(([where]) => where);
         return {
             name: "no secret in plaintext",
@@ -428,6 +472,11 @@ function listFiles(dir: string): string[] {
         .readdirSync(dir, { recursive: true, withFileTypes: true })
         .filter((d) => d.isFile() && d.name.endsWith(".json"))
         .map((d) => path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name));
+}
+
+/** A debug diagnostic of the event stream (see operations/picture/from-event-log.ts, secretBearingDiagnostics). */
+function isDebugDiagnostic(event: EngineEvent): boolean {
+    return (event.diagnosticEvent?.severity as string | undefined) === "debug";
 }
 
 export function now(): number {

@@ -11,6 +11,7 @@
 //    bump's wall time, the state's size, and the part of the bump spent saving
 //    checkpoints (the same bump with the engine's checkpoints skipped, a
 //    diagnostic that production never uses). `--json` prints that table.
+// `--report FILE.html` writes the timeline picture of run 1.
 // A script, not a test: numbers vary with the machine.
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -45,7 +46,7 @@ interface RotationLatency {
  * delay); every other consumer writes in parallel: one latency) + the probes
  * twice (before and after the deactivation).
  */
-async function rotationAgainstFloor(latency: RotationLatency): Promise<string[]> {
+async function rotationAgainstFloor(latency: RotationLatency, picture?: string): Promise<string[]> {
     const faults: Step[] = [
         { fault: { service: "heroku", method: "PATCH", delayMs: latency.writeMs } },
         { fault: { service: "infisical", method: "POST", delayMs: latency.writeMs } },
@@ -56,6 +57,7 @@ async function rotationAgainstFloor(latency: RotationLatency): Promise<string[]>
     ];
     const report = await rehearse({
         scenario: parseScenario({ name: "bench-bump", steps: ["up", { set: { "credentials.vault-operator.epoch": 2 } }, ...faults, "up"] }),
+        picture,
     });
     if (report.verdict !== "pass") throw new Error("the bump rehearsal failed; run npm run rehearse to see why");
     const bump = report.steps[report.steps.length - 1];
@@ -243,6 +245,7 @@ async function main(): Promise<void> {
             parallel: { type: "string", default: "64" },
             only: { type: "string", default: "rotation,writes,preview" },
             scale: { type: "boolean", default: false },
+            report: { type: "string" },
             json: { type: "boolean", default: false },
         },
     });
@@ -262,7 +265,9 @@ async function main(): Promise<void> {
     const sizes = values.sizes!.split(",").map(Number);
     console.log(`raxx-rotations bench (${os.cpus().length} cores, node ${process.version}) in ${repoRoot}`);
     if (only.has("rotation")) {
-        for (const line of await rotationAgainstFloor({ writeMs: 300, probeMs: 200 })) console.log(line);
+        const picture = values.report ? path.resolve(values.report) : undefined;
+        for (const line of await rotationAgainstFloor({ writeMs: 300, probeMs: 200 }, picture)) console.log(line);
+        if (picture) console.log(`  timeline picture of that run: ${picture}`);
     }
     if (only.has("writes")) {
         console.log(

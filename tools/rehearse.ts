@@ -1,7 +1,8 @@
-// npm run rehearse [-- --scenario FILE] [--json] [--keep] [--parallel N]
+// npm run rehearse [-- --scenario FILE] [--json] [--keep] [--parallel N] [--report FILE.html]
 // Rehearses a rotation end to end with no cloud account: the real Pulumi engine,
 // the program, and a local world (moto, GitHub). Exit 0 only when every
 // invariant and every step's expectation held; 2 for a bad scenario file.
+import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { keepRunningWhenOutputCloses } from "../operations/closed-output";
@@ -22,11 +23,15 @@ async function main(): Promise<number> {
             json: { type: "boolean", default: false },
             keep: { type: "boolean", default: false },
             parallel: { type: "string" },
+            report: { type: "string" },
+            "event-log": { type: "string" },
             help: { type: "boolean", short: "h", default: false },
         },
     });
     if (values.help) {
-        console.log("usage: npm run rehearse [-- --scenario FILE] [--stack prod] [--json] [--keep] [--parallel N]");
+        console.log("usage: npm run rehearse [-- --scenario FILE] [--stack prod] [--json] [--keep] [--parallel N] [--report FILE.html]");
+        console.log("  --report FILE  the timeline picture (HTML); default: a file in the temp folder, named at the end");
+        console.log("  --event-log FILE  the engine's events, as `pulumi up --event-log` writes them (npm run report draws them)");
         console.log("  --parallel N  resource operations at once, as `pulumi up --parallel N` (default: 4 x CPUs)");
         return 0;
     }
@@ -48,16 +53,20 @@ async function main(): Promise<number> {
     }
     // With --json, progress goes to stderr so stdout is one JSON document.
     const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
+    const picture = path.resolve(values.report ?? path.join(os.tmpdir(), `raxx-rehearsal-${scenario.name}.html`));
     const report = await rehearse({
         scenario,
         stackFile: path.join(repoRoot, `Pulumi.${values.stack}.yaml`),
         log,
         keepWorkDir: values.keep,
         parallel,
+        picture,
+        eventLog: values["event-log"] ? path.resolve(values["event-log"]) : undefined,
     });
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else log(formatReport(report));
     if (report.workDir) log(`work folder kept: ${report.workDir}`);
+    log(`timeline picture: ${picture}`);
     return report.verdict === "pass" ? 0 : 1;
 }
 

@@ -1,0 +1,57 @@
+// npm run report -- EVENT_LOG [--out FILE.html] [--scrub]
+// The timeline picture of a real `pulumi up` (operations/picture/from-event-log.ts)
+// from the engine's event log, written with `pulumi up --event-log EVENT_LOG`:
+// one self-contained HTML file to attach to the change record. The event log
+// itself carries secrets (debug diagnostics: see secretBearingDiagnostics):
+// `--scrub` rewrites it without them; never attach the raw file.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { eventLogPicture, parseEventLog, scrubbedEventLog, secretBearingDiagnostics } from "../operations/picture/from-event-log";
+import { renderPictureHtml } from "../operations/picture/render";
+
+function main(): number {
+    const { values, positionals } = parseArgs({
+        options: {
+            out: { type: "string" },
+            scrub: { type: "boolean", default: false },
+            help: { type: "boolean", short: "h", default: false },
+        },
+        allowPositionals: true,
+    });
+    if (values.help || positionals.length !== 1) {
+        console.log("usage: npm run report -- EVENT_LOG [--out FILE.html] [--scrub]   (EVENT_LOG from `pulumi up --event-log EVENT_LOG`)");
+        console.log("  --scrub  rewrite EVENT_LOG without its debug diagnostics, which quote secret values");
+        return values.help ? 0 : 2;
+    }
+    const log = positionals[0];
+    let text: string;
+    try {
+        text = fs.readFileSync(log, "utf8");
+    } catch (err) {
+        console.error(`cannot read ${log}: ${(err as Error).message}`);
+        return 2;
+    }
+    const out = path.resolve(values.out ?? log.replace(/(\.[^./]*)?$/, ".html"));
+    try {
+        const events = parseEventLog(text);
+        fs.writeFileSync(out, renderPictureHtml(eventLogPicture(events, `pulumi up — ${path.basename(log)}`)));
+        const debug = secretBearingDiagnostics(events);
+        if (debug > 0 && values.scrub) {
+            fs.writeFileSync(log, scrubbedEventLog(events), { mode: 0o600 });
+            console.log(`scrubbed ${log}: removed ${debug} debug diagnostics (they quote secret values)`);
+        } else if (debug > 0) {
+            console.error(
+                `warning: ${log} holds ${debug} debug diagnostics, in which @pulumi/pulumi quotes resource outputs — secret ones in plaintext. ` +
+                    "Do not keep or share that file: delete it, or rerun with --scrub. The picture holds ids and names only.",
+            );
+        }
+    } catch (err) {
+        console.error((err as Error).message);
+        return 2;
+    }
+    console.log(`timeline picture: ${out}`);
+    return 0;
+}
+
+process.exitCode = main();

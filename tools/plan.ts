@@ -6,7 +6,7 @@
 // second run's StackReference as a deployed stack's would, and prints per
 // credential what `pulumi up` would do. No Pulumi CLI, no credentials; the mock
 // secret values never reach the output.
-import { Credential } from "../config/schema";
+import { Credential, isPlaceholder } from "../config/schema";
 import { ConfigError, parseCredentials } from "../config/validate";
 import { fakeSecretFor, runProgram, Run } from "../operations/mock-run";
 import { isSecure, parseArgs, readAtRef, readWorkingTree, StackConfig, StackFileError } from "../operations/stack-config";
@@ -21,6 +21,9 @@ export const SECURE_PLACEHOLDERS: Record<string, string> = {
     "github:token": "plan-placeholder-github-token",
 };
 export const PLACEHOLDER_PROJECT_ID = "plan-placeholder-project-id";
+/** What the mock run is given for the prod file's other REPLACE-… placeholders (an identity id; a public host key, nothing secret). */
+export const PLACEHOLDER_IDENTITY_ID = "plan-placeholder-identity";
+export const PLACEHOLDER_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFNsPaBv9FRSGWLJvDnBjh75aKwmFF+rP3RkRnXpKmPC";
 
 interface KeyOut {
     epoch: number;
@@ -59,7 +62,42 @@ function mockConfig(stack: StackConfig, notes: Set<string>): { credentials: unkn
         }
         config[key] = typeof v === "string" ? v : JSON.stringify(v);
     }
-    return { credentials: stack.config["raxx-rotations:credentials"], config };
+    return { credentials: withoutPlaceholders(stack.config["raxx-rotations:credentials"], notes, config), config };
+}
+
+/**
+ * The prod file's REPLACE-… placeholders (an identity id, a host key, the
+ * rotator identity) that `pulumi up` refuses until they are set: the mock run
+ * gets stand-ins, with a note, so that a reviewer still sees the plan.
+ */
+function withoutPlaceholders(credentials: unknown, notes: Set<string>, config: Record<string, string>): unknown {
+    const rotator = config["raxx-rotations:infisicalRotatorIdentityId"];
+    if (typeof rotator === "string" && isPlaceholder(rotator)) {
+        config["raxx-rotations:infisicalRotatorIdentityId"] = `${PLACEHOLDER_IDENTITY_ID}-rotator`;
+        notes.add(
+            "note: raxx-rotations:infisicalRotatorIdentityId is still a REPLACE-... placeholder (pulumi up refuses it until it is set)",
+        );
+    }
+    if (typeof credentials !== "object" || credentials === null) return credentials;
+    const copy = structuredClone(credentials) as Record<
+        string,
+        { identityId?: unknown; consumers?: { hosts?: { hostKey?: unknown; host?: unknown }[] } }
+    >;
+    for (const [name, entry] of Object.entries(copy)) {
+        if (typeof entry?.identityId === "string" && isPlaceholder(entry.identityId)) {
+            entry.identityId = `${PLACEHOLDER_IDENTITY_ID}-${name}`;
+            notes.add(`note: credentials.${name}.identityId is still a REPLACE-... placeholder (pulumi up refuses it until it is set)`);
+        }
+        for (const [i, h] of (entry?.consumers?.hosts ?? []).entries()) {
+            if (typeof h?.hostKey === "string" && isPlaceholder(h.hostKey)) {
+                h.hostKey = PLACEHOLDER_HOST_KEY;
+                notes.add(
+                    `note: credentials.${name}.consumers.hosts[${i}].hostKey is still a REPLACE-... placeholder (pulumi up refuses it until it is set)`,
+                );
+            }
+        }
+    }
+    return copy;
 }
 
 /**

@@ -1,6 +1,8 @@
-// The workflows are for the users' GitHub, not run here: parse them and check the
-// steps, permissions and npm scripts they rely on.
+// The workflows are for the users' GitHub, not run here: actionlint checks them
+// (built from Go modules, engine/actionlint.sh), and these tests check the steps,
+// permissions, matrices and npm scripts they rely on.
 import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
@@ -10,24 +12,33 @@ const scripts = (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "ut
 
 interface Step {
     name?: string;
+    id?: string;
     uses?: string;
     run?: string;
     if?: string;
     with?: Record<string, unknown>;
     env?: Record<string, string>;
 }
+interface Job {
+    "runs-on": string;
+    needs?: string | string[];
+    if?: string;
+    permissions?: Record<string, string>;
+    environment?: string;
+    concurrency?: { group: string; "cancel-in-progress": boolean };
+    strategy?: { "fail-fast"?: boolean; matrix: Record<string, unknown> };
+    env?: Record<string, string>;
+    steps: Step[];
+}
 interface Workflow {
     on: Record<string, unknown>;
     permissions?: Record<string, string>;
-    jobs: Record<string, { "runs-on": string; permissions?: Record<string, string>; steps: Step[] }>;
+    jobs: Record<string, Job>;
 }
 
-function load(name: string): { wf: Workflow; steps: Step[]; text: string } {
+function load(name: string): { wf: Workflow; text: string } {
     const text = fs.readFileSync(path.join(root, ".github", "workflows", name), "utf8");
-    const wf = parse(text) as Workflow;
-    const jobs = Object.values(wf.jobs);
-    assert.equal(jobs.length, 1, `${name}: one job`);
-    return { wf, steps: jobs[0].steps, text };
+    return { wf: parse(text) as Workflow, text };
 }
 
 /** Every `npm run X` (and `npm test`) in the steps names a script of package.json. */
@@ -49,15 +60,57 @@ const index = (steps: Step[], pred: (s: Step) => boolean, what: string): number 
     return i;
 };
 
-describe(".github/workflows", () => {
-    describe("drift.yml", () => {
-        const { wf, steps, text } = load("drift.yml");
+/** A job with one runner per stack file, from a job that lists them. */
+function assertPerStack(wf: Workflow, job: string, lister: string): void {
+    const j = wf.jobs[job];
+    assert.equal(j.needs, lister);
+    assert.equal(j.strategy?.["fail-fast"], false, "one stack's failure does not cancel the others");
+    assert.equal(j.strategy?.matrix.stack, `\${{ fromJSON(needs.${lister}.outputs.stacks) }}`);
+    const list = wf.jobs[lister].steps.find((s) => s.id === "list");
+    assert.ok(list, `${lister} lists the stacks`);
+    // The listing, run here: every Pulumi.<stack>.yaml of the repository.
+    const script = String(list.run).replace(/ >> "\$GITHUB_OUTPUT"$/, "");
+    if (/^echo "stacks=/.test(script)) {
+        const out = execFileSync("bash", ["-c", script], { cwd: root, encoding: "utf8" }).trim();
+        assert.equal(
+            out,
+            `stacks=${JSON.stringify(
+                fs
+                    .readdirSync(root)
+                    .filter((f) => /^Pulumi\..+\.yaml$/.test(f))
+                    .map((f) => f.slice(7, -5))
+                    .sort(),
+            )}`,
+        );
+    }
+    // Stack names reach scripts through env, never spliced into them.
+    for (const step of j.steps)
+        assert.doesNotMatch(step.run ?? "", /\$\{\{ *matrix\./, `${job}: ${step.name ?? step.run}: matrix value spliced into a script`);
+}
 
-        it("runs daily and on demand", () => {
+describe(".github/workflows", () => {
+    it("actionlint (v1.7.12, built from Go modules) finds nothing to fix", function () {
+        this.timeout(10 * 60_000);
+        const bin = execFileSync("bash", [path.join(root, "engine", "actionlint.sh")], { cwd: root, encoding: "utf8" }).trim();
+        const files = fs.readdirSync(path.join(root, ".github", "workflows")).map((f) => path.join(".github", "workflows", f));
+        assert.deepEqual(files.map((f) => path.basename(f)).sort(), ["deploy.yml", "drift.yml", "pr.yml", "rotate.yml"]);
+        try {
+            execFileSync(bin, ["-shellcheck=", "-pyflakes=", ...files], { cwd: root, encoding: "utf8", stdio: "pipe" });
+        } catch (err) {
+            assert.fail(`actionlint:\n${(err as { stdout?: string }).stdout ?? (err as Error).message}`);
+        }
+    });
+
+    describe("drift.yml", () => {
+        const { wf, text } = load("drift.yml");
+        const steps = wf.jobs.drift.steps;
+
+        it("runs daily and on demand, one runner per stack file", () => {
             const schedule = wf.on.schedule as { cron: string }[];
             assert.equal(schedule.length, 1);
             assert.match(schedule[0].cron, /^\d+ \d+ \* \* \*$/, "once a day");
             assert.ok("workflow_dispatch" in wf.on);
+            assertPerStack(wf, "drift", "stacks");
         });
 
         it("gets AWS credentials through OIDC, not long-lived keys", () => {
@@ -68,51 +121,119 @@ describe(".github/workflows", () => {
             assert.doesNotMatch(text, /AWS_SECRET_ACCESS_KEY|aws-secret-access-key/);
         });
 
-        it("previews prod with refresh and expect-no-changes through pulumi/actions@v6, after npm ci and the credentials", () => {
+        it("previews each stack with refresh and expect-no-changes through pulumi/actions@v6, after npm ci and the credentials", () => {
             const ci = index(steps, (s) => s.run === "npm ci", "npm ci");
             const aws = index(steps, (s) => (s.uses ?? "").startsWith("aws-actions/configure-aws-credentials"), "aws");
             const preview = index(steps, (s) => s.uses === "pulumi/actions@v6", "pulumi/actions@v6");
             assert.ok(ci < preview && aws < preview);
             const p = steps[preview];
             assert.equal(p.with?.command, "preview");
-            assert.equal(p.with?.["stack-name"], "prod");
+            assert.equal(p.with?.["stack-name"], "${{ matrix.stack }}");
             assert.equal(p.with?.refresh, true);
             assert.equal(p.with?.["expect-no-changes"], true);
             assert.equal(p.env?.PULUMI_ACCESS_TOKEN, "${{ secrets.PULUMI_ACCESS_TOKEN }}");
         });
 
         it("then checks cadence and observation windows with npm run status --check, even after drift", () => {
-            const at = index(steps, (s) => /npm run status -- --stack prod --check/.test(s.run ?? ""), "status --check");
+            const at = index(steps, (s) => /npm run status -- --stack "\$STACK" --check/.test(s.run ?? ""), "status --check");
             assert.ok(at > index(steps, (s) => s.run === "npm ci", "npm ci"));
             assert.equal(steps[at].if, "${{ !cancelled() }}");
+            assert.equal(wf.jobs.drift.env?.STACK, "${{ matrix.stack }}");
             assertScriptsExist("drift.yml", steps);
         });
     });
 
     describe("pr.yml", () => {
-        const { wf, steps } = load("pr.yml");
+        const { wf } = load("pr.yml");
 
-        it("runs on pull requests with read-only permissions", () => {
+        it("runs on pull requests with read-only permissions: npm test once, a plan per stack file", () => {
             assert.ok("pull_request" in wf.on);
             assert.deepEqual(wf.permissions, { contents: "read" });
+            const test = wf.jobs.test.steps;
+            assert.ok(index(test, (s) => s.run === "npm ci", "npm ci") < index(test, (s) => s.run === "npm test", "npm test"));
+            assertPerStack(wf, "plan", "stacks");
         });
 
-        it("checks out the full history, so the base branch's stack file is there", () => {
+        it("plans each stack against the base branch (full history checked out) into the job summary", () => {
+            const steps = wf.jobs.plan.steps;
             const checkout = steps[index(steps, (s) => (s.uses ?? "").startsWith("actions/checkout@"), "checkout")];
             assert.equal(checkout.with?.["fetch-depth"], 0);
-        });
-
-        it("runs npm ci, npm test, and npm run plan against the base branch into the job summary", () => {
-            const ci = index(steps, (s) => s.run === "npm ci", "npm ci");
-            const test = index(steps, (s) => s.run === "npm test", "npm test");
-            const planAt = index(steps, (s) => /npm run (--silent )?plan -- --stack prod --base/.test(s.run ?? ""), "plan");
-            assert.ok(ci < test && ci < planAt);
-            const plan = steps[planAt];
+            const plan = steps[index(steps, (s) => /npm run (--silent )?plan -- --stack "\$STACK" --base/.test(s.run ?? ""), "plan")];
             assert.equal(plan.env?.BASE_REF, "${{ github.base_ref }}");
+            assert.equal(plan.env?.STACK, "${{ matrix.stack }}");
             assert.match(plan.run ?? "", /--base "origin\/\$BASE_REF"/);
             assert.match(plan.run ?? "", />> "\$GITHUB_STEP_SUMMARY"/);
             assert.match(plan.run ?? "", /exit \$code/, "a refused plan fails the job after the summary is written");
             assertScriptsExist("pr.yml", steps);
+        });
+    });
+
+    describe("rotate.yml", () => {
+        const { wf } = load("rotate.yml");
+        const steps = wf.jobs.rotate.steps;
+
+        it("runs daily and on demand with least privilege: contents and pull requests, write; nothing else", () => {
+            assert.ok("workflow_dispatch" in wf.on);
+            assert.match((wf.on.schedule as { cron: string }[])[0].cron, /^\d+ \d+ \* \* \*$/);
+            assert.deepEqual(wf.permissions, { contents: "write", "pull-requests": "write" });
+            for (const job of Object.values(wf.jobs)) assert.equal(job.permissions, undefined, "no job widens them");
+            assertPerStack(wf, "rotate", "stacks");
+        });
+
+        it("bumps what is due against the default branch, then opens or updates ONE pull request per stack, its body the plan", () => {
+            const bump = index(
+                steps,
+                (s) => /npm run --silent bump -- --stack "\$STACK" --due --base "origin\/\$DEFAULT_BRANCH"/.test(s.run ?? ""),
+                "bump --due",
+            );
+            const pr = index(steps, (s) => /gh pr create/.test(s.run ?? ""), "gh pr create");
+            assert.ok(bump < pr);
+            const run = steps[pr].run!;
+            assert.match(run, /branch="rotate\/\$STACK"/);
+            assert.match(run, /git diff --quiet -- "Pulumi\.\$STACK\.yaml"/, "nothing due: no pull request");
+            assert.match(run, /npm run --silent plan -- --stack "\$STACK" --base "origin\/\$DEFAULT_BRANCH"/);
+            assert.match(run, /gh pr edit "\$branch" --body-file body\.md/, "an open one is updated, not duplicated");
+            assert.match(run, /git push -q --force origin "\$branch"/);
+            assert.equal(wf.jobs.rotate.concurrency?.["cancel-in-progress"], false);
+            assertScriptsExist("rotate.yml", steps);
+        });
+    });
+
+    describe("deploy.yml", () => {
+        const { wf, text } = load("deploy.yml");
+        const up = wf.jobs.up;
+
+        it("runs on pushes to the default branch that change stack files, per changed stack, in the stack's environment, one at a time", () => {
+            const push = wf.on.push as { branches: string[]; paths: string[] };
+            assert.deepEqual(push.branches, ["main"]);
+            assert.deepEqual(push.paths, ["Pulumi.*.yaml"]);
+            assert.equal(up.needs, "changed");
+            assert.equal(up.strategy?.matrix.stack, "${{ fromJSON(needs.changed.outputs.stacks) }}");
+            assert.equal(up.environment, "${{ matrix.stack }}");
+            assert.deepEqual(up.concurrency, { group: "rotate-${{ matrix.stack }}", "cancel-in-progress": false });
+            assert.deepEqual(wf.permissions, { contents: "read", "id-token": "write" });
+            assert.doesNotMatch(text, /aws-secret-access-key/);
+        });
+
+        it("pulumi up with the CLI from pulumi/actions, AWS by OIDC; on failure says what to run; uploads the picture and the scrubbed event log", () => {
+            const aws = index(up.steps, (s) => s.uses === "aws-actions/configure-aws-credentials@v4", "aws");
+            const cli = index(up.steps, (s) => s.uses === "pulumi/actions@v6", "pulumi/actions@v6");
+            const run = index(
+                up.steps,
+                (s) => /pulumi up --yes .*--stack "\$STACK" --event-log "\$RUNNER_TEMP\/events\.jsonl"/.test(s.run ?? ""),
+                "pulumi up",
+            );
+            assert.ok(aws < run && cli < run);
+            const report =
+                up.steps[
+                    index(up.steps, (s) => /npm run report -- "\$RUNNER_TEMP\/events\.jsonl" .*--scrub/.test(s.run ?? ""), "report --scrub")
+                ];
+            assert.equal(report.if, "${{ always() }}");
+            const advice = up.steps[index(up.steps, (s) => s.if === "${{ failure() }}", "failure advice")];
+            assert.match(advice.run ?? "", /npm run recover -- --stack \$STACK/);
+            const upload = index(up.steps, (s) => s.uses === "actions/upload-artifact@v4", "upload");
+            assert.ok(upload > index(up.steps, (s) => s === report, "report"), "uploaded only after the scrub");
+            assertScriptsExist("deploy.yml", up.steps);
         });
     });
 });

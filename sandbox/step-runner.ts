@@ -33,6 +33,8 @@ export class StepRunner {
     private operations: EngineOperation[] = [];
     private running = new Map<string, EngineOperation>();
     private killedAt?: number;
+    /** Engine operations are recorded for ups only (a preview or refresh changes nothing). */
+    private recording = false;
 
     constructor(
         private readonly stack: Stack,
@@ -58,6 +60,7 @@ export class StepRunner {
         this.operations = [];
         this.running.clear();
         this.killedAt = undefined;
+        this.recording = kind === "up";
         let outcome = "ok";
         let message: string | undefined;
         try {
@@ -67,7 +70,9 @@ export class StepRunner {
             message = (err as Error).message;
         }
         const endedAt = now();
-        for (const op of this.running.values()) this.operations.push({ ...op, to: endedAt, failed: true });
+        // Operations still open when an up failed or was killed are the ones it broke off.
+        if (outcome === "fail" || outcome === "killed")
+            for (const op of this.running.values()) this.operations.push({ ...op, to: endedAt, failed: true });
         this.running.clear();
         const keyEpochs = this.recordEpochs && kind === "up" && outcome === "changes" ? await this.keyEpochs() : undefined;
         const met = judge(kind, expect, outcome, body.match as string | undefined, message);
@@ -301,7 +306,7 @@ export class StepRunner {
         // Not the debug diagnostics: @pulumi/pulumi logs each RegisterResource answer there, secret outputs in plaintext.
         if (this.eventLog && !isDebugDiagnostic(event)) fs.appendFileSync(this.eventLog, `${JSON.stringify(event)}\n`);
         const pre = event.resourcePreEvent?.metadata;
-        if (pre && pre.op !== "same" && pre.op !== "read" && !event.resourcePreEvent?.planning) {
+        if (this.recording && pre && !["same", "read", "refresh"].includes(pre.op) && !event.resourcePreEvent?.planning) {
             this.running.set(`${pre.urn} ${pre.op}`, {
                 name: pre.urn.split("::").pop() ?? pre.urn,
                 type: pre.type,

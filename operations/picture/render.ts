@@ -97,7 +97,11 @@ export function renderPictureHtml(p: TimelinePicture): string {
         parts.push(`<text class="section" x="8" y="${y + 14}">${esc(title)}</text>`);
         y += ROW + GAP;
     };
-    const label = (text: string, cls = "label") => parts.push(`<text class="${cls}" x="8" y="${y + 14}">${esc(text)}</text>`);
+    // Labels end before the plot (and the key's swatch): a long one is cut, whole in its tooltip.
+    const label = (text: string, cls = "label") => {
+        const shown = text.length > 56 ? `${text.slice(0, 55)}…` : text;
+        parts.push(`<text class="${cls}" x="8" y="${y + 14}">${esc(shown)}<title>${esc(text)}</title></text>`);
+    };
 
     section("scenario steps");
     for (const s of p.steps) {

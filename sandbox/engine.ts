@@ -205,6 +205,7 @@ export const sandboxPassphrase = "rehearsal";
  * secrets provider, run by the engine's CLI.
  */
 export async function createWorkspaceStack(opts: WorkspaceStackOptions): Promise<Stack> {
+    isolateInlineRunConnections();
     const ws = workspacePaths(opts.workDir);
     const pulumiCommand = await PulumiCommand.get({ root: opts.engine.pulumiRoot });
     const stack = await LocalWorkspace.createOrSelectStack(
@@ -221,6 +222,35 @@ export async function createWorkspaceStack(opts: WorkspaceStackOptions): Promise
         await stack.setAllConfig(opts.config);
     }
     return stack;
+}
+
+/**
+ * Gives each inline run's connections to its engine subchannels of their own.
+ *
+ * Why: every rehearsal, engine test, sweep and bench runs many inline programs
+ * in one process, one CLI after another. @pulumi/pulumi (3.270) never closes an
+ * inline run's monitor and engine clients — its disconnect closes the
+ * module-level clients, while an inline run keeps its own in AsyncLocalStorage —
+ * and grpc-js shares one subchannel per address across the whole process. When
+ * a CLI dies under its program (a kill, a sweep point), the program's next call
+ * finds the port closed and that subchannel stays in TRANSIENT_FAILURE, retrying
+ * with backoff for as long as the process lives. A later run whose CLI happens
+ * to listen on the same recycled port gets that subchannel for its brand-new
+ * client, and its first RegisterResource fails at once with "14 UNAVAILABLE: No
+ * connection established" although its engine is up and listening: the engine
+ * tier's rare flake (tests/sandbox/inline-connections.test.ts reproduces it). A
+ * local subchannel pool per client removes the sharing. `pulumi up` is not
+ * affected: its program runs in a process of its own.
+ */
+export function isolateInlineRunConnections(): void {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const runtime = require("@pulumi/pulumi/runtime") as { grpcClientOptions?: Record<string, unknown> };
+    if (!runtime.grpcClientOptions) {
+        throw new Error(
+            "@pulumi/pulumi/runtime no longer exports grpcClientOptions: check sandbox/engine.ts isolateInlineRunConnections against this SDK",
+        );
+    }
+    runtime.grpcClientOptions["grpc.use_local_subchannel_pool"] = 1;
 }
 
 function projectSettings(engine: Engine, ws: WorkspacePaths): ProjectSettings {

@@ -49,7 +49,6 @@ export function validSecretName(name: string): boolean {
 export class GithubState {
     private readonly repos = new Map<string, Repo>();
     private readonly byId = new Map<number, Repo>();
-    private nextId = 700_000_001;
 
     constructor(
         readonly owner: string,
@@ -66,13 +65,28 @@ export class GithubState {
     async repo(name: string): Promise<Repo> {
         const existing = this.repos.get(name.toLowerCase());
         if (existing) return existing;
-        const repo: Repo = { id: this.nextId++, name, scope: await this.newScope(`${this.owner}/${name}`), envs: new Map() };
+        const scope = await this.newScope(`${this.owner}/${name}`);
         // Another request may have created it while the keypair was generated.
         const raced = this.repos.get(name.toLowerCase());
         if (raced) return raced;
+        const repo: Repo = { id: this.idFor(name), name, scope, envs: new Map() };
         this.repos.set(name.toLowerCase(), repo);
         this.byId.set(repo.id, repo);
         return repo;
+    }
+
+    /**
+     * A repository's id is a function of its name, not of the order in which the
+     * engine's parallel steps first reach it: a sweep names its points by request
+     * path (`/repositories/<id>/environments/…`), and the same repository must
+     * have the same path in every rehearsal.
+     */
+    private idFor(name: string): number {
+        let hash = 2_166_136_261;
+        for (const ch of name.toLowerCase()) hash = Math.imul(hash ^ ch.charCodeAt(0), 16_777_619) >>> 0;
+        let id = 700_000_000 + (hash % 1_000_000);
+        while (this.byId.has(id)) id++;
+        return id;
     }
 
     repoById(id: number): Repo | undefined {

@@ -7,6 +7,9 @@ import type { EventEntry } from "../../sandbox/services/timeline";
 import { parseScenario } from "../../sandbox/scenario";
 import { FaultBoard } from "../../sandbox/services/faults";
 import { isSweepPoint, pointNamed, pointScenario, sweepPoints } from "../../sandbox/sweep";
+import { GithubState } from "../../sandbox/services/github-state";
+import { KeyRegistry } from "../../sandbox/services/key-registry";
+import { Timeline } from "../../sandbox/services/timeline";
 
 const at = (n: number) => 1_000 + n;
 const bump: EventEntry[] = [
@@ -110,5 +113,25 @@ describe("npm run sweep: the points of a bump", () => {
             { up: { expect: "any" } },
             { fault: { service: "infisical", clear: true } },
         ]);
+    });
+});
+
+describe("the sandbox's GitHub: a repository's id, part of the environment-secret paths a sweep names its points by", () => {
+    async function idsWhenFirstReached(order: string[]): Promise<Record<string, number>> {
+        const state = new GithubState("raxx-app", new KeyRegistry(), new Timeline());
+        const ids: Record<string, number> = {};
+        for (const name of order) ids[name] = (await state.repo(name)).id;
+        return ids;
+    }
+
+    it("depends on the name alone, not on which repository the engine's parallel steps reached first", async () => {
+        const one = await idsWhenFirstReached(["raxx-api", "raxx-console", "raxx-worker"]);
+        const other = await idsWhenFirstReached(["raxx-worker", "raxx-console", "raxx-api"]);
+        assert.deepEqual(one, other);
+        assert.equal(new Set(Object.values(one)).size, 3, "distinct ids");
+        const concurrent = new GithubState("raxx-app", new KeyRegistry(), new Timeline());
+        const [a, b] = await Promise.all([concurrent.repo("raxx-console"), concurrent.repo("raxx-console")]);
+        assert.equal(a, b, "two first requests at once get the same repository");
+        assert.equal(a.id, one["raxx-console"]);
     });
 });

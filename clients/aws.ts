@@ -196,67 +196,25 @@ export async function validateNewKey(options: ValidateKeyOptions): Promise<Valid
  * `exists: false` rather than an error.
  */
 export async function getAccessKeyLastUsed(keyId: string, options: LastUseOptions = {}): Promise<KeyLastUse> {
-    const sdk = loadPackage<typeof import("@aws-sdk/client-iam")>("@aws-sdk/client-iam");
-
     if (typeof keyId !== "string" || keyId === "") throw gateError("no access key id to look up", "ValidationError", 0);
-    const timing = settings(options);
-    const attempts = Math.max(1, Math.floor(positive(options.attempts, 4)));
-    const client: IAMClient = new sdk.IAMClient({
-        region: options.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || DEFAULT_REGION,
-        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        maxAttempts: 1,
-        requestHandler: { requestTimeout: timing.requestTimeoutMs, connectionTimeout: Math.min(timing.requestTimeoutMs, 5_000) },
-    });
-    try {
-        return await retrying(
-            {
-                retries: attempts - 1,
-                minBackoffMs: timing.backoffMs,
-                maxBackoffMs: timing.maxBackoffMs,
-                maxRetryAfterMs: timing.maxBackoffMs,
-                longRetryAfter: "cap",
-            },
-            async (attempt: number) => {
-                try {
-                    const out = await client.send(new sdk.GetAccessKeyLastUsedCommand({ AccessKeyId: keyId }));
-                    const used = out.AccessKeyLastUsed;
-                    const result: KeyLastUse = { keyId, exists: true };
-                    if (out.UserName) result.userName = out.UserName;
-                    if (used?.LastUsedDate) result.lastUsedDate = new Date(used.LastUsedDate).toISOString();
-                    if (used?.ServiceName && used.ServiceName !== "N/A") result.serviceName = used.ServiceName;
-                    if (used?.Region && used.Region !== "N/A") result.region = used.Region;
-                    return result;
-                } catch (err) {
-                    const info = describeAwsError(err, []);
-                    if (info.code === "NoSuchEntity") return { keyId, exists: false };
-                    const message = `IAM GetAccessKeyLastUsed(${keyId}) failed with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message}`;
-                    if (retryable(info)) throw Object.assign(new Error(message), { info });
-                    throw gateError(
-                        `${message} — check the rotator's AWS credentials may call iam:GetAccessKeyLastUsed`,
-                        info.code,
-                        attempt,
-                        info.status,
-                    );
-                }
-            },
-            {
-                judge: (err) => ({ retry: (err as { info?: unknown }).info !== undefined }),
-                gaveUp: (err, n) => {
-                    const info = (err as Error & { info?: { code: string; status?: number } }).info;
-                    return info
-                        ? gateError(
-                              `${err.message} (gave up after ${n} attempts) — check network access to IAM, then rerun \`pulumi up\``,
-                              info.code,
-                              n,
-                              info.status,
-                          )
-                        : err;
-                },
-            },
-        );
-    } finally {
-        client.destroy();
-    }
+    return ambientIamCall(
+        options,
+        {
+            what: `GetAccessKeyLastUsed(${keyId})`,
+            advice: "check the rotator's AWS credentials may call iam:GetAccessKeyLastUsed",
+            gone: { keyId, exists: false },
+        },
+        async (client, sdk) => {
+            const out = await client.send(new sdk.GetAccessKeyLastUsedCommand({ AccessKeyId: keyId }));
+            const used = out.AccessKeyLastUsed;
+            const result: KeyLastUse = { keyId, exists: true };
+            if (out.UserName) result.userName = out.UserName;
+            if (used?.LastUsedDate) result.lastUsedDate = new Date(used.LastUsedDate).toISOString();
+            if (used?.ServiceName && used.ServiceName !== "N/A") result.serviceName = used.ServiceName;
+            if (used?.Region && used.Region !== "N/A") result.region = used.Region;
+            return result;
+        },
+    );
 }
 
 /**
@@ -265,6 +223,30 @@ export async function getAccessKeyLastUsed(keyId: string, options: LastUseOption
  * Throttling, 5xx and network failures are retried a few times.
  */
 export async function deactivateKey(user: string, keyId: string, options: LastUseOptions = {}): Promise<"deactivated" | "gone"> {
+    return ambientIamCall(
+        options,
+        {
+            what: `UpdateAccessKey(${keyId} of ${user}, Inactive)`,
+            advice: `check the rotator may call iam:UpdateAccessKey on ${user}`,
+            gone: "gone" as const,
+        },
+        async (client, sdk) => {
+            await client.send(new sdk.UpdateAccessKeyCommand({ UserName: user, AccessKeyId: keyId, Status: "Inactive" }));
+            return "deactivated" as const;
+        },
+    );
+}
+
+/**
+ * One IAM call with the ambient (rotator's) credentials, as the gates make it:
+ * throttling, 5xx and network failures retried a few times, a missing entity
+ * answered by `gone`, anything else a gate error naming the call and what to check.
+ */
+async function ambientIamCall<T>(
+    options: LastUseOptions,
+    call: { what: string; advice: string; gone: T },
+    send: (client: IAMClient, sdk: typeof import("@aws-sdk/client-iam")) => Promise<T>,
+): Promise<T> {
     const sdk = loadPackage<typeof import("@aws-sdk/client-iam")>("@aws-sdk/client-iam");
     const timing = settings(options);
     const client: IAMClient = new sdk.IAMClient({
@@ -284,26 +266,27 @@ export async function deactivateKey(user: string, keyId: string, options: LastUs
             },
             async (attempt: number) => {
                 try {
-                    await client.send(new sdk.UpdateAccessKeyCommand({ UserName: user, AccessKeyId: keyId, Status: "Inactive" }));
-                    return "deactivated" as const;
+                    return await send(client, sdk);
                 } catch (err) {
                     const info = describeAwsError(err, []);
-                    if (info.code === "NoSuchEntity") return "gone" as const;
-                    const message = `IAM UpdateAccessKey(${keyId} of ${user}, Inactive) failed with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message}`;
+                    if (info.code === "NoSuchEntity") return call.gone;
+                    const message = `IAM ${call.what} failed with ${info.code}${info.status ? ` (${info.status})` : ""}: ${info.message}`;
                     if (retryable(info)) throw Object.assign(new Error(message), { info });
-                    throw gateError(
-                        `${message} — check the rotator may call iam:UpdateAccessKey on ${user}`,
-                        info.code,
-                        attempt,
-                        info.status,
-                    );
+                    throw gateError(`${message} — ${call.advice}`, info.code, attempt, info.status);
                 }
             },
             {
                 judge: (err) => ({ retry: (err as { info?: unknown }).info !== undefined }),
                 gaveUp: (err, n) => {
                     const info = (err as Error & { info?: { code: string; status?: number } }).info;
-                    return info ? gateError(`${err.message} (gave up after ${n} attempts)`, info.code, n, info.status) : err;
+                    return info
+                        ? gateError(
+                              `${err.message} (gave up after ${n} attempts) — check network access to IAM, then rerun \`pulumi up\``,
+                              info.code,
+                              n,
+                              info.status,
+                          )
+                        : err;
                 },
             },
         );

@@ -60,7 +60,7 @@ export interface ExchangeOptions {
 }
 
 /** Why an exchange failed before an answer could be used. */
-export type ExchangeFailure = "timeout" | "network" | "redirect" | "too-large" | "insecure";
+export type ExchangeFailure = "timeout" | "network" | "redirect" | "too-large" | "insecure" | "invalid-request";
 
 export interface ExchangeError extends Error {
     name: "ExchangeError";
@@ -143,6 +143,15 @@ function failed(err: unknown, opts: ExchangeOptions): ExchangeError {
         return exchangeError(
             `${opts.service}: answered with a redirect, which is refused (it would resend the request, credentials included, elsewhere) — check the URL`,
             "redirect",
+        );
+    }
+    // fetch refuses to build a request whose header holds a line break or a
+    // non-Latin-1 character (a pasted token with a newline) with a TypeError that
+    // quotes the whole header — the credential: never repeated, never retried.
+    if (error?.name === "TypeError" && error.cause === undefined) {
+        return exchangeError(
+            `${opts.service}: the request could not be built — a credential or header value holds a line break or a character HTTP does not allow; check the configured secret for stray whitespace`,
+            "invalid-request",
         );
     }
     // A URL in the cause keeps only its origin: a webhook's path is a secret.

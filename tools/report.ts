@@ -3,11 +3,12 @@
 // from the engine's event log, written with `pulumi up --event-log EVENT_LOG`:
 // one self-contained HTML file to attach to the change record. The event log
 // itself carries secrets (debug diagnostics: see secretBearingDiagnostics):
-// `--scrub` rewrites it without them; never attach the raw file.
+// `--scrub` rewrites it without them (first, so a log that cannot be drawn is
+// still cleaned); never attach the raw file.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { eventLogPicture, parseEventLog, scrubbedEventLog, secretBearingDiagnostics } from "../operations/picture/from-event-log";
+import { eventLogPicture, parseEventLog, scrubEventLog, secretBearingDiagnostics } from "../operations/picture/from-event-log";
 import { renderPictureHtml } from "../operations/picture/render";
 
 function main(): number {
@@ -21,7 +22,7 @@ function main(): number {
     });
     if (values.help || positionals.length !== 1) {
         console.log("usage: npm run report -- EVENT_LOG [--out FILE.html] [--scrub]   (EVENT_LOG from `pulumi up --event-log EVENT_LOG`)");
-        console.log("  --scrub  rewrite EVENT_LOG without its debug diagnostics, which quote secret values");
+        console.log("  --scrub  first rewrite EVENT_LOG without its debug diagnostics (which quote secret values) and any cut-off line");
         return values.help ? 0 : 2;
     }
     const log = positionals[0];
@@ -33,14 +34,19 @@ function main(): number {
         return 2;
     }
     const out = path.resolve(values.out ?? log.replace(/(\.[^./]*)?$/, ".html"));
+    // Scrub first, from the raw text: a picture that cannot be drawn (a log cut
+    // off by a killed run) must not leave the secrets in the file.
+    if (values.scrub) {
+        const { log: clean, removed } = scrubEventLog(text);
+        fs.writeFileSync(log, clean, { mode: 0o600 });
+        text = clean;
+        console.log(`scrubbed ${log}: removed ${removed} line(s) — debug diagnostics (they quote secret values) and any cut-off line`);
+    }
     try {
         const events = parseEventLog(text);
         fs.writeFileSync(out, renderPictureHtml(eventLogPicture(events, `pulumi up — ${path.basename(log)}`)));
         const debug = secretBearingDiagnostics(events);
-        if (debug > 0 && values.scrub) {
-            fs.writeFileSync(log, scrubbedEventLog(events), { mode: 0o600 });
-            console.log(`scrubbed ${log}: removed ${debug} debug diagnostics (they quote secret values)`);
-        } else if (debug > 0) {
+        if (debug > 0) {
             console.error(
                 `warning: ${log} holds ${debug} debug diagnostics, in which @pulumi/pulumi quotes resource outputs — secret ones in plaintext. ` +
                     "Do not keep or share that file: delete it, or rerun with --scrub. The picture holds ids and names only.",

@@ -60,13 +60,28 @@ export function secretBearingDiagnostics(events: LoggedEvent[]): number {
     return events.filter((e) => e.diagnosticEvent?.severity === "debug").length;
 }
 
-/** The log without its debug diagnostics, as JSON lines. */
-export function scrubbedEventLog(events: LoggedEvent[]): string {
-    return events
-        .filter((e) => e.diagnosticEvent?.severity !== "debug")
-        .map((e) => JSON.stringify(e))
-        .join("\n")
-        .concat("\n");
+/**
+ * The log without its debug diagnostics, and without any line that is not a
+ * whole JSON event (the last line of a log whose `pulumi up` was killed may be
+ * cut off in the middle of one — secret values included), as JSON lines. Works
+ * on the raw text, so it never fails on what it was made to clean.
+ */
+export function scrubEventLog(text: string): { log: string; removed: number } {
+    let removed = 0;
+    const kept: string[] = [];
+    for (const line of text.split("\n")) {
+        if (line.trim() === "") continue;
+        let event: LoggedEvent;
+        try {
+            event = JSON.parse(line) as LoggedEvent;
+        } catch {
+            removed++;
+            continue;
+        }
+        if (typeof event !== "object" || event === null || event.diagnosticEvent?.severity === "debug") removed++;
+        else kept.push(JSON.stringify(event));
+    }
+    return { log: kept.length > 0 ? `${kept.join("\n")}\n` : "", removed };
 }
 
 /** Parses an event log (JSON lines); lines that are not JSON are refused with their number. */

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { rehearse } from "../../sandbox/rehearsal";
 import { parseScenario } from "../../sandbox/scenario";
-import { repoRoot } from "../../sandbox/engine";
+import { ensureEngine, repoRoot } from "../../sandbox/engine";
 import { eventLogPicture, parseEventLog } from "../../operations/picture/from-event-log";
 
 const VAULT = "raxx-vault-operator";
@@ -20,6 +20,17 @@ describe("engine tier: the timeline picture of a bump", function () {
     let dir: string;
     before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-picture-engine-"))));
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("the CLI takes `pulumi up --event-log` only with PULUMI_DEBUG_COMMANDS=true, as deploy.yml and the README run it", async () => {
+        const engine = await ensureEngine();
+        const help = (debug: boolean) =>
+            execFileSync(engine.pulumiPath, ["up", "--help"], {
+                encoding: "utf8",
+                env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "1", PULUMI_DEBUG_COMMANDS: debug ? "true" : "" },
+            });
+        assert.doesNotMatch(help(false), /--event-log/, "a debug flag: hidden and refused without the variable");
+        assert.match(help(true), /--event-log string/);
+    });
 
     it("from the rehearsal, and from the engine's event log through npm run report", async () => {
         const picture = path.join(dir, "rehearsal.html");

@@ -119,6 +119,29 @@ describe("every request with a secret: no redirects, bounded answers, https", ()
         assert.throws(() => new InfisicalClient({ siteUrl: "http://vault.raxx.app", token: API_KEY }), /siteUrl must use https/);
     });
 
+    it("a credential with a stray line break: fetch cannot build the request, and neither client quotes it or retries", async () => {
+        const pasted = `${API_KEY}-long-enough-to-be-cut-${"x".repeat(120)}\nX-Injected: 1`; // a trailing line break alone is trimmed by fetch
+        const heroku = await createHerokuClient({ apiKey: pasted, baseUrl: target.url, backoffMs: 1, attempts: 3 })
+            .patchConfigVars("raxx-api-prod", { AWS_SECRET_ACCESS_KEY: SECRET })
+            .catch((e: Error) => e);
+        assert.match(String(heroku), /the request could not be built — a credential or header value holds a line break/);
+        const infisical = await new InfisicalClient({ siteUrl: target.url, token: pasted, retries: 2, minBackoffMs: 1 })
+            .upsertSecret({
+                projectId: "raxx-project-1",
+                environment: "prod",
+                secretPath: "/",
+                name: "AWS_SECRET_ACCESS_KEY",
+                value: SECRET,
+            })
+            .catch((e: Error) => e);
+        assert.match(String(infisical), /the request could not be built/);
+        for (const err of [heroku, infisical]) {
+            assert.ok(!String(err).includes(API_KEY.slice(0, 12)), `the credential quoted: ${String(err)}`);
+            assert.ok(!String(err).includes(SECRET));
+        }
+        assert.equal(target.seen.length, 0, "nothing was sent");
+    });
+
     it("the audit webhook: a redirect is not followed, and a plain-http URL is refused at check without quoting it", async () => {
         const result = await deliverAuditEvent(`${redirecting.url}/hooks/T0/B0/${SECRET}`, "{}", "id-1", { attempts: 3, backoffMs: 1 });
         assert.equal(result.delivered, false);

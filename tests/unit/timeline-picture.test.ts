@@ -9,7 +9,7 @@ import {
     eventLogPicture,
     LoggedEvent,
     parseEventLog,
-    scrubbedEventLog,
+    scrubEventLog,
     secretBearingDiagnostics,
 } from "../../operations/picture/from-event-log";
 import { NON_ACTIVE_INVARIANT, rehearsalPicture } from "../../sandbox/rehearsal-picture";
@@ -233,11 +233,23 @@ describe("timeline picture: from an engine event log (pulumi up --event-log)", (
         const warning: LoggedEvent = { timestamp: at(2), diagnosticEvent: { severity: "warning", message: "EMERGENCY: …" } };
         const all = [...events, leaky, warning];
         assert.equal(secretBearingDiagnostics(all), 1);
-        const scrubbed = parseEventLog(scrubbedEventLog(all));
+        const { log, removed } = scrubEventLog(all.map((e) => JSON.stringify(e)).join("\n"));
+        const scrubbed = parseEventLog(log);
+        assert.equal(removed, 1);
         assert.equal(scrubbed.length, all.length - 1);
         assert.equal(secretBearingDiagnostics(scrubbed), 0);
         assert.ok(!JSON.stringify(scrubbed).includes("wJalrXUtnFEMI"));
         assert.deepEqual(eventLogPicture(scrubbed, "x").keys, eventLogPicture(all, "x").keys, "the picture does not need them");
+    });
+
+    it("scrubs the log of a killed up, whose last line was cut off inside a diagnostic, without parsing it whole", () => {
+        const whole = events.map((e) => JSON.stringify(e)).join("\n");
+        const cut = `${whole}\n{"timestamp":${at(9)},"diagnosticEvent":{"severity":"debug","message":"RegisterResource RPC finished: resp: wJalrXUtnFEMI/K7MD`;
+        assert.throws(() => parseEventLog(cut), /is not JSON/, "the picture cannot be drawn from it");
+        const { log, removed } = scrubEventLog(cut);
+        assert.equal(removed, 1);
+        assert.doesNotMatch(log, /wJalrXUtnFEMI/);
+        assert.equal(parseEventLog(log).length, events.length, "every whole event kept");
     });
 
     it("refuses a file that is not an event log, naming the line", () => {

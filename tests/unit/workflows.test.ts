@@ -224,6 +224,8 @@ describe(".github/workflows", () => {
                 "pulumi up",
             );
             assert.ok(aws < run && cli < run);
+            // --event-log is registered only when PULUMI_DEBUG_COMMANDS is set (pkg/cmd/pulumi/operations/up.go).
+            assert.equal(up.steps[run].env?.PULUMI_DEBUG_COMMANDS, "true", "without it pulumi up refuses --event-log");
             const report =
                 up.steps[
                     index(up.steps, (s) => /npm run report -- "\$RUNNER_TEMP\/events\.jsonl" .*--scrub/.test(s.run ?? ""), "report --scrub")
@@ -231,8 +233,20 @@ describe(".github/workflows", () => {
             assert.equal(report.if, "${{ always() }}");
             const advice = up.steps[index(up.steps, (s) => s.if === "${{ failure() }}", "failure advice")];
             assert.match(advice.run ?? "", /npm run recover -- --stack \$STACK/);
-            const upload = index(up.steps, (s) => s.uses === "actions/upload-artifact@v4", "upload");
-            assert.ok(upload > index(up.steps, (s) => s === report, "report"), "uploaded only after the scrub");
+            const uploads = up.steps.filter((s) => s.uses === "actions/upload-artifact@v4");
+            const log = uploads.filter((s) => /events\.jsonl/.test(String(s.with?.path ?? "")));
+            assert.equal(log.length, 1, "the event log is uploaded by one step");
+            assert.ok(report.id, "the report step has an id the upload can depend on");
+            assert.equal(
+                log[0].if,
+                `\${{ always() && steps.${report.id}.outcome == 'success' }}`,
+                "the event log only once --scrub ran through",
+            );
+            assert.ok(up.steps.indexOf(log[0]) > up.steps.indexOf(report), "uploaded after the scrub");
+            assert.ok(
+                uploads.some((s) => String(s.with?.path ?? "") === "rotation-timeline.html" && s.if === "${{ always() }}"),
+                "the picture, whatever happened",
+            );
             assertScriptsExist("deploy.yml", up.steps);
         });
     });

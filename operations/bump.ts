@@ -97,12 +97,15 @@ export function bumpStackFile(text: string, request: BumpRequest, base: Credenti
     for (const name of wanted) {
         const c = byName.get(name)!;
         const last = applied.get(name);
-        if (last && c.epoch === last.epoch + 1 && c.rotatedOn === request.today) {
-            skipped.push(`${name}: already bumped today (epoch ${c.epoch}, rotatedOn ${c.rotatedOn})`);
+        const bumpedToday = last && c.epoch === last.epoch + 1 && c.rotatedOn === request.today;
+        if (bumpedToday && (!request.emergency || c.emergency)) {
+            skipped.push(`${name}: already bumped today (epoch ${c.epoch}, rotatedOn ${c.rotatedOn}${c.emergency ? ", emergency" : ""})`);
             continue;
         }
-        const to = c.epoch + 1;
-        const retiredEpoch = request.emergency ? c.epoch : c.retiredEpoch;
+        // Bumped today, and now it leaked: today's bump becomes the emergency move
+        // against what the base deploys (epoch L+1 kept, retiredEpoch L, emergency).
+        const to = bumpedToday ? c.epoch : c.epoch + 1;
+        const retiredEpoch = request.emergency ? to - 1 : c.retiredEpoch;
         const owner =
             c.kind === "aws-access-key"
                 ? { field: "iamUser" as const, value: c.iamUser }
@@ -126,6 +129,9 @@ export function bumpStackFile(text: string, request: BumpRequest, base: Credenti
                 ...(request.emergency ? { retiredEpoch, emergency: true } : {}),
             }),
         );
+        // An ordinary bump takes a leftover emergency: true out (the program refuses
+        // the flag on any move but the emergency's own).
+        if (!request.emergency && c.emergency) edits.push(removeKey(text, entry, "emergency"));
         changed.push({ name, from: c.epoch, to, emergency: request.emergency });
     }
     if (refusals.length) throw new BumpRefused(`Refused change (nothing was changed):\n${refusals.map((r) => `  - ${r}`).join("\n")}`);
@@ -164,6 +170,14 @@ function setValues(text: string, entry: YAMLMap, values: Record<string, string |
         }
     }
     return edits;
+}
+
+/** The whole line of `key: value` in `entry` (a comment on it included). */
+function removeKey(text: string, entry: YAMLMap, key: string): Edit {
+    const pair = (entry.items as Pair<Scalar, unknown>[]).find((p) => isScalar(p.key) && p.key.value === key);
+    if (!pair || !isScalar(pair.value)) throw new BumpRefused(`${key} is not a single value in the stack file: edit it by hand`);
+    const start = text.lastIndexOf("\n", (pair.key as Scalar).range![0] - 1);
+    return { at: start < 0 ? 0 : start, end: lineEnd(text, scalarEnd(pair)), insert: "" };
 }
 
 function scalarEnd(pair: Pair<Scalar, unknown> | undefined): number {

@@ -10,7 +10,7 @@ import { KeyUsageCheck } from "../components/gates/key-usage-check";
 import { KeyValidation } from "../components/gates/key-validation";
 import { probes } from "../components/gates/probes";
 import { PropagationWait } from "../components/gates/propagation-wait";
-import { AppliedCredential, SlotPlan } from "./epoch-moves";
+import { AppliedCredential, leakedInThisUpdate, SlotPlan } from "./epoch-moves";
 import { FailureNotice } from "./failure-notice";
 import { GateList } from "./gate-list";
 import { AuditSummary, DEFAULT_PROPAGATION_SECONDS, EmergencySummary, SlotSummary } from "./rotation-summary";
@@ -82,7 +82,9 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
             secretName: credential.secretNames.id,
             owner: credential.iamUser,
             oldKeyId,
-            leaked,
+            // Only while the emergency runs: in its steady state the leaked key is gone, and a
+            // later failure must not raise "EMERGENCY NOT FINISHED".
+            leaked: leakedInThisUpdate(plan) ? leaked : undefined,
             audit: args.audit,
         });
         super(AWS_ACCESS_KEY_ROTATION_TYPE, name, {}, opts);
@@ -195,14 +197,23 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
                 old_key_last_used_region: usage.region,
             });
             emergency = pulumi
-                .all([usage.lastUsedDate, usage.serviceName, usage.region, usage.usedAfterSwitch, deactivation.deactivatedAt])
-                .apply(([lastUsedAt, service, region, usedAfterSwitch, deactivatedAt]) => ({
+                .all([
+                    usage.lastUsedDate,
+                    usage.serviceName,
+                    usage.region,
+                    usage.usedAfterSwitch,
+                    deactivation.deactivatedAt,
+                    usage.evidenceError,
+                ])
+                .apply(([lastUsedAt, service, region, usedAfterSwitch, deactivatedAt, evidenceError]) => ({
                     leakedEpoch: leaked.epoch,
                     leakedKeyId: leaked.id,
                     lastUsedAt: lastUsedAt ?? null,
                     lastUsedService: service ?? null,
                     lastUsedRegion: region ?? null,
                     usedAfterSwitch: usedAfterSwitch === true,
+                    // IAM could not be asked for the evidence; the leaked key was taken out regardless.
+                    ...(evidenceError ? { evidenceError } : {}),
                     deactivatedAt,
                 }));
         } else if (previousPlan) {

@@ -76,7 +76,14 @@ function planEmergency(
                 `then deploy without emergency: true${what === "key" ? " (adoptKeyId takes the hand-made key over)" : ""}`,
         );
     }
-    if (entry.epoch === last.epoch) return "leftover";
+    if (entry.epoch === last.epoch) {
+        if (last.leaked?.epoch === last.epoch - 1) return "leftover";
+        // Never an emergency before: the flag alone would do nothing while the operator believes the leaked one is going.
+        throw new EpochMoveError(
+            `${at}: emergency: true alone changes nothing — the ${what} of epoch ${last.epoch} stays in service. ` +
+                `To replace and delete it in this update, set epoch: ${last.epoch + 1} and retiredEpoch: ${last.epoch} as well (README, Emergency)`,
+        );
+    }
     if (entry.epoch === last.epoch + 1 && entry.retiredEpoch === last.epoch) {
         return { move: "emergency", active, leaked: { epoch: last.epoch, slot: slotOf(last.epoch), keyId: last.keyIds?.[last.epoch] } };
     }
@@ -84,6 +91,15 @@ function planEmergency(
         `${at}: an emergency move is one change of three fields: epoch: ${last.epoch + 1}, retiredEpoch: ${last.epoch} and emergency: true ` +
             `(it is epoch ${entry.epoch}, retiredEpoch ${entry.retiredEpoch}). The ${what} of epoch ${last.epoch} is then replaced and deleted in the same update; set both, or remove emergency: true`,
     );
+}
+
+/**
+ * The leaked key or token a failure notice must call "still Active": only in
+ * the emergency move's own update. In its steady state (the same config kept)
+ * the plan still names it, to declare the same resources, but it is gone.
+ */
+export function leakedInThisUpdate(plan: SlotPlan): SlotPlan["leaked"] | undefined {
+    return plan.move === "emergency" ? plan.leaked : undefined;
 }
 
 function leftoverWarning(entry: EpochConfig): string {

@@ -10,7 +10,7 @@ import { AuditSettings, ConsumerSettings } from "../config/stack-settings";
 import { RotationUrnOf, writeConsumers } from "../components/consumers/write-consumers";
 import { GateList } from "./gate-list";
 import { AuditSummary, DEFAULT_PROPAGATION_SECONDS, EmergencySummary, SlotSummary } from "./rotation-summary";
-import { AppliedCredential, SlotPlan } from "./epoch-moves";
+import { AppliedCredential, leakedInThisUpdate, SlotPlan } from "./epoch-moves";
 import { FailureNotice } from "./failure-notice";
 
 export const INFISICAL_TOKEN_ROTATION_TYPE = "raxx-rotations:rotations:InfisicalTokenRotation";
@@ -65,7 +65,9 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
         const { credential, plan, infisical, last } = args;
         // The token this update revokes: the one the last update left active, when the epoch moves.
         const oldTokenId = plan.leaked?.keyId ?? (plan.move === "rotate" && last ? last.keyIds?.[last.epoch] : undefined);
-        const leaked = plan.leaked?.keyId ? { id: plan.leaked.keyId, epoch: plan.leaked.epoch, slot: plan.leaked.slot } : undefined;
+        // Only while the emergency runs (see leakedInThisUpdate).
+        const during = leakedInThisUpdate(plan);
+        const leaked = during?.keyId ? { id: during.keyId, epoch: during.epoch, slot: during.slot } : undefined;
         const notice = new FailureNotice(name, {
             credential: name,
             kind: "infisical-token",

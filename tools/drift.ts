@@ -29,7 +29,8 @@ export async function run(argv: string[], out: Out = console.log, err: Out = con
     const deployment = JSON.parse(
         stateFile
             ? fs.readFileSync(stateFile, "utf8")
-            : execFileSync("pulumi", ["stack", "export", "--stack", stack], { encoding: "utf8" }),
+            : // The whole state: past Node's 1 MiB default at ~30 credentials (README, Measured).
+              execFileSync("pulumi", ["stack", "export", "--stack", stack], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 }),
     ) as unknown;
     const drift = await findGithubDrift({ deployment, owner, token, baseUrl });
     for (const d of drift) {

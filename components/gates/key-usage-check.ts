@@ -48,6 +48,8 @@ export interface KeyUsageCheckOutputs {
     region?: string;
     /** The old key was used after the switch (only ever true with `evidenceOnly`: otherwise the check fails). */
     usedAfterSwitch: boolean;
+    /** With `evidenceOnly`: why IAM could not be asked (the emergency goes on without the evidence). */
+    evidenceError?: string;
 }
 
 /**
@@ -125,7 +127,21 @@ async function checkUsage(inputs: KeyUsageCheckInputs): Promise<KeyUsageCheckOut
         throw new Error(`KeyUsageCheck ${inputs.label}: switchedAt must be an ISO time, got "${inputs.switchedAt}"`);
     if (!inputs.oldKeyId) return { ...base, checkedAt: new Date().toISOString(), oldKeyExists: false, usedAfterSwitch: false };
 
-    const use = await aws.getAccessKeyLastUsed(inputs.oldKeyId);
+    let use: aws.KeyLastUse;
+    try {
+        use = await aws.getAccessKeyLastUsed(inputs.oldKeyId);
+    } catch (err) {
+        if (!inputs.evidenceOnly) throw err;
+        // An emergency never waits on its evidence (README, Emergency): an IAM that
+        // refuses or fails the lookup leaves the leaked key to be deactivated anyway.
+        return {
+            ...base,
+            checkedAt: new Date().toISOString(),
+            oldKeyExists: true,
+            usedAfterSwitch: false,
+            evidenceError: (err as Error).message,
+        };
+    }
     const checkedAt = new Date().toISOString();
     if (!use.exists) return { ...base, checkedAt, oldKeyExists: false, usedAfterSwitch: false };
     if (use.userName && use.userName !== inputs.user) {
@@ -162,6 +178,7 @@ export class KeyUsageCheck extends RaxxDynamicResource {
     declare public readonly serviceName: pulumi.Output<string | undefined>;
     declare public readonly region: pulumi.Output<string | undefined>;
     declare public readonly usedAfterSwitch: pulumi.Output<boolean>;
+    declare public readonly evidenceError: pulumi.Output<string | undefined>;
 
     constructor(name: string, args: KeyUsageCheckArgs, opts?: pulumi.CustomResourceOptions) {
         if (typeof args.user === "string" && args.user.trim() === "") throw new Error(`KeyUsageCheck ${name}: user must name the IAM user`);
@@ -182,6 +199,7 @@ export class KeyUsageCheck extends RaxxDynamicResource {
                 serviceName: undefined,
                 region: undefined,
                 usedAfterSwitch: undefined,
+                evidenceError: undefined,
             },
             opts,
             [],

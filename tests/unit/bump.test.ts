@@ -128,6 +128,30 @@ describe("npm run bump: the edit", () => {
     });
 });
 
+describe("npm run bump: an emergency and its leftover", () => {
+    const request = { names: ["vault-operator"], due: false };
+
+    it("--emergency on the day of an ordinary bump turns that bump into the emergency move, never skips it", () => {
+        const ordinary = bumpStackFile(prod, { ...request, emergency: false, today: "2026-12-01" }, credentialsOf(prod));
+        const leaked = bumpStackFile(ordinary.text, { ...request, emergency: true, today: "2026-12-01" }, credentialsOf(prod));
+        assert.deepEqual(leaked.skipped, []);
+        assert.deepEqual(leaked.changed, [{ name: "vault-operator", from: 2, to: 2, emergency: true }]);
+        const entry = credentialsOf(leaked.text).find((c) => c.name === "vault-operator")!;
+        assert.deepEqual([entry.epoch, entry.retiredEpoch, entry.emergency], [2, 1, true], "epoch L+1, retiredEpoch L against the base");
+        const again = bumpStackFile(leaked.text, { ...request, emergency: true, today: "2026-12-01" }, credentialsOf(prod));
+        assert.equal(again.text, leaked.text, "a second --emergency that day changes nothing");
+    });
+
+    it("the next ordinary bump takes the leftover emergency: true out, so the program accepts it", () => {
+        const emergency = bumpStackFile(prod, { ...request, emergency: true, today: "2026-12-01" }, credentialsOf(prod)).text;
+        const next = bumpStackFile(emergency, { ...request, emergency: false, today: "2027-01-05" }, credentialsOf(emergency));
+        const entry = credentialsOf(next.text).find((c) => c.name === "vault-operator")!;
+        assert.deepEqual([entry.epoch, entry.emergency], [3, undefined]);
+        assert.doesNotMatch(next.text, /emergency:/);
+        assert.equal(next.text.split("\n").length, emergency.split("\n").length - 1, "only that line removed");
+    });
+});
+
 describe("npm run bump: the command", function () {
     this.timeout(60_000);
     let dir: string;

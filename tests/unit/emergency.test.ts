@@ -10,7 +10,7 @@ import { KEY_DEACTIVATION_TYPE } from "../../components/gates/key-deactivation";
 import { KEY_USAGE_CHECK_TYPE } from "../../components/gates/key-usage-check";
 import { PROPAGATION_WAIT_TYPE } from "../../components/gates/propagation-wait";
 import { IDENTITY_TOKEN_TYPE } from "../../components/credentials/identity-token";
-import { planKeys, planTokens, EpochMoveError } from "../../rotations/epoch-moves";
+import { leakedInThisUpdate, planKeys, planTokens, EpochMoveError } from "../../rotations/epoch-moves";
 
 const PROBE = "command:local:Command";
 const probe = { name: "s3-backup-dry-run", command: "true" };
@@ -98,13 +98,39 @@ describe("emergency move: what is refused, and what is only a leftover", () => {
     });
 
     it("a leftover emergency: true on an ordinary move plans that move, with a warning to remove it", () => {
-        const after = { epoch: 3, retiredEpoch: 2, keyEpochs: [3], keyIds: { 3: "AKIANEW0000000000003" } };
+        const after = {
+            epoch: 3,
+            retiredEpoch: 2,
+            keyEpochs: [3],
+            keyIds: { 3: "AKIANEW0000000000003" },
+            leaked: { epoch: 2, keyId: "AKIALEAKED0000000002" },
+        };
         const plan = planKeys({ name: "v", epoch: 3, retiredEpoch: 2, emergency: true }, after);
         assert.equal(plan.move, "unchanged");
         assert.deepEqual(plan.warnings, [
             "credentials.v.emergency: true is left over from an earlier emergency and changes nothing in this update: remove emergency: true",
         ]);
         assert.equal(planTokens({ name: "t", epoch: 3, retiredEpoch: 2, emergency: true }, after).warnings?.length, 1);
+    });
+
+    it("a failure notice calls the leaked key still Active only in the emergency's own update, not in its steady state", () => {
+        const before = { epoch: 2, retiredEpoch: 1, keyEpochs: [1, 2], keyIds: { 1: "AKIAOLD", 2: "AKIALEAKED" } };
+        const during = planKeys({ name: "v", epoch: 3, retiredEpoch: 2, emergency: true }, before);
+        assert.equal(leakedInThisUpdate(during)?.keyId, "AKIALEAKED");
+        const after = { epoch: 3, retiredEpoch: 2, keyEpochs: [3], keyIds: { 3: "AKIANEW" }, leaked: { epoch: 2, keyId: "AKIALEAKED" } };
+        const steady = planKeys({ name: "v", epoch: 3, retiredEpoch: 2 }, after);
+        assert.equal(steady.leaked?.keyId, "AKIALEAKED", "the steady state still declares the emergency's resources");
+        assert.equal(leakedInThisUpdate(steady), undefined);
+    });
+
+    it("emergency: true alone, with no emergency before, is refused: the leaked key would stay in service while the operator believes it is going", () => {
+        const ordinary = { epoch: 3, retiredEpoch: 2, keyEpochs: [3], keyIds: { 3: "AKIAKEY0000000000003" } };
+        for (const plan of [planKeys, planTokens]) {
+            assert.throws(
+                () => plan({ name: "v", epoch: 3, retiredEpoch: 2, emergency: true }, ordinary),
+                /emergency: true alone changes nothing .* set epoch: 4 and retiredEpoch: 3 as well/,
+            );
+        }
     });
 });
 

@@ -366,6 +366,17 @@ describe("gates against moto behind the recording proxy", function () {
             assert.ok(Date.parse(outs.lastUsedDate!) > Date.parse(switchedAt));
         });
 
+        it("an IAM that refuses the lookup stops an ordinary check, but an emergency goes on without its evidence", async () => {
+            const switchedAt = new Date().toISOString();
+            sb.ctx.faults.add({ service: "iam", path: "GetAccessKeyLastUsed", status: 403, code: "AccessDenied" });
+            await assert.rejects(createUsageCheck(usageInputs(oldKey.id, newKey.id, switchedAt)), /GetAccessKeyLastUsed.*AccessDenied/);
+            const { outs } = await createUsageCheck(usageInputs(oldKey.id, newKey.id, switchedAt, { evidenceOnly: true }));
+            seen.push(JSON.stringify(outs));
+            assert.equal(outs.usedAfterSwitch, false);
+            assert.equal(outs.oldKeyExists, true, "the leaked key is still there to be deactivated");
+            assert.match(outs.evidenceError ?? "", /AccessDenied/);
+        });
+
         it("KeyDeactivation sets the leaked key Inactive with the rotator's credentials; a key already gone is done", async () => {
             const deactivate = async (keyId: string) =>
                 (await keyDeactivationProvider.create({ user: USER, keyId, label: "vault-operator-leaked-deactivation" })).outs!;

@@ -34,6 +34,12 @@ export interface RecoverOptions {
      * Unset: nothing is deleted (the CLI passes --yes or asks on a terminal).
      */
     confirm?: (candidate: OrphanCandidate) => Promise<boolean>;
+    /**
+     * Asked before cancelling an update on a backend whose locks this tool cannot
+     * read (Pulumi Cloud, a bucket): only the operator can know that no `pulumi up`
+     * of the stack still runs elsewhere. Unset: nothing is cancelled.
+     */
+    confirmNoneRunning?: (question: string) => Promise<boolean>;
     log?: (line: string) => void;
 }
 
@@ -210,7 +216,8 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
             `a Pulumi operation is running on this machine (${running.join("; ")}); wait for it to finish or stop it, then run recover again`,
         );
     }
-    const lock = await readStackLock(stack);
+    const backendUrl = (await stack.workspace.whoAmI()).url ?? "";
+    const lock = await readStackLock(stack, backendUrl);
     if (lock) judgeLock(lock, os.hostname(), isPulumiProcess);
 
     const exported = (await stack.exportStack()) as { deployment?: Deployment };
@@ -273,6 +280,20 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
             }
         }
 
+        if (!lock && pending.length > 0 && !backendUrl.startsWith("file://")) {
+            // Pulumi Cloud and the buckets show a killed update and a running one alike:
+            // cancelling a running one would fail it mid-rotation and delete its new key.
+            const last = await lastUpdate(stack);
+            const question =
+                `${stack.name}: the update with pending creates${last ? ` (${last})` : ""} is cancelled now — is no \`pulumi up\` of this stack running anywhere ` +
+                "(a CI job, a colleague's machine)?";
+            log(question);
+            if (!options.confirmNoneRunning || !(await options.confirmNoneRunning(question))) {
+                throw new RecoveryRefused(
+                    `${stack.name}: not cancelling an update this tool cannot see is over — check the stack's updates (pulumi stack history, the CI run) and rerun with --yes (or answer y) once none is running; nothing was changed`,
+                );
+            }
+        }
         if (lock || pending.length > 0) {
             await stack.cancel().catch((err: Error) => {
                 // Nothing to cancel is fine: the lock may already be gone.
@@ -385,8 +406,19 @@ function runningPulumiUpdates(workDir: string): string[] {
 }
 
 /** This stack's lock, when the backend is a folder (`file://`) that keeps `.pulumi/locks`. */
-async function readStackLock(stack: Stack): Promise<StackLock | undefined> {
-    const url = (await stack.workspace.whoAmI()).url ?? "";
+/** "started <time> by <who>, <result>" of the stack's last update, when the backend says. */
+async function lastUpdate(stack: Stack): Promise<string | undefined> {
+    try {
+        const [u] = await stack.history(1);
+        if (!u) return undefined;
+        const who = (u.environment ?? {})["git.author"] ?? (u.environment ?? {})["exec.kind"];
+        return `${u.kind} started ${new Date(u.startTime).toISOString()}${who ? ` (${who})` : ""}, ${u.result}`;
+    } catch {
+        return undefined;
+    }
+}
+
+async function readStackLock(stack: Stack, url: string): Promise<StackLock | undefined> {
     if (!url.startsWith("file://")) return undefined;
     const root = url.slice("file://".length).replace(/^~(?=\/)/, os.homedir());
     const project = (await stack.workspace.projectSettings()).name;

@@ -37,6 +37,7 @@ async function main(): Promise<number> {
             stack,
             since,
             confirm: values.yes ? async () => true : askOnTerminal,
+            confirmNoneRunning: values.yes ? async () => true : askYesNo,
             log: (line) => console.log(line),
         });
         if (result.actions.length === 0) console.log("nothing to recover");
@@ -47,6 +48,17 @@ async function main(): Promise<number> {
             return 2;
         }
         throw err;
+    }
+}
+
+/** y/N on a terminal to `question`; without one the answer is no: pass --yes. */
+async function askYesNo(question: string): Promise<boolean> {
+    if (!process.stdin.isTTY) return false;
+    const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+    try {
+        return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+    } finally {
+        rl.close();
     }
 }
 

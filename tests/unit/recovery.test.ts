@@ -210,9 +210,38 @@ describe("recover: nothing changes without a confirmation", () => {
         assert.deepEqual(calls, []);
     });
 
+    it("a bucket or Pulumi Cloud shows a killed update and a running one alike: no cancel, no delete until the operator says none runs", async () => {
+        const calls: string[] = [];
+        const asked: string[] = [];
+        await assert.rejects(
+            recoverStack({
+                stack: fakeStack(calls),
+                iam: fakeIam(calls),
+                since: BEGAN,
+                confirm: async () => true,
+                confirmNoneRunning: async (q) => (asked.push(q), false),
+            }),
+            /not cancelling an update this tool cannot see is over/,
+        );
+        assert.deepEqual(calls, [], "a running update elsewhere keeps its new key");
+        assert.match(asked[0], /is no `pulumi up` of this stack running anywhere/);
+        await assert.rejects(
+            recoverStack({ stack: fakeStack(calls), iam: fakeIam(calls), since: BEGAN, confirm: async () => true }),
+            /not cancelling/,
+            "no way to ask: the same",
+        );
+        assert.deepEqual(calls, []);
+    });
+
     it("with a yes: cancels, deletes the orphan, clears the pending create", async () => {
         const calls: string[] = [];
-        const result = await recoverStack({ stack: fakeStack(calls), iam: fakeIam(calls), since: BEGAN, confirm: async () => true });
+        const result = await recoverStack({
+            stack: fakeStack(calls),
+            iam: fakeIam(calls),
+            since: BEGAN,
+            confirm: async () => true,
+            confirmNoneRunning: async () => true,
+        });
         assert.deepEqual(calls, ["cancel", "delete AKIAORPHAN0000000001", "refresh"]);
         assert.match(result.actions.join("\n"), /deleted orphan key AKIAORPHAN0000000001/);
     });
@@ -320,6 +349,7 @@ describe("recover: a token minted by an interrupted update (found by npm run swe
             tokens: tokens(calls),
             since: BEGAN,
             confirm: async () => true,
+            confirmNoneRunning: async () => true,
         });
         assert.deepEqual(calls, ["list ident-ci-0001", "cancel", "revoke tok-orphan", "refresh"]);
         assert.match(

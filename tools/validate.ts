@@ -85,6 +85,34 @@ export async function run(argv: string[], out: Out = console.log, err: Out = con
 
 type Common = Pick<ValidateOptions, "kind" | "log" | "sandbox" | "propagationSeconds" | "onCleanup">;
 
+/**
+ * The validation sets its test identity's Token Auth lifetime to a day and leaves
+ * it so: pointed at an identity the stack rotates (or the rotator's own), every
+ * later token of it would last a day. Refused before anything runs.
+ */
+export function refuseProductionIdentity(
+    validationIdentityId: string | undefined,
+    credentialsJson: string | undefined,
+    rotatorIdentityId: string | undefined,
+): void {
+    if (!validationIdentityId) return;
+    let credentials: Record<string, { identityId?: unknown }> = {};
+    try {
+        credentials = credentialsJson ? (JSON.parse(credentialsJson) as typeof credentials) : {};
+    } catch {
+        credentials = {};
+    }
+    const users = Object.entries(credentials)
+        .filter(([, c]) => c?.identityId === validationIdentityId)
+        .map(([name]) => `credentials.${name}`);
+    if (rotatorIdentityId === validationIdentityId) users.push("raxx-rotations:infisicalRotatorIdentityId");
+    if (users.length)
+        throw new Error(
+            `raxx-rotations:validationIdentityId ${validationIdentityId} is the identity of ${users.join(", ")}: the validation would leave its tokens a one-day lifetime. ` +
+                "Create a machine identity for the validation alone (Token Auth, no access to production secrets) and name it there",
+        );
+}
+
 /** With the CLI on PATH, the real providers, and the AWS credentials and Infisical settings of this shell / stack. */
 async function forReal(common: Common, stackName: string | undefined): Promise<ValidationRecord> {
     const settings: ValidateOptions["settings"] = { "aws:region": process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1" };
@@ -97,6 +125,11 @@ async function forReal(common: Common, stackName: string | undefined): Promise<V
         const config = await (await LocalWorkspace.selectStack({ stackName, workDir: projectDir })).getAllConfig();
         const value = (key: string) => config[key]?.value;
         validationIdentityId = value("raxx-rotations:validationIdentityId");
+        refuseProductionIdentity(
+            validationIdentityId,
+            value("raxx-rotations:credentials"),
+            value("raxx-rotations:infisicalRotatorIdentityId"),
+        );
         Object.assign(settings, {
             "raxx-rotations:infisical": value("raxx-rotations:infisical") ?? "",
             "raxx-rotations:infisicalRotatorIdentityId": value("raxx-rotations:infisicalRotatorIdentityId") ?? "",
@@ -118,6 +151,9 @@ async function forReal(common: Common, stackName: string | undefined): Promise<V
                 pulumiCommand: pulumi,
                 projectSettings: { name: "raxx-rotations", runtime: "nodejs", backend: { url: `file://${state}` } },
                 envVars: {
+                    // Pulumi's dynamic-provider host finds @pulumi/pulumi from its working
+                    // directory — this temp folder — so it needs the project's node_modules named.
+                    NODE_PATH: path.join(projectDir, "node_modules"),
                     PULUMI_CONFIG_PASSPHRASE: randomBytes(16).toString("hex"),
                     PULUMI_BACKEND_URL: `file://${state}`,
                     PULUMI_SKIP_UPDATE_CHECK: "1",

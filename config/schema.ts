@@ -191,6 +191,11 @@ export const infisicalSettings = z.strictObject({
     siteUrl: z
         .string()
         .regex(/^https?:\/\/[^\s/]+(:\d+)?\/?$/, { message: "must be the Infisical base URL, e.g. https://vault.raxx.app", abort: true })
+        // A user or password in the URL would be repeated by every message that names the site.
+        .refine((v) => !/^https?:\/\/[^/]*@/.test(v), {
+            message: "must not carry a user or password (the rotator's token authenticates)",
+            abort: true,
+        })
         .refine(
             (v) => !insecureUrlProblem(v),
             "must use https:// (plain http only to 127.0.0.1, localhost or [::1]): the rotator's token and every value travel to it",

@@ -269,6 +269,16 @@ describe("emergency move of an access key, under mocks", () => {
             assert.deepEqual(r.onErrorHooks, [], `${r.name}: components take no hooks`);
     });
 
+    it("in an emergency, its own resources (usage evidence, the leaked key's deactivation) carry the failure notice too", async () => {
+        const { operator } = await bumped();
+        const run = await operator.up({ "vault-operator": emergency(3) });
+        for (const name of ["vault-operator-usage-check", "vault-operator-leaked-deactivation"]) {
+            const r = run.registrations.find((x) => x.name === name && !x.read);
+            assert.ok(r, `${name} is registered in an emergency`);
+            assert.ok(r.onErrorHooks.includes("vault-operator-failure-notice"), `${name} has no failure notice`);
+        }
+    });
+
     it("the audit event goes in the configured format, and a format the program does not know is refused", async () => {
         const operator = new Operator({ "raxx-rotations:auditWebhookFormat": "slack" });
         const run = await operator.up({ "vault-operator": vaultOperator() });

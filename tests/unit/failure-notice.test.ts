@@ -15,6 +15,8 @@ import { describeFailure, FailedEvent, failureReason, FailureNotice, redact } fr
 const USER = "raxx-vault-operator";
 const LEAKED = { id: "AKIALEAKEDKEY0000002", slot: "a" };
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/** A secret the notice knows (tracked), shaped like nothing the pattern redaction catches: only tracking keeps it out. */
+const KNOWN_SECRET = "hunter2-known-value-8c41";
 const JWT = "eyJhbGciOiJIUzI1NiJ9.eyJpZGVudGl0eUlkIjoiY2kifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
 
 describe("secret.rotate.failed: the gate and the next step", () => {
@@ -150,7 +152,7 @@ describe("the failure notice's error hook against the sandbox's audit server", f
             audit: { webhookUrl: pulumi.output(server.webhookUrlFor(format)), actor: "ops@raxx.app", format },
             delivery: fast,
         });
-        made.track(pulumi.output("AKIANEWKEY0000000003"), [pulumi.secret(SECRET)]);
+        made.track(pulumi.output("AKIANEWKEY0000000003"), [pulumi.secret(KNOWN_SECRET)]);
         return made;
     }
     const failure = (name: string): pulumi.ErrorHookArgs => ({
@@ -159,7 +161,7 @@ describe("the failure notice's error hook against the sandbox's audit server", f
         name,
         type: "command:local:Command",
         failedOperation: "create",
-        errors: [`Process exited with status 1: probe printed ${SECRET}`],
+        errors: [`Process exited with status 1: probe printed ${KNOWN_SECRET}`],
     });
     const settle = () => new Promise((r) => setTimeout(r, 50));
 
@@ -191,7 +193,7 @@ describe("the failure notice's error hook against the sandbox's audit server", f
             next_step,
             /^EMERGENCY NOT FINISHED: the leaked key AKIALEAKEDKEY0000002 .* --status Inactive\. A consumer fails its probe/,
         );
-        assert.ok(!JSON.stringify(received).includes(SECRET));
+        assert.ok(!JSON.stringify(received).includes(KNOWN_SECRET));
         assert.deepEqual(
             logged.map((l) => l.level),
             ["error", "info"],
@@ -212,7 +214,7 @@ describe("the failure notice's error hook against the sandbox's audit server", f
         assert.match(text, /^\*secret\.rotate\.failed\* vault-operator\ncredential: vault-operator\nkind: aws-access-key\n/);
         assert.match(text, /\ngate: validate the new key at STS\n/);
         assert.match(text, /\nmethod: programmatic\n/);
-        assert.ok(!text.includes(SECRET));
+        assert.ok(!text.includes(KNOWN_SECRET));
         assert.deepEqual(
             logged.map((l) => l.level),
             ["info"],

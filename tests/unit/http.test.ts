@@ -176,6 +176,20 @@ describe("every request with a secret: no redirects, bounded answers, https", ()
         });
         assert.match(infisical.error?.message ?? "", /raxx-rotations:infisical\.siteUrl: must use https:\/\//);
         assert.deepEqual(infisical.registrations, []);
+        const withUser = await runProgram({
+            credentials: { "vault-operator": vaultOperator({ consumers: { infisical: [{ secretPath: "/" }] } }) },
+            config: {
+                "raxx-rotations:infisicalToken": "t",
+                "raxx-rotations:infisical": JSON.stringify({
+                    siteUrl: "https://ops:pa55word@vault.raxx.app",
+                    projectId: "raxx-project-1",
+                    environment: "prod",
+                }),
+            },
+        });
+        assert.match(withUser.error?.message ?? "", /raxx-rotations:infisical\.siteUrl: must not carry a user or password/);
+        assert.ok(!(withUser.error?.message ?? "").includes("pa55word"), "the password is not repeated");
+        assert.deepEqual(withUser.registrations, []);
         const heroku = await runProgram({
             credentials: { "vault-operator": vaultOperator({ consumers: { heroku: [{ app: "raxx-api-prod" }] } }) },
             config: { "raxx-rotations:herokuApiKey": "k", "raxx-rotations:herokuBaseUrl": "http://api.heroku.com" },

@@ -53,6 +53,9 @@ describe("timeline picture: rendering a known timeline", () => {
         const plot = (Number(lane.x) + Number(lane.width) - Number(rects(html, "holds")[0].x)) / 1; // the lane spans the plot
         assert.ok(Math.abs(Number(bad.x) - (Number(rects(html, "holds")[0].x) + plot * 0.6)) < 1, `red starts at 60%: ${bad.x}`);
         assert.ok(Math.abs(Number(bad.width) - plot * 0.2) < 1, `red lasts 20%: ${bad.width}`);
+        const laneY = Number(rects(html, "holds")[0].y); // the first consumer's lane, where the fixture injects it
+        assert.equal(Number(bad.y) + 2, laneY, "on the lane of the consumer that held it");
+        assert.notEqual(laneY, Number(rects(html, "holds").at(-1)!.y), "not every lane at one height");
     });
 
     it("is self-contained and safe: no script, no link out, text escaped", () => {

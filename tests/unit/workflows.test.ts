@@ -70,7 +70,8 @@ function assertPerStack(wf: Workflow, job: string, lister: string): void {
     assert.ok(list, `${lister} lists the stacks`);
     // The listing, run here: every Pulumi.<stack>.yaml of the repository.
     const script = String(list.run).replace(/ >> "\$GITHUB_OUTPUT"$/, "");
-    if (/^echo "stacks=/.test(script)) {
+    assert.match(script, /^echo "stacks=/, `${lister}: the listing is one echo into $GITHUB_OUTPUT, which this test runs`);
+    {
         const out = execFileSync("bash", ["-c", script], { cwd: root, encoding: "utf8" }).trim();
         assert.equal(
             out,

@@ -229,7 +229,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
     if (creates.length + mints.length > 0 && !began) {
         throw new RecoveryRefused(
             "this backend keeps no lock of the interrupted update, so its start time is unknown, and with it which keys are the update's own; " +
-                "rerun with --since <ISO time the update started> (the CI job's or terminal's start time; earlier is safer than later)",
+                "rerun with --since <ISO time the update started> (the CI job's or terminal's start time: not later than the update began, or its key is missed; not much earlier, or an unused key made by hand before it could be taken for the orphan)",
         );
     }
 

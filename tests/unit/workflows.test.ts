@@ -5,6 +5,7 @@ import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as os from "node:os";
 import { parse } from "yaml";
 
 const root = path.join(__dirname, "..", "..");
@@ -15,6 +16,7 @@ interface Step {
     id?: string;
     uses?: string;
     run?: string;
+    shell?: string;
     if?: string;
     with?: Record<string, unknown>;
     env?: Record<string, string>;
@@ -203,6 +205,36 @@ describe(".github/workflows", () => {
     describe("deploy.yml", () => {
         const { wf, text } = load("deploy.yml");
         const up = wf.jobs.up;
+
+        it("lists the stacks a push changed (still present); every stack on a first push or after a force-push; fails rather than list none", () => {
+            const list = wf.jobs.changed.steps.find((s) => s.id === "list")!;
+            assert.equal(list.shell, "bash", "pipefail: a failing git diff fails the job");
+            const repo = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-deploy-list-"));
+            const git = (...args: string[]) =>
+                execFileSync("git", ["-c", "user.email=t@t", "-c", "user.name=t", ...args], { cwd: repo, encoding: "utf8" }).trim();
+            const listed = (before: string) => {
+                execFileSync("bash", ["-c", String(list.run).replace(/>> "\$GITHUB_OUTPUT"/, "")], {
+                    cwd: repo,
+                    env: { ...process.env, BEFORE: before },
+                });
+                return JSON.parse(fs.readFileSync(path.join(repo, "stacks.json"), "utf8")) as string[];
+            };
+            try {
+                git("init", "-q");
+                for (const s of ["prod", "dev", "old"]) fs.writeFileSync(path.join(repo, `Pulumi.${s}.yaml`), "config: {}\n");
+                git("add", ".");
+                git("commit", "-qm", "base");
+                const base = git("rev-parse", "HEAD");
+                fs.writeFileSync(path.join(repo, "Pulumi.prod.yaml"), "config: { x: 1 }\n");
+                fs.rmSync(path.join(repo, "Pulumi.old.yaml"));
+                git("commit", "-qam", "bump prod, remove old");
+                assert.deepEqual(listed(base), ["prod"]);
+                assert.deepEqual(listed("0000000000000000000000000000000000000000").sort(), ["dev", "prod"]);
+                assert.deepEqual(listed("1234567890123456789012345678901234567890").sort(), ["dev", "prod"], "an old head that is gone");
+            } finally {
+                fs.rmSync(repo, { recursive: true, force: true });
+            }
+        });
 
         it("runs on pushes to the default branch that change stack files, per changed stack, in the stack's environment, one at a time", () => {
             const push = wf.on.push as { branches: string[]; paths: string[] };

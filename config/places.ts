@@ -51,6 +51,19 @@ export function consumerPlaces(consumers: Consumers, defaultEnvironment?: string
 }
 
 /**
+ * One key per secret a place holds, for comparing places across entries and
+ * updates. GitHub does not tell repository, environment or secret names apart
+ * by case (it stores secret names upper-cased), so a GitHub place is compared
+ * case-folded: `Raxx-Console`'s `aws_access_key_id` is `raxx-console`'s
+ * `AWS_ACCESS_KEY_ID`. Other places compare as spelled (Heroku app names are
+ * lower-case only; Infisical names and paths are case-sensitive; a host file's
+ * path is).
+ */
+export function secretKey(place: string, secret: string): string {
+    return place.startsWith("github ") ? `${place.toLowerCase()}\u0000${secret.toLowerCase()}` : `${place}\u0000${secret}`;
+}
+
+/**
  * Reads a `consumers` output line back: "<place>: NAME, NAME". Older outputs
  * spelled Infisical paths as configured ("/ci/"): they are normalised here.
  */

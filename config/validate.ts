@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { consumerPlaces } from "./places";
+import { consumerPlaces, secretKey } from "./places";
 import { Credential, CREDENTIAL_NAME, isPlaceholder, kinds, secretNamesOf } from "./schema";
 
 /** A stack file the program refuses. `problems` are one line each, already naming credential and field. */
@@ -150,7 +150,7 @@ function findDuplicateWrites(credentials: Credential[]): string[] {
     for (const credential of credentials) {
         for (const { field, place, label } of consumerPlaces(credential.consumers)) {
             for (const secret of secretNamesOf(credential)) {
-                const key = `${place}\u0000${secret}`;
+                const key = secretKey(place, secret);
                 const here = `credentials.${credential.name}.${field}`;
                 const first = seen.get(key);
                 if (first) {

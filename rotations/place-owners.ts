@@ -7,7 +7,7 @@
 // no key at all. A renamed credential (`renamedFrom`) or a moved consumer
 // (`movedFrom`) keeps its writers, taken over in place (Pulumi aliases); any
 // other change of writer is refused before anything is registered.
-import { consumerPlaces, parsePlaceLine } from "../config/places";
+import { consumerPlaces, parsePlaceLine, secretKey } from "../config/places";
 import { Credential, secretNamesOf } from "../config/schema";
 import { AppliedCredential } from "./epoch-moves";
 
@@ -34,12 +34,16 @@ export function placeOwnerProblems(
 ): string[] {
     const problems: string[] = [];
     const declared = new Set(credentials.map((c) => c.name));
-    // place + secret name → the credential that wrote it in the last update.
+    // place + secret name → the credential that wrote it in the last update, and how it was spelled.
     const owners = new Map<string, string>();
+    const spelled = new Map<string, { place: string; secret: string }>();
     for (const [name, applied] of last) {
         for (const line of applied.consumers ?? []) {
             const parsed = parsePlaceLine(line);
-            for (const secret of parsed?.names ?? []) owners.set(`${parsed!.place}\u0000${secret}`, name);
+            for (const secret of parsed?.names ?? []) {
+                owners.set(secretKey(parsed!.place, secret), name);
+                spelled.set(secretKey(parsed!.place, secret), { place: parsed!.place, secret });
+            }
         }
     }
     for (const c of credentials) {
@@ -60,8 +64,21 @@ export function placeOwnerProblems(
             const entry = consumerAt(c, field);
             const wroteIt = new Set<string>();
             for (const secret of secretNamesOf(c)) {
-                const owner = owners.get(`${place}\u0000${secret}`);
+                const key = secretKey(place, secret);
+                const owner = owners.get(key);
                 if (owner !== undefined) wroteIt.add(owner);
+                const was = spelled.get(key);
+                if (was !== undefined && (was.place !== place || was.secret !== secret)) {
+                    // A new spelling is a new resource name: the old one's delete (by name, which
+                    // GitHub matches whatever the case) would erase the value just written.
+                    problems.push(
+                        `${at}.${field}: writes ${secret} to ${label}, which the last update wrote as ${was.secret} to ${was.place} — ` +
+                            `GitHub does not tell these names apart by case, so it is the same secret under a new spelling, and the old ` +
+                            `spelling's writer would be deleted at the end of this update, taking the value with it. Keep the spelling the ` +
+                            `stack recorded (${was.place}: ${was.secret})`,
+                    );
+                    continue;
+                }
                 if (owner === undefined || self.has(owner)) continue;
                 if (entry?.movedFrom === owner) continue;
                 problems.push(

@@ -195,3 +195,61 @@ describe("Infisical folders: one spelling per folder", () => {
         );
     });
 });
+
+describe("GitHub names: one spelling per secret, whatever the case", () => {
+    // GitHub matches repository, environment and secret names whatever their case;
+    // a new spelling is a new resource whose old twin's delete erases the secret.
+    it("'raxx-api' and 'Raxx-API' are one repository: a duplicate, refused", async () => {
+        const run = await up({ "deploy-a": deployer("deploy-a", [{ repository: "raxx-api" }, { repository: "Raxx-API" }]) });
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.deploy-a\.consumers\.github\[1\]: writes AWS_ACCESS_KEY_ID to GitHub repository Raxx-API, which credentials\.deploy-a\.consumers\.github\[0\] already writes/,
+        );
+    });
+
+    it("a repository or environment respelled in case after an update is refused, naming the spelling the stack recorded", async () => {
+        const before = await up({ "deploy-a": deployer("deploy-a", [{ repository: "raxx-api", environment: "production" }]) });
+        assert.equal(before.error, undefined, before.error?.message);
+        for (const respelled of [
+            { repository: "Raxx-API", environment: "production" },
+            { repository: "raxx-api", environment: "Production" },
+        ]) {
+            const run = await up({ "deploy-a": deployer("deploy-a", [respelled], { epoch: 2 }) }, before.outputs);
+            assert.match(
+                run.error?.message ?? "",
+                new RegExp(
+                    `credentials\\.deploy-a\\.consumers\\.github\\[0\\]: writes AWS_ACCESS_KEY_ID to GitHub repository ${respelled.repository} environment ${respelled.environment}, ` +
+                        `which the last update wrote as AWS_ACCESS_KEY_ID to github raxx-api environment production .*Keep the spelling the stack recorded ` +
+                        `\\(github raxx-api environment production: AWS_ACCESS_KEY_ID\\)`,
+                ),
+            );
+            assert.deepEqual(
+                run.registrations.map((r) => r.type),
+                [STACK_REFERENCE],
+                "refused before anything is registered",
+            );
+        }
+    });
+
+    it("a secret name respelled in case is refused for GitHub, and taken as another secret for Infisical (case-sensitive there)", async () => {
+        const names = (id: string) => ({ secretNames: { id, secret: "AWS_SECRET_ACCESS_KEY" } });
+        const github = await up({ "deploy-a": deployer("deploy-a", [{ repository: "raxx-api" }], names("AWS_ACCESS_KEY_ID")) });
+        const respelled = await up(
+            { "deploy-a": deployer("deploy-a", [{ repository: "raxx-api" }], names("aws_access_key_id")) },
+            github.outputs,
+        );
+        assert.match(
+            respelled.error?.message ?? "",
+            /writes aws_access_key_id to GitHub repository raxx-api, which the last update wrote as AWS_ACCESS_KEY_ID/,
+        );
+
+        const infisical = (id: string) => deployer("deploy-a", [], { consumers: { infisical: [{ secretPath: "/ci" }] }, ...names(id) });
+        const first = await up({ "deploy-a": infisical("AWS_ACCESS_KEY_ID") });
+        const renamed = await up({ "deploy-a": infisical("aws_access_key_id") }, first.outputs);
+        assert.equal(renamed.error, undefined, renamed.error?.message);
+        assert.deepEqual(
+            renamed.ofType(INFISICAL).map((r) => r.inputs.secretName),
+            ["aws_access_key_id", "AWS_SECRET_ACCESS_KEY"],
+        );
+    });
+});

@@ -124,12 +124,15 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
             const replaces = placeFields.filter((f) => olds[f] !== news[f]);
             // The token is how we write, not what we hold: a new token alone changes nothing.
             const changes = replaces.length > 0 || olds.value !== news.value;
-            // Delete first: when old and new spell the same secret (another host name
-            // for the same Infisical, a project id alias), a create-first replacement
-            // would finish by deleting the value it had just written (pulumi-github
-            // issues 111/223/250). The cost is a moment without the secret at its old
-            // place, which is being abandoned anyway.
-            return { changes, replaces, deleteBeforeReplace: replaces.length > 0 };
+            // Another folder, environment or name is another secret (paths are
+            // normalised, names case-sensitive): create first, so a failed create
+            // leaves the old place holding its value. Another site or project may be
+            // the same secret spelled differently (a second host name for the same
+            // Infisical): a create-first replacement would then end by deleting the
+            // value it had just written (pulumi-github issues 111/223/250), so those
+            // delete first, at the cost of a moment without the secret at its old place.
+            const deleteBeforeReplace = replaces.includes("siteUrl") || replaces.includes("projectId");
+            return { changes, replaces, deleteBeforeReplace };
         },
 
         async create(inputs: InfisicalSecretInputs) {
@@ -184,7 +187,7 @@ const reference = providerReference(__filename, "infisicalSecretProvider", infis
  * creating is not idempotent in Infisical), delete removes only it and only
  * while it holds the value this resource wrote, read refreshes
  * its value so `preview --refresh` shows a change made outside Pulumi. A new value
- * updates in place; a new place replaces, deleting first. `value` and `token` are
+ * updates in place; a new place replaces (another site or project deleting first). `value` and `token` are
  * secret inputs and outputs.
  */
 export class InfisicalSecret extends RaxxDynamicResource {

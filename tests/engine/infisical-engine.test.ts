@@ -178,14 +178,14 @@ describe("engine tier: InfisicalSecret through the real Pulumi engine", function
         await stack.preview({ expectNoChanges: true, onOutput });
     });
 
-    it("moving a secret to another folder replaces it, deleting the old one first", async () => {
+    it("moving a secret to another folder replaces it, writing the new one first and deleting the old one at the end", async () => {
         const before = server.requests.length;
         keyPath = "/";
         const result = await timed("up (move)", () => stack.up({ onOutput }));
         assert.equal(result.summary.resourceChanges?.replace, 1);
         assert.deepEqual(
             writes(before).map((r) => `${r.method} ${(r.body as { secretPath?: string }).secretPath}`),
-            ["DELETE /ci", "PATCH /", "POST /"],
+            ["PATCH /", "POST /", "DELETE /ci"],
         );
         assert.equal(server.peek("prod", "/ci", "AWS_SECRET_ACCESS_KEY"), undefined);
         assert.equal(held().key?.value, `${values.v3}-secret`);

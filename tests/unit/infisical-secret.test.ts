@@ -134,8 +134,8 @@ describe("InfisicalSecret provider", () => {
             });
         });
 
-        for (const field of ["siteUrl", "projectId", "environment", "secretPath", "secretName"] as const) {
-            it(`a new ${field} replaces the secret, deleting the old one first`, async () => {
+        for (const field of ["siteUrl", "projectId"] as const) {
+            it(`a new ${field} (maybe the same secret spelled otherwise) replaces the secret, deleting the old one first`, async () => {
                 assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, [field]: "other" }), {
                     changes: true,
                     replaces: [field],
@@ -143,6 +143,24 @@ describe("InfisicalSecret provider", () => {
                 });
             });
         }
+
+        for (const field of ["environment", "secretPath", "secretName"] as const) {
+            it(`a new ${field} (another secret) replaces the secret, creating the new one first`, async () => {
+                assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, [field]: "/other" }), {
+                    changes: true,
+                    replaces: [field],
+                    deleteBeforeReplace: false,
+                });
+            });
+        }
+
+        it("a new folder together with a new project deletes first", async () => {
+            assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, secretPath: "/other", projectId: "other" }), {
+                changes: true,
+                replaces: ["projectId", "secretPath"],
+                deleteBeforeReplace: true,
+            });
+        });
     });
 
     describe("create, read, update, delete", () => {

@@ -200,6 +200,80 @@ describe(".github/workflows", () => {
             assert.equal(wf.jobs.rotate.concurrency?.["cancel-in-progress"], false);
             assertScriptsExist("rotate.yml", steps);
         });
+
+        it("leaves an open pull request that already holds the rotation (only the dates differ); rewrites it when the rotation changed", () => {
+            const step = steps.find((s) => /gh pr create/.test(s.run ?? ""))!;
+            assert.equal(step.shell, "bash");
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-rotate-pr-"));
+            const [origin, work, bin] = ["origin.git", "work", "bin"].map((d) => path.join(dir, d));
+            const ghLog = path.join(dir, "gh.log");
+            const git = (...args: string[]) =>
+                execFileSync("git", ["-c", "user.email=t@t", "-c", "user.name=t", ...args], {
+                    cwd: work,
+                    encoding: "utf8",
+                    stdio: "pipe",
+                }).trim();
+            const stackFile = (epochs: [number, number], day: string) =>
+                fs.writeFileSync(
+                    path.join(work, "Pulumi.prod.yaml"),
+                    `config:\n  # the routing matrix\n  a:\n    epoch: ${epochs[0]}\n    rotatedOn: "${day}"\n  b:\n    epoch: ${epochs[1]}\n    rotatedOn: "${day}"\n`,
+                );
+            // The job's own checkout: the default branch, every remote branch fetched.
+            const checkout = () => {
+                git("fetch", "-q", "origin");
+                git("checkout", "-q", "-B", "main", "origin/main");
+            };
+            const runStep = () =>
+                execFileSync("bash", ["-e", "-c", step.run!], {
+                    cwd: work,
+                    encoding: "utf8",
+                    env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, STACK: "prod", DEFAULT_BRANCH: "main", GH_LOG: ghLog },
+                    stdio: "pipe",
+                });
+            const branchHead = () => execFileSync("git", ["rev-parse", "rotate/prod"], { cwd: origin, encoding: "utf8" }).trim();
+            const ghCalls = () => (fs.existsSync(ghLog) ? fs.readFileSync(ghLog, "utf8").trim().split("\n") : []);
+            try {
+                fs.mkdirSync(bin);
+                // gh: an open pull request once one was created; npm: the plan.
+                fs.writeFileSync(
+                    path.join(bin, "gh"),
+                    `#!/bin/sh\ncase "$1 $2" in\n"pr list") [ -f "$GH_LOG" ] && grep -q create "$GH_LOG" && echo 7 ;;\n*) echo "$1 $2" >> "$GH_LOG" ;;\nesac\nexit 0\n`,
+                    { mode: 0o755 },
+                );
+                fs.writeFileSync(path.join(bin, "npm"), "#!/bin/sh\necho 'the plan'\n", { mode: 0o755 });
+                execFileSync("git", ["init", "-q", "--bare", "-b", "main", origin]);
+                execFileSync("git", ["clone", "-q", origin, work], { stdio: "pipe" });
+                git("checkout", "-q", "-b", "main");
+                stackFile([1, 1], "2026-01-01");
+                git("add", ".");
+                git("commit", "-qm", "base");
+                git("push", "-q", "origin", "main");
+
+                // Day 1: a is due.
+                checkout();
+                stackFile([2, 1], "2026-12-01");
+                runStep();
+                assert.deepEqual(ghCalls(), ["pr create"]);
+                const opened = branchHead();
+
+                // Day 2: the same rotation, today's date: left as it is.
+                checkout();
+                stackFile([2, 1], "2026-12-02");
+                const out = runStep();
+                assert.match(out, /already holds this rotation; left as it is/);
+                assert.equal(branchHead(), opened, "not pushed again");
+                assert.deepEqual(ghCalls(), ["pr create"], "the pull request is not edited");
+
+                // Day 3: b is due too: the pull request is rewritten.
+                checkout();
+                stackFile([2, 2], "2026-12-03");
+                runStep();
+                assert.notEqual(branchHead(), opened);
+                assert.deepEqual(ghCalls(), ["pr create", "pr edit"]);
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
     });
 
     describe("deploy.yml", () => {

@@ -63,6 +63,14 @@ const index = (steps: Step[], pred: (s: Step) => boolean, what: string): number 
 };
 
 /** A job with one runner per stack file, from a job that lists them. */
+/** Read-only for the workflow; only `job` gets more, exactly `granted`. */
+function assertLeastPrivilege(wf: Workflow, job: string, granted: Record<string, string>): void {
+    assert.deepEqual(wf.permissions, { contents: "read" }, "the workflow's default is read-only");
+    for (const [name, j] of Object.entries(wf.jobs)) {
+        assert.deepEqual(j.permissions, name === job ? granted : undefined, `${name}'s permissions`);
+    }
+}
+
 function assertPerStack(wf: Workflow, job: string, lister: string): void {
     const j = wf.jobs[job];
     assert.equal(j.needs, lister);
@@ -117,7 +125,7 @@ describe(".github/workflows", () => {
         });
 
         it("gets AWS credentials through OIDC, not long-lived keys", () => {
-            assert.equal(wf.permissions?.["id-token"], "write");
+            assertLeastPrivilege(wf, "drift", { contents: "read", "id-token": "write" });
             const aws = steps[index(steps, (s) => s.uses === "aws-actions/configure-aws-credentials@v4", "configure-aws-credentials@v4")];
             assert.match(String(aws.with?.["role-to-assume"]), /^\$\{\{ .+ \}\}$/);
             assert.ok(!("aws-access-key-id" in (aws.with ?? {})) && !("aws-secret-access-key" in (aws.with ?? {})));
@@ -178,8 +186,7 @@ describe(".github/workflows", () => {
         it("runs daily and on demand with least privilege: contents and pull requests, write; nothing else", () => {
             assert.ok("workflow_dispatch" in wf.on);
             assert.match((wf.on.schedule as { cron: string }[])[0].cron, /^\d+ \d+ \* \* \*$/);
-            assert.deepEqual(wf.permissions, { contents: "write", "pull-requests": "write" });
-            for (const job of Object.values(wf.jobs)) assert.equal(job.permissions, undefined, "no job widens them");
+            assertLeastPrivilege(wf, "rotate", { contents: "write", "pull-requests": "write" });
             assertPerStack(wf, "rotate", "stacks");
         });
 
@@ -318,7 +325,7 @@ describe(".github/workflows", () => {
             assert.equal(up.strategy?.matrix.stack, "${{ fromJSON(needs.changed.outputs.stacks) }}");
             assert.equal(up.environment, "${{ matrix.stack }}");
             assert.deepEqual(up.concurrency, { group: "rotate-${{ matrix.stack }}", "cancel-in-progress": false });
-            assert.deepEqual(wf.permissions, { contents: "read", "id-token": "write" });
+            assertLeastPrivilege(wf, "up", { contents: "read", "id-token": "write" });
             assert.doesNotMatch(text, /aws-secret-access-key/);
         });
 

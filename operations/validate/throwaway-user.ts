@@ -8,8 +8,9 @@ import {
     DeleteUserCommand,
     IAMClient,
     ListAccessKeysCommand,
-    ListUsersCommand,
     ListUserTagsCommand,
+    paginateListUsers,
+    User,
 } from "@aws-sdk/client-iam";
 import { randomBytes } from "node:crypto";
 
@@ -43,14 +44,38 @@ export async function deleteThrowawayUser(iam: IAMClient, user: string): Promise
     }
 }
 
-/** Throwaway users of earlier runs (killed before they cleaned up): under the path AND tagged. */
-export async function removeLeftoverUsers(iam: IAMClient, log: (line: string) => void): Promise<string[]> {
-    const users = (await iam.send(new ListUsersCommand({ PathPrefix: VALIDATION_PATH }))).Users ?? [];
+/**
+ * A validation holds its user for minutes; one older than this was left by a
+ * run that did not finish. A younger one may be another operator's run in
+ * progress, and is left alone.
+ */
+export const LEFTOVER_AFTER_MINUTES = 120;
+
+/**
+ * Throwaway users of earlier runs (killed before they cleaned up): under the
+ * path AND tagged, AND created more than `afterMinutes` ago. Every page of
+ * the listing is read.
+ */
+export async function removeLeftoverUsers(
+    iam: IAMClient,
+    log: (line: string) => void,
+    { afterMinutes = LEFTOVER_AFTER_MINUTES, now = new Date() }: { afterMinutes?: number; now?: Date } = {},
+): Promise<string[]> {
+    const users: User[] = [];
+    for await (const page of paginateListUsers({ client: iam }, { PathPrefix: VALIDATION_PATH })) users.push(...(page.Users ?? []));
     const removed: string[] = [];
     for (const u of users) {
         if (!u.UserName) continue;
         const tags = (await iam.send(new ListUserTagsCommand({ UserName: u.UserName }))).Tags ?? [];
         if (!tags.some((t) => t.Key === VALIDATION_TAG && t.Value === "throwaway")) continue;
+        const ageMinutes = u.CreateDate ? (now.getTime() - u.CreateDate.getTime()) / 60_000 : Infinity;
+        if (ageMinutes < afterMinutes) {
+            log(
+                `left ${u.UserName} alone: created ${Math.max(0, Math.round(ageMinutes))} min ago, another validation may be running ` +
+                    `(removed by a later run once older than ${afterMinutes} min)`,
+            );
+            continue;
+        }
         await deleteThrowawayUser(iam, u.UserName);
         log(`removed ${u.UserName}, left by an earlier validation that did not finish`);
         removed.push(u.UserName);

@@ -62,6 +62,8 @@ export interface ValidateOptions {
     propagationSeconds: number;
     /** Called once the cleanup is registered, so that a Ctrl-C can run it. */
     onCleanup?: (cleanup: () => Promise<void>) => void;
+    /** A tagged throwaway user older than this is a killed run's leftover (default LEFTOVER_AFTER_MINUTES). */
+    leftoverAfterMinutes?: number;
 }
 
 const STACK = "validation";
@@ -121,7 +123,7 @@ export async function validate(options: ValidateOptions): Promise<ValidationReco
         }
         if (options.kind === "aws-access-key") {
             await step("leftovers of earlier runs", async () => {
-                const removed = await removeLeftoverUsers(iam, options.log);
+                const removed = await removeLeftoverUsers(iam, options.log, { afterMinutes: options.leftoverAfterMinutes });
                 return removed.length ? `removed ${removed.join(", ")}` : "none";
             });
             await step("throwaway IAM user", async () => {

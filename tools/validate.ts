@@ -15,6 +15,7 @@ import { requiredPlugins } from "../operations/doctor/pulumi-checks";
 import { keepRunningWhenOutputCloses } from "../operations/closed-output";
 import { parseArgs } from "../operations/stack-config";
 import { TemporaryStack, validate, ValidateOptions, ValidationKind, ValidationRecord } from "../operations/validate/validate";
+import { providerHostEnv } from "../operations/validate/provider-host-env";
 import { createWorkspaceStack, ensureEngine } from "../sandbox/engine";
 import { World } from "../sandbox/world";
 
@@ -151,9 +152,7 @@ async function forReal(common: Common, stackName: string | undefined): Promise<V
                 pulumiCommand: pulumi,
                 projectSettings: { name: "raxx-rotations", runtime: "nodejs", backend: { url: `file://${state}` } },
                 envVars: {
-                    // Pulumi's dynamic-provider host finds @pulumi/pulumi from its working
-                    // directory — this temp folder — so it needs the project's node_modules named.
-                    NODE_PATH: path.join(projectDir, "node_modules"),
+                    ...providerHostEnv(projectDir),
                     PULUMI_CONFIG_PASSPHRASE: randomBytes(16).toString("hex"),
                     PULUMI_BACKEND_URL: `file://${state}`,
                     PULUMI_SKIP_UPDATE_CHECK: "1",

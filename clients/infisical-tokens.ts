@@ -59,6 +59,8 @@ export interface ListedToken extends TokenInfo {
 export interface TokenScope {
     projectId: string;
     environment: string;
+    /** The folder listed: the environment's root unless named (doctor checks each consumer's). */
+    secretPath?: string;
 }
 
 export type TokenCheck =
@@ -278,8 +280,8 @@ export class InfisicalTokenClient {
     }
 
     /**
-     * Lists the secrets of the project's environment (root folder) WITH `token`
-     * (not the rotator's): the SOP's "infisical secrets list" check. 200 → ok;
+     * Lists the secrets of the project's environment (root folder, or
+     * `scope.secretPath`) WITH `token`: the SOP's "infisical secrets list" check. 200 → ok;
      * 401 → revoked; 403 TokenError → expired; other 403 → no permission; 404 →
      * no such project/environment. Throws only what retrying could not fix
      * (rate limits, 5xx, timeouts after retries) and unexpected answers.
@@ -288,12 +290,13 @@ export class InfisicalTokenClient {
         if (!token)
             throw tokenError(`Infisical ${scope.environment} of project ${scope.projectId}: the token to check is empty`, "invalid");
         this.http.neverQuote(token);
-        const place = `Infisical ${scope.environment} of project ${scope.projectId}`;
+        const secretPath = scope.secretPath ?? "/";
+        const place = `Infisical ${scope.environment}${secretPath === "/" ? "" : ` ${secretPath}`} of project ${scope.projectId}`;
         // viewSecretValue=false: the check needs the list, never the values.
         const query = new URLSearchParams({
             projectId: scope.projectId,
             environment: scope.environment,
-            secretPath: "/",
+            secretPath,
             viewSecretValue: "false",
         });
         const answer = await this.request({

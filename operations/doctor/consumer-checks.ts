@@ -5,6 +5,8 @@
 // and that the rotator's identity is not one of them.
 import { createHerokuClient } from "../../clients/heroku";
 import { exchange } from "../../clients/http";
+import { normalizeSecretPath } from "../../clients/infisical";
+import { InfisicalTokenClient } from "../../clients/infisical-tokens";
 import { githubApiRoot } from "../github-drift";
 import { Credential, InfisicalSettings } from "../../config/schema";
 import { CheckResult, fail, guarded, ok } from "./report";
@@ -91,11 +93,12 @@ export async function consumerChecks(credentials: Credential[], s: ConsumerSecre
     if (infisicalUsed && s.infisical && s.infisicalToken) {
         const site = s.infisical.siteUrl.replace(/\/+$/, "");
         const auth = { Authorization: `Bearer ${s.infisicalToken}`, Accept: "application/json" };
+        const lister = new InfisicalTokenClient({ siteUrl: site, token: s.infisicalToken, retries: 1 });
         const paths = unique(
             credentials.flatMap((c) =>
                 (c.consumers.infisical ?? []).map((i) => ({
                     environment: i.environment ?? s.infisical!.environment,
-                    secretPath: i.secretPath,
+                    secretPath: normalizeSecretPath(i.secretPath),
                 })),
             ),
             (p) => `${p.environment}:${p.secretPath}`,
@@ -104,30 +107,20 @@ export async function consumerChecks(credentials: Credential[], s: ConsumerSecre
             const check = `the rotator's token can list secret names at ${p.environment} ${p.secretPath}`;
             results.push(
                 ...(await guarded("infisical", check, "check raxx-rotations:infisicalToken and the consumer's path", async () => {
-                    const query = new URLSearchParams({
-                        projectId: s.infisical!.projectId,
-                        environment: p.environment,
-                        secretPath: p.secretPath,
-                        viewSecretValue: "false",
-                    });
-                    const answer = await exchange(
-                        `${site}/api/v4/secrets?${query}`,
-                        { method: "GET", headers: auth },
-                        { timeoutMs: 15_000, service: `Infisical ${p.environment} ${p.secretPath}` },
-                    );
-                    if (answer.status === 200)
-                        return ok(
-                            "infisical",
-                            check,
-                            `${(JSON.parse(answer.text) as { secrets?: unknown[] }).secrets?.length ?? 0} secrets`,
-                        );
+                    const scope = { projectId: s.infisical!.projectId, ...p };
+                    const answer = await lister.checkTokenWorks(s.infisicalToken!, scope);
+                    if (answer.ok) return ok("infisical", check, `${answer.secretCount} secrets`);
+                    const fixes: Record<typeof answer.reason, string> = {
+                        "not-found": "create the folder, or fix the consumer's secretPath/environment",
+                        revoked: "set a valid raxx-rotations:infisicalToken (this one is revoked)",
+                        expired: "set a valid raxx-rotations:infisicalToken (this one has expired)",
+                        permission: "give the rotator's identity read and write access there",
+                    };
                     return fail(
                         "infisical",
                         check,
-                        `Infisical answered ${answer.status}`,
-                        answer.status === 404
-                            ? "create the folder, or fix the consumer's secretPath/environment"
-                            : "give the rotator's identity read and write access there",
+                        `Infisical answered ${answer.status}${answer.code ? ` ${answer.code}` : ""}`,
+                        fixes[answer.reason],
                     );
                 })),
             );

@@ -61,6 +61,33 @@ describe("engine tier: npm run doctor against the sandbox", function () {
         }
     });
 
+    it("an Infisical folder the rotator's token cannot list, and a revoked rotator token, are named with what to do", async () => {
+        const key = "raxx-rotations:credentials.vault-operator.consumers.infisical[0].environment";
+        await sandbox.stack.setConfig(key, { value: "qa-nowhere" }, true);
+        try {
+            const failed = failures(await doctor());
+            assert.deepEqual(
+                failed.map((r) => `${r.area} ${r.check}: ${r.detail}`),
+                ["infisical the rotator's token can list secret names at qa-nowhere /: Infisical answered 404 NotFound"],
+            );
+            assert.match(failed[0].fix ?? "", /create the folder, or fix the consumer's secretPath\/environment/);
+        } finally {
+            await sandbox.stack.removeConfig(key, true);
+        }
+        sandbox.world.infisical.revokeToken(sandbox.world.infisicalToken);
+        try {
+            const failed = failures(await doctor()).filter((r) => /list secret names/.test(r.check));
+            assert.ok(failed.length > 0, "each listed path fails");
+            for (const r of failed) {
+                assert.match(r.detail, /^Infisical answered 401/);
+                assert.match(r.fix ?? "", /set a valid raxx-rotations:infisicalToken \(this one is revoked\)/);
+                assert.ok(!JSON.stringify(r).includes(sandbox.world.infisicalToken), "the token is quoted");
+            }
+        } finally {
+            sandbox.world.infisical.addToken(sandbox.world.infisicalToken);
+        }
+    });
+
     it("a host that presents another key is named, with how to check the real one", async () => {
         await sandbox.world.hosts!.present("vault-host.raxx.app", "rebuilt");
         try {

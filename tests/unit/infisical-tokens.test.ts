@@ -157,6 +157,18 @@ describe("Infisical Token Auth client", () => {
         assert.ok(!JSON.stringify(view).includes(minted.accessToken), "identity() never shows a token value");
     });
 
+    it("the list check reads the folder it is given (doctor checks each consumer's): one that does not exist is not-found", async () => {
+        await server.drift({ environment: "prod", secretPath: "/ci", name: "A", value: "x" });
+        assert.deepEqual(await client.checkTokenWorks(ROTATOR, { ...scope, secretPath: "/ci" }), { ok: true, status: 200, secretCount: 1 });
+        assert.equal(server.requests.at(-1)?.query.secretPath, "/ci");
+        assert.deepEqual(await client.checkTokenWorks(ROTATOR, { ...scope, projectId: "no-such-project", secretPath: "/ci" }), {
+            ok: false,
+            status: 404,
+            reason: "not-found",
+            code: "NotFound",
+        });
+    });
+
     it("only Infisical's own 404 for an unknown token means gone: any other 404 is an error naming siteUrl", async () => {
         await client.configureTokenAuth(IDENTITY, { accessTokenTTL: DAYS_90, accessTokenMaxTTL: DAYS_90 });
         const minted = await client.mintToken(IDENTITY, "raxx-prod-rotation-2026-04-24");

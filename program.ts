@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { AwsAccessKeyCredential } from "./config/schema";
+import { resourceNameClashes } from "./components/consumers/write-consumers";
+import { AwsAccessKeyCredential, secretNamesOf } from "./config/schema";
 import { readStackSettings } from "./config/stack-settings";
 import { ConfigError, parseCredentials, placeholderProblems } from "./config/validate";
 import { AwsAccessKeyRotation } from "./rotations/aws-access-key";
@@ -28,7 +29,12 @@ export async function program(): Promise<Record<string, unknown>> {
     // read back from this stack's own outputs.
     const last = await readLastApplied();
     const plans = new Map<string, SlotPlan>();
-    const refusals: string[] = placeOwnerProblems(credentials, last, settings.consumers.infisical?.environment);
+    const refusals: string[] = [
+        ...credentials.flatMap((c) =>
+            resourceNameClashes(c.name, c.consumers, secretNamesOf(c), settings.consumers.infisical?.environment),
+        ),
+        ...placeOwnerProblems(credentials, last, settings.consumers.infisical?.environment),
+    ];
     for (const credential of credentials) {
         try {
             const plan = credential.kind === "aws-access-key" ? planKeys : planTokens;

@@ -21,6 +21,63 @@ export interface ConsumerWrites {
 export type RotationUrnOf = (credential: string) => string | undefined;
 
 /**
+ * Resource names, one scheme for the writers below and the clash check: each
+ * name is built from the place, with what a URN cannot hold turned into "-".
+ */
+const resourceNames = {
+    github: (name: string, c: { repository: string; environment?: string }) =>
+        `${name}-github-${c.repository}${c.environment ? `-${c.environment}` : ""}`,
+    infisical: (name: string, environment: string, secretPath: string, secretName: string) => {
+        const folder = secretPath === "/" ? "root" : secretPath.replace(/^\/+|\/+$/g, "").replace(/\//g, "-");
+        return `${name}-infisical-${environment}-${folder}-${secretName}`;
+    },
+    heroku: (name: string, app: string) => `${name}-heroku-${app}`,
+    host: (name: string, c: { host: string; envFile: string }) =>
+        `${name}-host-${c.host}-${c.envFile.replace(/^\/+/, "").replace(/[^A-Za-z0-9]+/g, "-")}`,
+};
+
+/**
+ * Two places of one credential whose resource names come out the same
+ * (`/ci/x` and `/ci-x`, repository `raxx-api` environment `prod` and
+ * repository `raxx-api-prod`, `/etc/raxx/env` and `/etc/raxx-env`): Pulumi
+ * would stop the update midway on a duplicate URN. Refused before anything
+ * is registered, naming both entries.
+ */
+export function resourceNameClashes(name: string, consumers: Consumers, secretNames: string[], defaultEnvironment?: string): string[] {
+    const entries: { field: string; where: string; names: string[] }[] = [
+        ...(consumers.github ?? []).map((c, i) => ({
+            field: `consumers.github[${i}]`,
+            where: `repository ${c.repository}${c.environment ? ` environment ${c.environment}` : ""}`,
+            names: [resourceNames.github(name, c)],
+        })),
+        ...(consumers.infisical ?? []).map((c, i) => ({
+            field: `consumers.infisical[${i}]`,
+            where: `secretPath ${c.secretPath}`,
+            names: secretNames.map((n) => resourceNames.infisical(name, c.environment ?? defaultEnvironment ?? "", c.secretPath, n)),
+        })),
+        ...(consumers.hosts ?? []).map((c, i) => ({
+            field: `consumers.hosts[${i}]`,
+            where: `host ${c.host} file ${c.envFile}`,
+            names: [resourceNames.host(name, c)],
+        })),
+    ];
+    const seen = new Map<string, { field: string; where: string }>();
+    const problems: string[] = [];
+    for (const e of entries) {
+        const clash = e.names.map((n) => ({ n, first: seen.get(n) })).find((x) => x.first);
+        if (clash?.first) {
+            problems.push(
+                `credentials.${name}.${e.field}: ${e.where} would get the resource name ${clash.n}, as ${clash.first.field} (${clash.first.where}) does — ` +
+                    `Pulumi needs one name per resource; give one of them another spelling (a folder, file or environment name)`,
+            );
+            continue;
+        }
+        for (const n of e.names) seen.set(n, e);
+    }
+    return problems;
+}
+
+/**
  * Writes one credential's values to every consumer of its matrix entry. The same
  * for every credential kind: only the values differ.
  */
@@ -52,8 +109,7 @@ export function writeConsumers(
     };
 
     for (const consumer of consumers.github ?? []) {
-        const suffix = consumer.environment ? `-${consumer.environment}` : "";
-        const componentName = `${name}-github-${consumer.repository}${suffix}`;
+        const componentName = resourceNames.github(name, consumer);
         const repository = new GithubActionsSecrets(
             componentName,
             { repository: consumer.repository, environment: consumer.environment, secrets, dependsOn, onError },
@@ -67,10 +123,9 @@ export function writeConsumers(
             throw new pulumi.RunError(missing("raxx-rotations:infisical and raxx-rotations:infisicalToken", "Infisical"));
         const { siteUrl, projectId, token } = settings.infisical;
         const environment = consumer.environment ?? settings.infisical.environment;
-        const folder = consumer.secretPath === "/" ? "root" : consumer.secretPath.replace(/^\/+|\/+$/g, "").replace(/\//g, "-");
         // One resource per secret name: Infisical has no batch upsert that reports per secret.
         for (const [secretName, value] of Object.entries(secrets)) {
-            const resourceName = `${name}-infisical-${environment}-${folder}-${secretName}`;
+            const resourceName = resourceNames.infisical(name, environment, consumer.secretPath, secretName);
             const secret = new InfisicalSecret(
                 resourceName,
                 { siteUrl, projectId, environment, secretPath: consumer.secretPath, secretName, value, rotatorToken: token },
@@ -83,7 +138,7 @@ export function writeConsumers(
     for (const consumer of consumers.heroku ?? []) {
         if (!settings.heroku) throw new pulumi.RunError(missing("raxx-rotations:herokuApiKey", "Heroku"));
         // One resource per app: all variables in one PATCH, one release, one restart.
-        const resourceName = `${name}-heroku-${consumer.app}`;
+        const resourceName = resourceNames.heroku(name, consumer.app);
         const vars = new HerokuConfigVars(
             resourceName,
             { app: consumer.app, vars: secrets, apiKey: settings.heroku.apiKey, baseUrl: settings.heroku.baseUrl },
@@ -94,8 +149,7 @@ export function writeConsumers(
 
     for (const [index, consumer] of (consumers.hosts ?? []).entries()) {
         if (!settings.hosts) throw new pulumi.RunError(missing("raxx-rotations:sshPrivateKey", "SSH host"));
-        const file = consumer.envFile.replace(/^\/+/, "").replace(/[^A-Za-z0-9]+/g, "-");
-        const hostName = `${name}-host-${consumer.host}-${file}`;
+        const hostName = resourceNames.host(name, consumer);
         const host = new HostEnvFile(
             hostName,
             {

@@ -4,7 +4,7 @@
 // taken over in place (aliases); any other change of writer is refused.
 import * as assert from "node:assert/strict";
 import { Run, runProgram } from "../helpers/mock-program";
-import { ACCESS_KEY, REPO_SECRET, STACK_REFERENCE } from "../helpers/fixtures";
+import { ACCESS_KEY, HOST_KEY, REPO_SECRET, STACK_REFERENCE } from "../helpers/fixtures";
 import { GITHUB_ACTIONS_SECRETS_TYPE } from "../../components/consumers/github-secrets";
 import { INFISICAL_SECRET_TYPE } from "../../components/consumers/infisical-secret";
 import { AWS_ACCESS_KEY_ROTATION_TYPE } from "../../rotations/aws-access-key";
@@ -251,5 +251,66 @@ describe("GitHub names: one spelling per secret, whatever the case", () => {
             renamed.ofType(INFISICAL).map((r) => r.inputs.secretName),
             ["aws_access_key_id", "AWS_SECRET_ACCESS_KEY"],
         );
+    });
+});
+
+describe("two places of one credential that would get one resource name", () => {
+    const refusedBeforeRegistering = (run: Run) =>
+        assert.deepEqual(
+            run.registrations.map((r) => r.type),
+            [STACK_REFERENCE],
+            "refused before anything is registered",
+        );
+
+    it("'/ci/x' and '/ci-x' (Infisical), named with both entries and what to do", async () => {
+        const run = await up({
+            "deploy-a": deployer("deploy-a", [], { consumers: { infisical: [{ secretPath: "/ci/x" }, { secretPath: "/ci-x" }] } }),
+        });
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.deploy-a\.consumers\.infisical\[1\]: secretPath \/ci-x would get the resource name deploy-a-infisical-prod-ci-x-AWS_ACCESS_KEY_ID, as consumers\.infisical\[0\] \(secretPath \/ci\/x\) does — Pulumi needs one name per resource/,
+        );
+        refusedBeforeRegistering(run);
+    });
+
+    it("repository raxx-api environment prod and repository raxx-api-prod (GitHub)", async () => {
+        const run = await up({
+            "deploy-a": deployer("deploy-a", [{ repository: "raxx-api", environment: "prod" }, { repository: "raxx-api-prod" }]),
+        });
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.deploy-a\.consumers\.github\[1\]: repository raxx-api-prod would get the resource name deploy-a-github-raxx-api-prod, as consumers\.github\[0\] \(repository raxx-api environment prod\) does/,
+        );
+        refusedBeforeRegistering(run);
+    });
+
+    it("/etc/raxx/env and /etc/raxx-env on one host; the same files on two hosts are fine", async () => {
+        const host = (h: string, envFile: string) => ({ host: h, user: "raxx", envFile, service: "raxx-vault", hostKey: HOST_KEY });
+        const config2 = {
+            ...config,
+            "raxx-rotations:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n",
+        };
+        const clash = await runProgram({
+            credentials: {
+                "deploy-a": deployer("deploy-a", [], {
+                    consumers: { hosts: [host("vault.raxx.app", "/etc/raxx/env"), host("vault.raxx.app", "/etc/raxx-env")] },
+                }),
+            },
+            config: config2,
+        });
+        assert.match(
+            clash.error?.message ?? "",
+            /credentials\.deploy-a\.consumers\.hosts\[1\]: host vault\.raxx\.app file \/etc\/raxx-env would get the resource name/,
+        );
+        refusedBeforeRegistering(clash);
+        const fine = await runProgram({
+            credentials: {
+                "deploy-a": deployer("deploy-a", [], {
+                    consumers: { hosts: [host("vault.raxx.app", "/etc/raxx/env"), host("db.raxx.app", "/etc/raxx/env")] },
+                }),
+            },
+            config: config2,
+        });
+        assert.equal(fine.error, undefined, fine.error?.message);
     });
 });

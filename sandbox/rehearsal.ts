@@ -196,7 +196,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
     }
 
     const timelines = world.exportTimeline();
-    const invariants = aggregate(steps);
+    const invariants = aggregateInvariants(steps);
     const verdict = steps.every((s) => s.met) && invariants.every((v) => v.held) ? "pass" : "fail";
     const report: RehearsalReport = {
         scenario: options.scenario.name,
@@ -220,7 +220,13 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
     return report;
 }
 
-function aggregate(steps: StepReport[]): Verdict[] {
+/**
+ * One verdict per invariant over the whole rehearsal. Each step judges the
+ * whole timeline so far, so a held invariant shows the LAST step's detail (the
+ * first step's would describe a world where nothing had happened yet); a
+ * broken one shows the first step that broke it, and every broken interval.
+ */
+export function aggregateInvariants(steps: Pick<StepReport, "index" | "invariants">[]): Verdict[] {
     const byName = new Map<string, Verdict>();
     for (const step of steps) {
         for (const v of step.invariants) {
@@ -231,7 +237,9 @@ function aggregate(steps: StepReport[]): Verdict[] {
                     detail: v.held ? v.detail : `step ${step.index + 1}: ${v.detail}`,
                     intervals: [...(v.intervals ?? [])],
                 });
-            } else if (!v.held) {
+            } else if (v.held) {
+                if (seen.held) seen.detail = v.detail;
+            } else {
                 if (seen.held) seen.detail = `step ${step.index + 1}: ${v.detail}`;
                 seen.held = false;
                 for (const i of v.intervals ?? []) {

@@ -7,6 +7,7 @@ import {
     nothingWrittenBetween,
 } from "../../sandbox/invariants";
 import type { ConsumerEntry, EventEntry, IamKeyEntry, KeyStatus, TimelineExport } from "../../sandbox/services/timeline";
+import { aggregateInvariants } from "../../sandbox/rehearsal";
 
 const U = "raxx-vault-operator";
 const API = "raxx-app/raxx-api";
@@ -179,5 +180,31 @@ describe("sandbox invariants (hand-built timelines)", () => {
             assert.equal(nothingWrittenBetween(timeline([key(40, "K", "Active")]), 0, 50).held, false);
             assert.equal(nothingWrittenBetween(timeline([key(40, "K", "Active")]), 41, 50).held, true);
         });
+    });
+});
+
+describe("the rehearsal's invariants over all steps (aggregateInvariants)", () => {
+    const verdict = (held: boolean, detail: string) => ({
+        name: "no consumer ever holds a key that is not Active",
+        held,
+        detail,
+        intervals: [],
+    });
+
+    it("a held invariant shows the last step's detail: each step judges the whole timeline so far", () => {
+        const [v] = aggregateInvariants([
+            { index: 0, invariants: [verdict(true, "0 consumer secrets only ever held Active keys")] },
+            { index: 1, invariants: [verdict(true, "10 consumer secrets only ever held Active keys")] },
+        ]);
+        assert.deepEqual({ held: v.held, detail: v.detail }, { held: true, detail: "10 consumer secrets only ever held Active keys" });
+    });
+
+    it("a broken one shows the first step that broke it, whatever later steps say", () => {
+        const [v] = aggregateInvariants([
+            { index: 0, invariants: [verdict(true, "2 consumer secrets only ever held Active keys")] },
+            { index: 1, invariants: [verdict(false, "raxx-api held AKIA1 while Inactive")] },
+            { index: 2, invariants: [verdict(true, "3 consumer secrets only ever held Active keys")] },
+        ]);
+        assert.deepEqual({ held: v.held, detail: v.detail }, { held: false, detail: "step 2: raxx-api held AKIA1 while Inactive" });
     });
 });

@@ -36,9 +36,14 @@ export function requireStrings<T extends object>(
  * check(): an Infisical base URL, trimmed of trailing slashes, https (or
  * loopback). Returns the normalised value; unknowns and non-strings as they are.
  */
+/** One spelling per site: no surrounding blanks, no trailing "/" (as check() stores it). */
+export function normalizeSiteUrl(siteUrl: string): string {
+    return siteUrl.trim().replace(/\/+$/, "");
+}
+
 export function checkSiteUrl(siteUrl: unknown, failures: pulumi.dynamic.CheckFailure[]): unknown {
     if (typeof siteUrl !== "string" || siteUrl === UNKNOWN) return siteUrl;
-    const trimmed = siteUrl.trim().replace(/\/+$/, "");
+    const trimmed = normalizeSiteUrl(siteUrl);
     if (!/^https?:\/\/[^/]/i.test(trimmed) || insecureUrlProblem(trimmed)) {
         failures.push({ property: "siteUrl", reason: "siteUrl must be an https URL (http only to loopback), e.g. https://vault.raxx.app" });
     }

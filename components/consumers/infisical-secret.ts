@@ -2,7 +2,15 @@ import * as pulumi from "@pulumi/pulumi";
 import * as infisical from "../../clients/infisical";
 import { RaxxDynamicResource } from "../dynamic-resource";
 import { providerReference } from "../provider-reference";
-import { checkRotatorToken, checkSiteUrl, configuredRotatorToken, dynamicType, UNKNOWN, withStateToken } from "../provider-kit";
+import {
+    checkRotatorToken,
+    checkSiteUrl,
+    configuredRotatorToken,
+    normalizeSiteUrl,
+    dynamicType,
+    UNKNOWN,
+    withStateToken,
+} from "../provider-kit";
 
 export const INFISICAL_SECRET_TYPE = dynamicType("InfisicalSecret");
 
@@ -121,7 +129,16 @@ export function createInfisicalSecretProvider(options: InfisicalProviderOptions 
         },
 
         async diff(_id: string, olds: InfisicalSecretOutputs, news: InfisicalSecretInputs) {
-            const replaces = placeFields.filter((f) => olds[f] !== news[f]);
+            // The state of an older version may spell the place another way ("/ci/",
+            // "https://vault.raxx.app/"): compared as check() now stores it, a respelling
+            // alone is no replacement — whose create-first would end by deleting the
+            // very secret it had just written.
+            const stored: Record<(typeof placeFields)[number], string> = {
+                ...olds,
+                secretPath: typeof olds.secretPath === "string" ? infisical.normalizeSecretPath(olds.secretPath) : olds.secretPath,
+                siteUrl: typeof olds.siteUrl === "string" ? normalizeSiteUrl(olds.siteUrl) : olds.siteUrl,
+            };
+            const replaces = placeFields.filter((f) => stored[f] !== news[f]);
             // The token is how we write, not what we hold: a new token alone changes nothing.
             const changes = replaces.length > 0 || olds.value !== news.value;
             // Another folder, environment or name is another secret (paths are

@@ -154,6 +154,16 @@ describe("InfisicalSecret provider", () => {
             });
         }
 
+        it("a state that spells the place another way ('/ci/', a trailing '/' on the site) is no change: replacing would delete the secret just written", async () => {
+            const stored = { ...olds(), secretPath: `${inputs.secretPath}/`, siteUrl: `${inputs.siteUrl}/` };
+            assert.deepEqual(await provider.diff!("id", stored, inputs), { changes: false, replaces: [], deleteBeforeReplace: false });
+            assert.deepEqual(await provider.diff!("id", stored, { ...inputs, value: "new" }), {
+                changes: true,
+                replaces: [],
+                deleteBeforeReplace: false,
+            });
+        });
+
         it("a new folder together with a new project deletes first", async () => {
             assert.deepEqual(await provider.diff!("id", olds(), { ...inputs, secretPath: "/other", projectId: "other" }), {
                 changes: true,

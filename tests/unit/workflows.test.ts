@@ -62,7 +62,6 @@ const index = (steps: Step[], pred: (s: Step) => boolean, what: string): number 
     return i;
 };
 
-/** A job with one runner per stack file, from a job that lists them. */
 /** Read-only for the workflow; only `job` gets more, exactly `granted`. */
 function assertLeastPrivilege(wf: Workflow, job: string, granted: Record<string, string>): void {
     assert.deepEqual(wf.permissions, { contents: "read" }, "the workflow's default is read-only");
@@ -71,6 +70,7 @@ function assertLeastPrivilege(wf: Workflow, job: string, granted: Record<string,
     }
 }
 
+/** A job with one runner per stack file, from a job that lists them. */
 function assertPerStack(wf: Workflow, job: string, lister: string): void {
     const j = wf.jobs[job];
     assert.equal(j.needs, lister);

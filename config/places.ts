@@ -53,14 +53,17 @@ export function consumerPlaces(consumers: Consumers, defaultEnvironment?: string
 /**
  * One key per secret a place holds, for comparing places across entries and
  * updates. GitHub does not tell repository, environment or secret names apart
- * by case (it stores secret names upper-cased), so a GitHub place is compared
- * case-folded: `Raxx-Console`'s `aws_access_key_id` is `raxx-console`'s
- * `AWS_ACCESS_KEY_ID`. Other places compare as spelled (Heroku app names are
- * lower-case only; Infisical names and paths are case-sensitive; a host file's
- * path is).
+ * by case (it stores secret names upper-cased), and host names are DNS names:
+ * those compare case-folded — `Raxx-Console`'s `aws_access_key_id` is
+ * `raxx-console`'s `AWS_ACCESS_KEY_ID`. The rest compares as spelled: Heroku
+ * app names are lower-case only; Infisical names and paths, env file paths and
+ * the variables in them are case-sensitive.
  */
 export function secretKey(place: string, secret: string): string {
-    return place.startsWith("github ") ? `${place.toLowerCase()}\u0000${secret.toLowerCase()}` : `${place}\u0000${secret}`;
+    if (place.startsWith("github ")) return `${place.toLowerCase()}\u0000${secret.toLowerCase()}`;
+    const host = /^host (\S+) file (.*)$/.exec(place);
+    if (host) return `host ${host[1].toLowerCase()} file ${host[2]}\u0000${secret}`;
+    return `${place}\u0000${secret}`;
 }
 
 /**

@@ -26,6 +26,8 @@ export function isRenamedNow(credential: Credential, last: Map<string, AppliedCr
     return credential.renamedFrom !== undefined && !last.has(credential.name) && last.has(credential.renamedFrom);
 }
 
+const CASE_BLIND = "GitHub repository, environment and secret names, and host names, are not case-sensitive";
+
 /** Every refusal about writers, one line each, naming the credential and the field. */
 export function placeOwnerProblems(
     credentials: Credential[],
@@ -34,18 +36,20 @@ export function placeOwnerProblems(
 ): string[] {
     const problems: string[] = [];
     const declared = new Set(credentials.map((c) => c.name));
-    // place + secret name → the credential that wrote it in the last update, and how it was spelled.
-    const owners = new Map<string, string>();
-    const spelled = new Map<string, { place: string; secret: string }>();
+    // place + secret name → who wrote it in the last update, and how they spelled it.
+    // Older versions compared GitHub and host names by case, so one place may have
+    // been written under two spellings by two credentials.
+    const writers = new Map<string, { owner: string; place: string; secret: string }[]>();
     for (const [name, applied] of last) {
         for (const line of applied.consumers ?? []) {
             const parsed = parsePlaceLine(line);
             for (const secret of parsed?.names ?? []) {
-                owners.set(secretKey(parsed!.place, secret), name);
-                spelled.set(secretKey(parsed!.place, secret), { place: parsed!.place, secret });
+                const key = secretKey(parsed!.place, secret);
+                writers.set(key, [...(writers.get(key) ?? []), { owner: name, place: parsed!.place, secret }]);
             }
         }
     }
+    const owners = new Map([...writers].map(([key, ws]) => [key, ws[0].owner]));
     for (const c of credentials) {
         const at = `credentials.${c.name}`;
         if (c.renamedFrom !== undefined) {
@@ -67,15 +71,30 @@ export function placeOwnerProblems(
                 const key = secretKey(place, secret);
                 const owner = owners.get(key);
                 if (owner !== undefined) wroteIt.add(owner);
-                const was = spelled.get(key);
+                const recorded = writers.get(key) ?? [];
+                if (recorded.length > 1) {
+                    // Written twice under two spellings by an older version: one of them, as
+                    // this credential wrote it, is kept; anything else is refused.
+                    if (recorded.some((w) => self.has(w.owner) && w.place === place && w.secret === secret)) {
+                        wroteIt.add(c.name);
+                        continue;
+                    }
+                    problems.push(
+                        `${at}.${field}: writes ${secret} to ${label}, which the last update wrote under ${recorded.length} spellings ` +
+                            `(${recorded.map((w) => `${w.place}: ${w.secret} by credentials.${w.owner}`).join("; ")}) — one place, since ` +
+                            `${CASE_BLIND}. Keep one writer under its own spelling and remove the others; their delete at the end of ` +
+                            `that update erases the secret, so run pulumi up --refresh after it: the writer kept puts the value back`,
+                    );
+                    continue;
+                }
+                const was = recorded[0];
                 if (was !== undefined && (was.place !== place || was.secret !== secret)) {
                     // A new spelling is a new resource name: the old one's delete (by name, which
                     // GitHub matches whatever the case) would erase the value just written.
                     problems.push(
                         `${at}.${field}: writes ${secret} to ${label}, which the last update wrote as ${was.secret} to ${was.place} — ` +
-                            `GitHub does not tell these names apart by case, so it is the same secret under a new spelling, and the old ` +
-                            `spelling's writer would be deleted at the end of this update, taking the value with it. Keep the spelling the ` +
-                            `stack recorded (${was.place}: ${was.secret})`,
+                            `the same place spelled in another case (${CASE_BLIND}), so the old spelling's writer would be deleted at the ` +
+                            `end of this update, taking the value with it. Keep the spelling the stack recorded (${was.place}: ${was.secret})`,
                     );
                     continue;
                 }

@@ -314,3 +314,62 @@ describe("two places of one credential that would get one resource name", () => 
         assert.equal(fine.error, undefined, fine.error?.message);
     });
 });
+
+describe("host names: one spelling per env file, whatever the case", () => {
+    const withHosts = {
+        ...config,
+        "raxx-rotations:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n",
+    };
+    const onHost = (host: string, epoch = 1) =>
+        deployer("deploy-a", [], {
+            epoch,
+            consumers: { hosts: [{ host, user: "raxx", envFile: "/etc/raxx/env", service: "raxx-vault", hostKey: HOST_KEY }] },
+        });
+
+    it("a host name respelled in case is refused (DNS does not tell them apart; the old writer's delete would strip the lines)", async () => {
+        const before = await runProgram({ credentials: { "deploy-a": onHost("vault.raxx.app") }, config: withHosts });
+        assert.equal(before.error, undefined, before.error?.message);
+        const run = await runProgram({
+            credentials: { "deploy-a": onHost("Vault.Raxx.app") },
+            lastOutputs: before.outputs,
+            config: withHosts,
+        });
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.deploy-a\.consumers\.hosts\[0\]: writes AWS_ACCESS_KEY_ID to host Vault\.Raxx\.app file \/etc\/raxx\/env, which the last update wrote as AWS_ACCESS_KEY_ID to host vault\.raxx\.app file \/etc\/raxx\/env — the same place spelled in another case/,
+        );
+    });
+});
+
+describe("a GitHub place an older version recorded under two spellings", () => {
+    let last: Record<string, unknown>;
+    before(async () => {
+        const run = await up({
+            "deploy-a": deployer("deploy-a", [{ repository: "raxx-api" }]),
+            "deploy-b": deployer("deploy-b", [{ repository: "raxx-console" }]),
+        });
+        // What an older version let through: deploy-b wrote the same secrets as "Raxx-API".
+        const rotations = JSON.parse(JSON.stringify(run.outputs.rotations)) as Record<string, { consumers: string[] }>;
+        rotations["deploy-b"].consumers = rotations["deploy-b"].consumers.map((l) => l.replace("github raxx-console", "github Raxx-API"));
+        last = { ...run.outputs, rotations };
+    });
+
+    it("keeping one writer under its own spelling is accepted", async () => {
+        const run = await up(
+            { "deploy-a": deployer("deploy-a", [{ repository: "raxx-api" }]), "deploy-b": deployer("deploy-b", []) },
+            last,
+        );
+        assert.equal(run.error, undefined, run.error?.message);
+    });
+
+    it("a third spelling is refused, listing both writers and what to do", async () => {
+        const run = await up(
+            { "deploy-a": deployer("deploy-a", [{ repository: "RAXX-api" }]), "deploy-b": deployer("deploy-b", []) },
+            last,
+        );
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.deploy-a\.consumers\.github\[0\]: writes AWS_ACCESS_KEY_ID to GitHub repository RAXX-api, which the last update wrote under 2 spellings \(github raxx-api: AWS_ACCESS_KEY_ID by credentials\.deploy-a; github Raxx-API: AWS_ACCESS_KEY_ID by credentials\.deploy-b\).*run pulumi up --refresh after it/,
+        );
+    });
+});

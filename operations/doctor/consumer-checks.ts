@@ -111,8 +111,9 @@ export async function consumerChecks(credentials: Credential[], s: ConsumerSecre
                     const answer = await lister.checkTokenWorks(s.infisicalToken!, scope);
                     if (answer.ok) return ok("infisical", check, `${answer.secretCount} secrets`);
                     const fixes: Record<typeof answer.reason, string> = {
-                        "not-found": "create the folder, or fix the consumer's secretPath/environment",
-                        revoked: "set a valid raxx-rotations:infisicalToken (this one is revoked)",
+                        "not-found":
+                            "create the folder, or fix the consumer's secretPath/environment or raxx-rotations:infisical.projectId",
+                        revoked: "set a valid raxx-rotations:infisicalToken (this one is revoked or wrong)",
                         expired: "set a valid raxx-rotations:infisicalToken (this one has expired)",
                         permission: "give the rotator's identity read and write access there",
                     };

@@ -66,11 +66,14 @@ export function statusRows(credentials: Credential[], now: Date): StatusRow[] {
                 );
         }
         if (overlap && rotated !== undefined) {
-            const windowEnd = rotated + OBSERVATION_WINDOW_HOURS * 3600 * 1000;
+            // rotatedOn is a day, not the moment the update ran: counted from the END
+            // of that day, so a switch deployed late on it still gets its full window
+            // before CI says to retire (never sooner than the SOP's 24 h).
+            const windowEnd = rotated + DAY + OBSERVATION_WINDOW_HOURS * 3600 * 1000;
             if (now.getTime() > windowEnd) {
                 problems.push(
                     `the key of epoch ${c.epoch - 1} is still unretired past its ${OBSERVATION_WINDOW_HOURS} h observation window ` +
-                        `(rotatedOn ${c.rotatedOn}); retire it: retiredEpoch: ${c.epoch - 1}`,
+                        `(rotatedOn ${c.rotatedOn}, counted from the end of that day); retire it: retiredEpoch: ${c.epoch - 1}`,
                 );
             }
         }

@@ -81,8 +81,12 @@ describe("npm run status", () => {
     it("--check exits 0 when everything is within cadence and window", async () => {
         const { code, out } = await status("--stack", "healthy", "--check", "--today", "2026-06-01");
         assert.equal(code, 0, out);
-        // A day later the overlap of overlap-fresh is past its window.
-        assert.equal((await status("--stack", "healthy", "--check", "--today", "2026-06-02")).code, 1);
+        // rotatedOn 2026-05-31: the update may have run at 23:59 that day, so the window
+        // ends 24 h after the day's end — still open on 2026-06-02 00:00, over after it.
+        assert.equal((await status("--stack", "healthy", "--check", "--today", "2026-06-02")).code, 0);
+        const later = await status("--stack", "healthy", "--check", "--today", "2026-06-03");
+        assert.equal(later.code, 1);
+        assert.match(later.out, /past its 24 h observation window \(rotatedOn 2026-05-31, counted from the end of that day\)/);
     });
 
     it("a bad stack file exits 2 with the program's message", async () => {

@@ -159,6 +159,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
     const started = Date.now();
 
     log(`rehearsal "${options.scenario.name}" from ${path.relative(process.cwd(), stackFile) || stackFile}`);
+    // This rehearsal's events only: each step appends, so a file of an earlier run starts empty.
+    if (options.eventLog) fs.writeFileSync(options.eventLog, "", { mode: 0o600 });
     const sandbox = await openSandboxStack(stackFile, { log, engineEnv: options.engineEnv });
     const { world, stack, workDir } = sandbox;
     const engineOutput: string[] = [];

@@ -7,6 +7,7 @@ import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { normalizeSecretPath } from "../clients/infisical";
 import { Credential, secretNamesOf } from "../config/schema";
 import { findGithubDrift } from "../operations/github-drift";
+import { isDebugDiagnostic } from "../operations/picture/from-event-log";
 import { recoverStack } from "../operations/recovery";
 import {
     atMostTwoKeysPerUser,
@@ -477,11 +478,6 @@ function listFiles(dir: string): string[] {
         .readdirSync(dir, { recursive: true, withFileTypes: true })
         .filter((d) => d.isFile() && d.name.endsWith(".json"))
         .map((d) => path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name));
-}
-
-/** A debug diagnostic of the event stream (see operations/picture/from-event-log.ts, secretBearingDiagnostics). */
-function isDebugDiagnostic(event: EngineEvent): boolean {
-    return (event.diagnosticEvent?.severity as string | undefined) === "debug";
 }
 
 export function now(): number {

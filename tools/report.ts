@@ -2,13 +2,13 @@
 // The timeline picture of a real `pulumi up` (operations/picture/from-event-log.ts)
 // from the engine's event log, written with `pulumi up --event-log EVENT_LOG`:
 // one self-contained HTML file to attach to the change record. The event log
-// itself carries secrets (debug diagnostics: see secretBearingDiagnostics):
+// itself carries secrets (debug diagnostics: see isDebugDiagnostic):
 // `--scrub` rewrites it without them (first, so a log that cannot be drawn is
 // still cleaned); never attach the raw file.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { eventLogPicture, parseEventLog, scrubEventLog, secretBearingDiagnostics } from "../operations/picture/from-event-log";
+import { eventLogPicture, parseEventLog, scrubEventLog } from "../operations/picture/from-event-log";
 import { renderPictureHtml } from "../operations/picture/render";
 
 function main(): number {
@@ -36,22 +36,27 @@ function main(): number {
     const out = path.resolve(values.out ?? log.replace(/(\.[^./]*)?$/, ".html"));
     // Scrub first, from the raw text: a picture that cannot be drawn (a log cut
     // off by a killed run) must not leave the secrets in the file.
+    const { log: clean, removed } = scrubEventLog(text);
     if (values.scrub) {
-        const { log: clean, removed } = scrubEventLog(text);
         fs.writeFileSync(log, clean, { mode: 0o600 });
+        fs.chmodSync(log, 0o600);
         text = clean;
         console.log(`scrubbed ${log}: removed ${removed} line(s) — debug diagnostics (they quote secret values) and any cut-off line`);
+    } else if (removed > 0) {
+        // Said before drawing: a log that cannot be drawn (cut off) needs it most.
+        console.error(
+            `warning: ${log} holds ${removed} line(s) that may quote secret values in plaintext (debug diagnostics, where @pulumi/pulumi ` +
+                "quotes resource outputs, or a line cut off by a killed run). Do not keep or share that file: delete it, or rerun with --scrub. " +
+                "The picture holds ids and names only.",
+        );
+    }
+    if (path.resolve(log) === out) {
+        console.error(`--out ${out} is the event log itself: name another file`);
+        return 2;
     }
     try {
         const events = parseEventLog(text);
         fs.writeFileSync(out, renderPictureHtml(eventLogPicture(events, `pulumi up — ${path.basename(log)}`)));
-        const debug = secretBearingDiagnostics(events);
-        if (debug > 0) {
-            console.error(
-                `warning: ${log} holds ${debug} debug diagnostics, in which @pulumi/pulumi quotes resource outputs — secret ones in plaintext. ` +
-                    "Do not keep or share that file: delete it, or rerun with --scrub. The picture holds ids and names only.",
-            );
-        }
     } catch (err) {
         console.error((err as Error).message);
         return 2;

@@ -49,15 +49,15 @@ const DELETES = new Set(["delete", "delete-replaced", "discard", "discard-replac
 const WRITES = new Set(["create", "update", "create-replacement", "replace"]);
 
 /**
- * How many debug diagnostics the log holds. @pulumi/pulumi (3.270, still in
- * 3.276) logs every RegisterResource answer as a debug message, resolved
- * outputs included — secret ones in plaintext — and the engine writes debug
- * diagnostics into `--event-log` (and hands them to the Automation API's
- * onEvent). The picture never reads them; the file itself must not be kept or
- * shared (`npm run report -- FILE --scrub` rewrites it without them).
+ * A debug diagnostic. @pulumi/pulumi (3.270, still in 3.276) logs every
+ * RegisterResource answer as a debug message, resolved outputs included —
+ * secret ones in plaintext — and the engine writes debug diagnostics into
+ * `--event-log` (and hands them to the Automation API's onEvent). The picture
+ * never reads them; a file holding them must not be kept or shared
+ * (`npm run report -- FILE --scrub` rewrites it without them).
  */
-export function secretBearingDiagnostics(events: LoggedEvent[]): number {
-    return events.filter((e) => e.diagnosticEvent?.severity === "debug").length;
+export function isDebugDiagnostic(event: { diagnosticEvent?: { severity?: string } }): boolean {
+    return event.diagnosticEvent?.severity === "debug";
 }
 
 /**
@@ -78,7 +78,7 @@ export function scrubEventLog(text: string): { log: string; removed: number } {
             removed++;
             continue;
         }
-        if (typeof event !== "object" || event === null || event.diagnosticEvent?.severity === "debug") removed++;
+        if (typeof event !== "object" || event === null || isDebugDiagnostic(event)) removed++;
         else kept.push(JSON.stringify(event));
     }
     return { log: kept.length > 0 ? `${kept.join("\n")}\n` : "", removed };
@@ -94,7 +94,9 @@ export function parseEventLog(text: string): LoggedEvent[] {
             try {
                 return JSON.parse(line) as LoggedEvent;
             } catch {
-                throw new Error(`event log line ${n} is not JSON: write it with \`pulumi up --event-log FILE\``);
+                throw new Error(
+                    `event log line ${n} is not JSON: write it with \`pulumi up --event-log FILE\`; a killed run's last line is cut off — --scrub drops it`,
+                );
             }
         });
 }

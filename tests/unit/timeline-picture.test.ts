@@ -3,15 +3,13 @@
 // consumer that held a non-Active key only when there was one — built from a
 // rehearsal's report and from an engine event log; self-contained and secret-free.
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { COLOURS, KEY_PALETTE, renderPictureHtml } from "../../operations/picture/render";
 import { knownPicture as picture, NEW, OLD, T0 } from "../helpers/picture-fixture";
-import {
-    eventLogPicture,
-    LoggedEvent,
-    parseEventLog,
-    scrubEventLog,
-    secretBearingDiagnostics,
-} from "../../operations/picture/from-event-log";
+import { eventLogPicture, isDebugDiagnostic, LoggedEvent, parseEventLog, scrubEventLog } from "../../operations/picture/from-event-log";
 import { NON_ACTIVE_INVARIANT, rehearsalPicture } from "../../sandbox/rehearsal-picture";
 import type { RehearsalReport } from "../../sandbox/rehearsal";
 
@@ -64,6 +62,22 @@ describe("timeline picture: rendering a known timeline", () => {
         assert.deepEqual(html.match(/https?:\/\/[^"\s]*/g), ["http://www.w3.org/2000/svg"]);
         assert.match(html, /bump &lt;vault-operator&gt;/);
         assert.doesNotMatch(html, /<vault-operator>/);
+    });
+
+    it("escapes every name it draws: consumer labels, key owners, engine labels, steps and invariants", () => {
+        const p = picture();
+        const hostile = '<img src=x onerror="alert(1)">';
+        p.consumers[0].label = `lane ${hostile}`;
+        p.keys[0].owner = `owner ${hostile}`;
+        p.engine[0].label = `engine ${hostile}`;
+        p.steps = [{ index: 0, step: `step ${hostile}`, outcome: "ok", met: true, from: p.from, to: p.to }];
+        p.markers = [{ at: p.from, label: `marker ${hostile}`, kind: "fault" }];
+        p.invariants = [{ name: `invariant ${hostile}`, held: true, detail: `detail ${hostile}` }];
+        const html = renderPictureHtml(p);
+        assert.doesNotMatch(html, /<img/);
+        for (const where of ["lane", "owner", "engine", "step", "marker", "invariant", "detail"]) {
+            assert.ok(html.includes(`${where} &lt;img src=x onerror=&quot;alert(1)&quot;&gt;`), `${where} not escaped`);
+        }
     });
 });
 
@@ -225,6 +239,62 @@ describe("timeline picture: from an engine event log (pulumi up --event-log)", (
         assert.doesNotMatch(renderPictureHtml(p), /\[secret\]/);
     });
 
+    it("draws red where a consumer held a key an emergency's KeyDeactivation set Inactive; failed and planned operations change no key", () => {
+        const DEACTIVATION = "pulumi-nodejs:dynamic/raxx-rotations:KeyDeactivation";
+        const emergency: LoggedEvent[] = [
+            ...events.slice(0, 4), // slot-a creates NEW, the GitHub secret is written with it at 3 s
+            // A preview inside the log (planning) and a failed update of a slot: neither moves a key.
+            {
+                timestamp: at(4),
+                resOutputsEvent: {
+                    planning: true,
+                    metadata: step("update", "vault-operator-slot-a", KEY, { id: NEW, outputs: { status: "Inactive" } }),
+                },
+            },
+            { timestamp: at(5), resourcePreEvent: { metadata: step("update", "vault-operator-slot-b", KEY, {}) } },
+            {
+                timestamp: at(6),
+                resOpFailedEvent: { metadata: step("update", "vault-operator-slot-b", KEY, { id: OLD, outputs: { status: "Inactive" } }) },
+            },
+            // The deactivation of NEW (as if it had leaked): the lane holding NEW turns red from 10 s.
+            { timestamp: at(9), resourcePreEvent: { metadata: step("create", "vault-operator-deactivate", DEACTIVATION, {}) } },
+            {
+                timestamp: at(10),
+                resOutputsEvent: {
+                    metadata: step("create", "vault-operator-deactivate", DEACTIVATION, {
+                        inputs: { keyId: NEW, user: "raxx-vault-operator" },
+                    }),
+                },
+            },
+            {
+                timestamp: at(20),
+                resOutputsEvent: {
+                    metadata: step("delete", "vault-operator-slot-a", KEY, {}, { id: NEW, inputs: { user: "raxx-vault-operator" } }),
+                },
+            },
+        ];
+        const p = eventLogPicture(emergency, "emergency");
+        assert.deepEqual(
+            p.keys.map((k) => [k.keyId, k.segments.map((s) => `${s.value} ${(s.from - at(0) * 1000) / 1000}`)]),
+            [[NEW, ["Active 1", "Inactive 10", "Deleted 20"]]],
+            "the planned and the failed update moved nothing",
+        );
+        assert.deepEqual(
+            p.engine.filter((b) => b.failed).map((b) => `${b.op} ${b.label} ${(b.from - at(0) * 1000) / 1000}`),
+            ["update vault-operator-slot-b 5"],
+        );
+        const [lane] = p.consumers;
+        assert.deepEqual(
+            lane.bad.map((b) => [(b.from - at(0) * 1000) / 1000, (b.to - at(0) * 1000) / 1000]),
+            [
+                [10, 20],
+                [20, 21],
+            ],
+            "red from the deactivation to the end: Inactive, then deleted",
+        );
+        assert.equal(rects(renderPictureHtml(p), "bad").length, 2);
+    });
+
     it("counts and scrubs the debug diagnostics, where @pulumi/pulumi quotes secret outputs; keeps everything else", () => {
         const leaky: LoggedEvent = {
             timestamp: at(1),
@@ -235,12 +305,12 @@ describe("timeline picture: from an engine event log (pulumi up --event-log)", (
         };
         const warning: LoggedEvent = { timestamp: at(2), diagnosticEvent: { severity: "warning", message: "EMERGENCY: …" } };
         const all = [...events, leaky, warning];
-        assert.equal(secretBearingDiagnostics(all), 1);
+        assert.equal(all.filter(isDebugDiagnostic).length, 1);
         const { log, removed } = scrubEventLog(all.map((e) => JSON.stringify(e)).join("\n"));
         const scrubbed = parseEventLog(log);
         assert.equal(removed, 1);
         assert.equal(scrubbed.length, all.length - 1);
-        assert.equal(secretBearingDiagnostics(scrubbed), 0);
+        assert.equal(scrubbed.filter(isDebugDiagnostic).length, 0);
         assert.ok(!JSON.stringify(scrubbed).includes("wJalrXUtnFEMI"));
         assert.deepEqual(eventLogPicture(scrubbed, "x").keys, eventLogPicture(all, "x").keys, "the picture does not need them");
     });
@@ -258,5 +328,53 @@ describe("timeline picture: from an engine event log (pulumi up --event-log)", (
     it("refuses a file that is not an event log, naming the line", () => {
         assert.throws(() => parseEventLog('{"timestamp":1}\nnot json'), /event log line 2 is not JSON/);
         assert.throws(() => eventLogPicture([], "x"), /holds no timed event/);
+    });
+});
+
+describe("npm run report on a raw event log", function () {
+    this.timeout(60_000);
+    const root = path.resolve(__dirname, "..", "..");
+    const report = (...args: string[]) =>
+        spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, "tools", "report.ts"), ...args], {
+            cwd: root,
+            encoding: "utf8",
+        });
+    const leak = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    const cutLog = [
+        JSON.stringify({ timestamp: 1_800_000_000, resourcePreEvent: { metadata: { op: "create", urn: "urn:a::b::c::d", type: "t" } } }),
+        `{"timestamp":1800000001,"diagnosticEvent":{"severity":"debug","message":"RegisterResource RPC finished: resp: ${leak.slice(0, 20)}`,
+    ].join("\n");
+    let dir: string;
+    beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-report-"))));
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("a killed run's log (cut off inside a debug diagnostic) is refused with a warning that names --scrub; the secret is never printed", () => {
+        const log = path.join(dir, "events.jsonl");
+        fs.writeFileSync(log, cutLog);
+        const run = report(log);
+        assert.equal(run.status, 2);
+        assert.match(run.stderr, /holds 1 line\(s\) that may quote secret values .*rerun with --scrub/);
+        assert.match(run.stderr, /line 2 is not JSON: .*--scrub drops it/);
+        assert.ok(!`${run.stdout}${run.stderr}`.includes(leak.slice(0, 20)), "the output quotes the secret");
+        assert.equal(fs.readFileSync(log, "utf8"), cutLog, "without --scrub the file is left as it is");
+    });
+
+    it("--scrub rewrites it first (mode 0600, no cut-off line) and draws the picture", () => {
+        const log = path.join(dir, "events.jsonl");
+        fs.writeFileSync(log, cutLog, { mode: 0o644 });
+        const run = report(log, "--scrub");
+        assert.equal(run.status, 0, run.stderr);
+        assert.doesNotMatch(fs.readFileSync(log, "utf8"), /wJalrXUtnFEMI/);
+        assert.equal(fs.statSync(log).mode & 0o777, 0o600);
+        assert.ok(fs.existsSync(path.join(dir, "events.html")));
+    });
+
+    it("refuses to draw over the event log itself", () => {
+        const log = path.join(dir, "events.html");
+        fs.writeFileSync(log, JSON.stringify({ timestamp: 1_800_000_000 }));
+        const run = report(log);
+        assert.equal(run.status, 2);
+        assert.match(run.stderr, /is the event log itself/);
+        assert.equal(fs.readFileSync(log, "utf8"), JSON.stringify({ timestamp: 1_800_000_000 }));
     });
 });

@@ -2,7 +2,7 @@
 // (built from Go modules, engine/actionlint.sh), and these tests check the steps,
 // permissions, matrices and npm scripts they rely on.
 import * as assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as os from "node:os";
@@ -253,6 +253,54 @@ describe(".github/workflows", () => {
             assert.deepEqual(up.concurrency, { group: "rotate-${{ matrix.stack }}", "cancel-in-progress": false });
             assertLeastPrivilege(wf, "up", { contents: "read", "id-token": "write" });
             assert.doesNotMatch(text, /aws-secret-access-key/);
+        });
+
+        it("refuses, before pulumi up, a run whose stack file is no longer the default branch's (a rerun of an older run, or one overtaken)", () => {
+            const guard = up.steps.find((s) => /git diff --quiet HEAD FETCH_HEAD/.test(s.run ?? ""))!;
+            assert.ok(guard, "the guard step");
+            assert.ok(up.steps.indexOf(guard) < up.steps.findIndex((s) => /pulumi up /.test(s.run ?? "")), "before pulumi up");
+            assert.equal(guard.shell, "bash");
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-deploy-guard-"));
+            const [origin, work] = [path.join(dir, "origin.git"), path.join(dir, "work")];
+            const git = (cwd: string, ...args: string[]) =>
+                execFileSync("git", ["-c", "user.email=t@t", "-c", "user.name=t", ...args], {
+                    cwd,
+                    encoding: "utf8",
+                    stdio: "pipe",
+                }).trim();
+            const runGuard = () =>
+                spawnSync("bash", ["-e", "-o", "pipefail", "-c", guard.run!], {
+                    cwd: work,
+                    encoding: "utf8",
+                    env: { ...process.env, STACK: "prod", DEFAULT_BRANCH: "main" },
+                });
+            // Another clone pushes to main while `work` stays at the run's commit.
+            const push = (file: string, text: string) => {
+                const other = path.join(dir, `other-${Math.random().toString(36).slice(2)}`);
+                execFileSync("git", ["clone", "-q", origin, other], { stdio: "pipe" });
+                fs.writeFileSync(path.join(other, file), text);
+                git(other, "add", ".");
+                git(other, "commit", "-qm", `change ${file}`);
+                git(other, "push", "-q", "origin", "HEAD:main");
+            };
+            try {
+                execFileSync("git", ["init", "-q", "--bare", "-b", "main", origin]);
+                execFileSync("git", ["clone", "-q", origin, work], { stdio: "pipe" });
+                git(work, "checkout", "-q", "-b", "main");
+                fs.writeFileSync(path.join(work, "Pulumi.prod.yaml"), "epoch: 2\n");
+                git(work, "add", ".");
+                git(work, "commit", "-qm", "epoch 2");
+                git(work, "push", "-q", "origin", "main");
+                assert.equal(runGuard().status, 0, "the current commit");
+                push("README.md", "other files may move on\n");
+                assert.equal(runGuard().status, 0, "only the stack file counts");
+                push("Pulumi.prod.yaml", "epoch: 3\n");
+                const stale = runGuard();
+                assert.equal(stale.status, 1);
+                assert.match(stale.stdout, /::error::Pulumi\.prod\.yaml has changed on main since this run's commit/);
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
         });
 
         it("pulumi up with the CLI from pulumi/actions, AWS by OIDC; on failure says what to run; uploads the picture and the scrubbed event log", () => {

@@ -25,6 +25,8 @@ export interface BumpChange {
     name: string;
     from: number;
     to: number;
+    /** The retiredEpoch the file holds after the bump (an emergency sets it to the leaked epoch). */
+    retiredEpoch: number;
     emergency: boolean;
 }
 
@@ -122,6 +124,9 @@ export function bumpStackFile(text: string, request: BumpRequest, base: Credenti
         }
         const entry = section.get(name, true);
         if (!isMap(entry)) throw new BumpRefused(`credentials.${name} is not a mapping`);
+        // A flow mapping ({ epoch: 1, … }) has no lines to edit one by one.
+        if (entry.flow)
+            throw new BumpRefused(`credentials.${name} is written as a flow mapping ({ … }): write it as a block to let bump edit it`);
         edits.push(
             ...setValues(text, entry, {
                 epoch: to,
@@ -132,10 +137,28 @@ export function bumpStackFile(text: string, request: BumpRequest, base: Credenti
         // An ordinary bump takes a leftover emergency: true out (the program refuses
         // the flag on any move but the emergency's own).
         if (!request.emergency && c.emergency) edits.push(removeKey(text, entry, "emergency"));
-        changed.push({ name, from: c.epoch, to, emergency: request.emergency });
+        changed.push({ name, from: c.epoch, to, retiredEpoch, emergency: request.emergency });
     }
     if (refusals.length) throw new BumpRefused(`Refused change (nothing was changed):\n${refusals.map((r) => `  - ${r}`).join("\n")}`);
-    return { text: applyEdits(text, edits), changed, skipped };
+    const edited = applyEdits(text, edits);
+    checkEdited(edited, changed, request.today);
+    return { text: edited, changed, skipped };
+}
+
+/** The edited file must read back with exactly the values meant: an edit this module got wrong is refused, never written. */
+function checkEdited(edited: string, changed: BumpChange[], today: string): void {
+    const doc = parseDocument(edited, { uniqueKeys: true });
+    const section = doc.errors.length ? undefined : (doc.toJS() as { config?: Record<string, unknown> }).config?.[CREDENTIALS_KEY];
+    const wrong = changed.filter((c) => {
+        const e = (section as Record<string, Record<string, unknown>> | undefined)?.[c.name];
+        return (
+            !e || e.epoch !== c.to || e.rotatedOn !== today || (c.emergency && (e.retiredEpoch !== c.retiredEpoch || e.emergency !== true))
+        );
+    });
+    if (doc.errors.length || wrong.length)
+        throw new BumpRefused(
+            `the edit of the stack file did not read back as meant${wrong.length ? ` (${wrong.map((c) => c.name).join(", ")})` : ""}: nothing was changed; edit it by hand`,
+        );
 }
 
 interface Edit {

@@ -67,10 +67,16 @@ export async function run(
         fs.writeFileSync(file, result.text);
         for (const c of result.changed)
             out(
-                `${c.name}: epoch ${c.from} -> ${c.to}, rotatedOn ${today}${c.emergency ? `, retiredEpoch ${c.from}, emergency: true` : ""}`,
+                `${c.name}: epoch ${c.from} -> ${c.to}, rotatedOn ${today}${c.emergency ? `, retiredEpoch ${c.retiredEpoch}, emergency: true` : ""}`,
             );
         if (values["no-plan"]) return 0;
-        return await plan(["--stack", values.stack, "--base", values.base!, "--dir", dir], out, err);
+        // The plan reads the file as edited; if it refuses, the file goes back as it was.
+        const planned = await plan(["--stack", values.stack, "--base", values.base!, "--dir", dir], out, err);
+        if (planned !== 0) {
+            fs.writeFileSync(file, text);
+            err(`the plan refused the change: ${stackFileName(values.stack)} is left as it was`);
+        }
+        return planned;
     } catch (e) {
         if (e instanceof BumpRefused || e instanceof StackFileError || e instanceof ConfigError) {
             err(e.message);

@@ -31,7 +31,7 @@ describe("npm run bump: the edit", () => {
             { names: ["vault-operator"], due: false, emergency: false, today: "2026-12-01" },
             credentialsOf(prod),
         );
-        assert.deepEqual(result.changed, [{ name: "vault-operator", from: 1, to: 2, emergency: false }]);
+        assert.deepEqual(result.changed, [{ name: "vault-operator", from: 1, to: 2, retiredEpoch: 0, emergency: false }]);
         assert.equal(result.text.split("\n").length, prod.split("\n").length);
         assert.deepEqual(changedLines(prod, result.text), ["      epoch: 2", '      rotatedOn: "2026-12-01"']);
         // Outside those two values, byte for byte.
@@ -56,6 +56,18 @@ describe("npm run bump: the edit", () => {
         ]);
         const entry = credentialsOf(result.text).find((c) => c.name === "vault-operator")!;
         assert.deepEqual([entry.epoch, entry.retiredEpoch, entry.emergency], [2, 1, true]);
+    });
+
+    it("refuses an entry written as a flow mapping, which it cannot edit line by line", () => {
+        const flow = prod.replace(
+            / {4}vault-operator:\n/,
+            "    vault-operator: { kind: aws-access-key, iamUser: raxx-vault-operator, epoch: 1 }\n    was-vault-operator:\n",
+        );
+        assert.throws(
+            () =>
+                bumpStackFile(flow, { names: ["vault-operator"], due: false, emergency: false, today: "2026-12-01" }, credentialsOf(prod)),
+            /credentials\.vault-operator is written as a flow mapping/,
+        );
     });
 
     it("adds a missing rotatedOn (quoted) rather than rewriting the entry", () => {
@@ -135,7 +147,7 @@ describe("npm run bump: an emergency and its leftover", () => {
         const ordinary = bumpStackFile(prod, { ...request, emergency: false, today: "2026-12-01" }, credentialsOf(prod));
         const leaked = bumpStackFile(ordinary.text, { ...request, emergency: true, today: "2026-12-01" }, credentialsOf(prod));
         assert.deepEqual(leaked.skipped, []);
-        assert.deepEqual(leaked.changed, [{ name: "vault-operator", from: 2, to: 2, emergency: true }]);
+        assert.deepEqual(leaked.changed, [{ name: "vault-operator", from: 2, to: 2, retiredEpoch: 1, emergency: true }]);
         const entry = credentialsOf(leaked.text).find((c) => c.name === "vault-operator")!;
         assert.deepEqual([entry.epoch, entry.retiredEpoch, entry.emergency], [2, 1, true], "epoch L+1, retiredEpoch L against the base");
         const again = bumpStackFile(leaked.text, { ...request, emergency: true, today: "2026-12-01" }, credentialsOf(prod));
@@ -189,6 +201,26 @@ describe("npm run bump: the command", function () {
         assert.equal(refused, 2);
         assert.match(err.join("\n"), /jumped from 1 to 3/);
         assert.equal(fs.readFileSync(path.join(dir, "Pulumi.prod.yaml"), "utf8"), written);
+    });
+
+    it("a change the plan refuses (the program's own refusals, beyond the epoch rules) leaves the file as it was", async () => {
+        // Two folders whose resource names clash: the epoch rules accept the bump, the program does not.
+        const clashing = prod.replace(
+            "        infisical:\n          - secretPath: /\n",
+            "        infisical:\n          - secretPath: /ci/x\n          - secretPath: /ci-x\n",
+        );
+        assert.notEqual(clashing, prod);
+        fs.writeFileSync(path.join(dir, "Pulumi.prod.yaml"), clashing);
+        const err: string[] = [];
+        const code = await run(
+            ["--stack", "prod", "--dir", dir, "--today", "2026-12-01", "vault-operator"],
+            () => undefined,
+            (l) => err.push(l),
+        );
+        assert.equal(code, 2, err.join("\n"));
+        assert.match(err.join("\n"), /would get the resource name/);
+        assert.match(err.join("\n"), /Pulumi\.prod\.yaml is left as it was/);
+        assert.equal(fs.readFileSync(path.join(dir, "Pulumi.prod.yaml"), "utf8"), clashing);
     });
 
     it("--due with nothing overdue says so and changes nothing; --emergency needs exactly one credential", async () => {

@@ -68,9 +68,12 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
         const { credential, plan, last } = args;
         const previousPlan = plan.previous;
         const leaked = leakedKey(name, plan);
+        // Only while the emergency runs: in its steady state the leaked key is gone, and a
+        // later failure must neither raise "EMERGENCY NOT FINISHED" nor name it as the old key.
+        const during = leakedInThisUpdate(plan) ? leaked : undefined;
         // The key this update takes out of service (or, on a rollback, the one it replaces).
-        const oldKeyId = leaked
-            ? leaked.id
+        const oldKeyId = during
+            ? during.id
             : previousPlan
               ? (previousPlan.adoptKeyId ?? last?.keyIds?.[previousPlan.epoch])
               : plan.move === "rollback" && last
@@ -82,9 +85,9 @@ export class AwsAccessKeyRotation extends pulumi.ComponentResource {
             secretName: credential.secretNames.id,
             owner: credential.iamUser,
             oldKeyId,
-            // Only while the emergency runs: in its steady state the leaked key is gone, and a
-            // later failure must not raise "EMERGENCY NOT FINISHED".
-            leaked: leakedInThisUpdate(plan) ? leaked : undefined,
+            leaked: during,
+            // Back to the old key only while it is declared (Inactive): not once retired or deleted.
+            rollback: previousPlan !== undefined,
             audit: args.audit,
         });
         super(AWS_ACCESS_KEY_ROTATION_TYPE, name, {}, opts);

@@ -55,6 +55,8 @@ export interface FailureNoticeArgs {
     /** The key or token this rotation replaces, when known before the update. */
     oldKeyId?: string;
     leaked?: LeakedCredential;
+    /** Whether a rollback can bring the old key back (an Inactive previous key is declared). Default: yes. */
+    rollback?: boolean;
     audit: AuditSettings;
     /** Delivery tuning (tests). */
     delivery?: AuditDeliveryOptions;
@@ -81,6 +83,7 @@ export function describeFailure(
     operation: string,
     owner: string,
     leaked?: LeakedCredential,
+    rollback = true,
 ): FailedGate {
     const role = resourceName.startsWith(`${credential}-`) ? resourceName.slice(credential.length + 1) : resourceName;
     const key = kind === "aws-access-key";
@@ -135,7 +138,7 @@ export function describeFailure(
     } else if (probe && probe[2] === "after-switch") {
         gate = {
             gate: `probe ${probe[1]}`,
-            nextStep: `A consumer fails its probe with the new ${thing}; ${oldStillWorks}. Fix the consumer and rerun \`pulumi up\`${key && !leaked ? ", or roll back (README, Roll back)" : ""}`,
+            nextStep: `A consumer fails its probe with the new ${thing}; ${oldStillWorks}. Fix the consumer and rerun \`pulumi up\`${key && !leaked && rollback ? ", or roll back (README, Roll back)" : ""}`,
         };
     } else if (probe) {
         gate = {
@@ -282,7 +285,7 @@ export class FailureNotice {
 
     private async notify(hook: pulumi.ErrorHookArgs): Promise<void> {
         const { args } = this;
-        const gate = describeFailure(args.credential, args.kind, hook.name, hook.failedOperation, args.owner, args.leaked);
+        const gate = describeFailure(args.credential, args.kind, hook.name, hook.failedOperation, args.owner, args.leaked, args.rollback);
         const event = failedEvent(
             args,
             {

@@ -64,9 +64,9 @@ export class InfisicalTokenRotation extends pulumi.ComponentResource {
     constructor(name: string, args: InfisicalTokenRotationArgs, opts?: pulumi.ComponentResourceOptions) {
         const { credential, plan, infisical, last } = args;
         // The token this update revokes: the one the last update left active, when the epoch moves.
-        const oldTokenId = plan.leaked?.keyId ?? (plan.move === "rotate" && last ? last.keyIds?.[last.epoch] : undefined);
         // Only while the emergency runs (see leakedInThisUpdate).
         const during = leakedInThisUpdate(plan);
+        const oldTokenId = during?.keyId ?? (plan.move === "rotate" && last ? last.keyIds?.[last.epoch] : undefined);
         const leaked = during?.keyId ? { id: during.keyId, epoch: during.epoch, slot: during.slot } : undefined;
         const notice = new FailureNotice(name, {
             credential: name,

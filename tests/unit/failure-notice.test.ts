@@ -71,6 +71,20 @@ describe("secret.rotate.failed: the gate and the next step", () => {
         assert.equal(key("validate").emergency, undefined, "an ordinary rotation has no emergency line");
     });
 
+    it("offers roll back only while an old key is declared to roll back to (not once retired, nor after an emergency)", () => {
+        const noOldKey = describeFailure(
+            "vault-operator",
+            "aws-access-key",
+            "vault-operator-probe-x-after-switch",
+            "update",
+            USER,
+            undefined,
+            false,
+        );
+        assert.doesNotMatch(noOldKey.nextStep, /roll back/i);
+        assert.match(noOldKey.nextStep, /Fix the consumer and rerun `pulumi up`$/);
+    });
+
     it("in an emergency, says the leaked key is still Active, to rerun, and the break-glass command", () => {
         const stopped = key("probe-s3-backup-dry-run-after-switch", "create", LEAKED);
         assert.equal(

@@ -33,7 +33,7 @@ export async function program(): Promise<Record<string, unknown>> {
         ...credentials.flatMap((c) =>
             resourceNameClashes(c.name, c.consumers, secretNamesOf(c), settings.consumers.infisical?.environment),
         ),
-        ...placeOwnerProblems(credentials, last, settings.consumers.infisical?.environment),
+        ...placeOwnerProblems(credentials, last, settings.consumers.infisical?.environment, (message) => void pulumi.log.warn(message)),
     ];
     for (const credential of credentials) {
         try {

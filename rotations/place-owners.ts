@@ -33,6 +33,8 @@ export function placeOwnerProblems(
     credentials: Credential[],
     last: Map<string, AppliedCredential>,
     infisicalEnvironment?: string,
+    /** What is allowed but needs the operator's hand afterwards (shown at preview and up). */
+    warn: (message: string) => void = () => undefined,
 ): string[] {
     const problems: string[] = [];
     const declared = new Set(credentials.map((c) => c.name));
@@ -77,6 +79,13 @@ export function placeOwnerProblems(
                     // this credential wrote it, is kept; anything else is refused.
                     if (recorded.some((w) => self.has(w.owner) && w.place === place && w.secret === secret)) {
                         wroteIt.add(c.name);
+                        const others = recorded.filter((w) => w.place !== place || w.secret !== secret);
+                        warn(
+                            `${at}.${field}: ${label} ${secret} was also written as ${others.map((w) => `${w.place}: ${w.secret} by credentials.${w.owner}`).join("; ")} — ` +
+                                `one place (${CASE_BLIND}). If that writer is no longer declared, its delete at the end of this update erases the secret ` +
+                                `this one writes: run pulumi up --refresh right after it (this writer puts the value back), or first forget the other ` +
+                                `writer without deleting it (pulumi stack --show-urns, then pulumi state delete <its URN>)`,
+                        );
                         continue;
                     }
                     problems.push(

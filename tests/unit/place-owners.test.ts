@@ -354,12 +354,18 @@ describe("a GitHub place an older version recorded under two spellings", () => {
         last = { ...run.outputs, rotations };
     });
 
-    it("keeping one writer under its own spelling is accepted", async () => {
+    it("keeping one writer under its own spelling is accepted, with a warning: the other's delete erases the secret, and how to put it back or avoid it", async () => {
         const run = await up(
             { "deploy-a": deployer("deploy-a", [{ repository: "raxx-api" }]), "deploy-b": deployer("deploy-b", []) },
             last,
         );
         assert.equal(run.error, undefined, run.error?.message);
+        const warned = run.warnings.map((w) => w.message).filter((m) => /also written as/.test(m));
+        assert.equal(warned.length, 2, "one per secret name");
+        assert.match(
+            warned[0],
+            /credentials\.deploy-a\.consumers\.github\[0\]: GitHub repository raxx-api AWS_ACCESS_KEY_ID was also written as github Raxx-API: AWS_ACCESS_KEY_ID by credentials\.deploy-b .*run pulumi up --refresh right after it .*pulumi state delete/,
+        );
     });
 
     it("a third spelling is refused, listing both writers and what to do", async () => {

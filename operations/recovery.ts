@@ -290,7 +290,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverResu
             log(question);
             if (!options.confirmNoneRunning || !(await options.confirmNoneRunning(question))) {
                 throw new RecoveryRefused(
-                    `${stack.name}: not cancelling an update this tool cannot see is over — check the stack's updates (pulumi stack history, the CI run) and rerun with --yes (or answer y) once none is running; nothing was changed`,
+                    `${stack.name}: not cancelling an update this tool cannot see is over — check the stack's updates (pulumi stack history, the CI run) and rerun with --none-running (or answer y) once none is running; nothing was changed`,
                 );
             }
         }

@@ -13,6 +13,7 @@ import { ConfigError, parseCredentials } from "../config/validate";
 import { BumpRefused, bumpStackFile } from "../operations/bump";
 import { readAtRef, stackFileName, StackFileError } from "../operations/stack-config";
 import { run as plan } from "./plan";
+import { runAsMain } from "../operations/run-as-main";
 
 export async function run(
     argv: string[],
@@ -86,12 +87,4 @@ export async function run(
     }
 }
 
-if (require.main === module) {
-    run(process.argv.slice(2)).then(
-        (code) => (process.exitCode = code),
-        (e: unknown) => {
-            console.error(e instanceof Error ? e.message : String(e));
-            process.exitCode = 2;
-        },
-    );
-}
+runAsMain(module, run, { failureCode: 2 });

@@ -9,6 +9,7 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { runDoctor } from "../operations/doctor/doctor";
 import { CheckResult, fail, renderChecks } from "../operations/doctor/report";
 import { parseArgs } from "../operations/stack-config";
+import { runAsMain } from "../operations/run-as-main";
 
 export type Out = (line: string) => void;
 
@@ -48,12 +49,4 @@ export async function run(argv: string[], out: Out = console.log, err: Out = con
     return results.some((r) => r.status === "fail") ? 1 : 0;
 }
 
-if (require.main === module) {
-    run(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (e: Error) => {
-            console.error(`doctor failed: ${e.message}`);
-            process.exit(1);
-        },
-    );
-}
+runAsMain(module, run, { failureCode: 1, prefix: "doctor failed", exit: "now" });

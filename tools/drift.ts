@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { findGithubDrift } from "../operations/github-drift";
 import { readWorkingTree } from "../operations/stack-config";
+import { runAsMain } from "../operations/run-as-main";
 
 type Out = (line: string) => void;
 
@@ -43,12 +44,4 @@ export async function run(argv: string[], out: Out = console.log, err: Out = con
     return drift.length ? 1 : 0;
 }
 
-if (require.main === module) {
-    run(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (e: Error) => {
-            console.error(`drift check failed: ${e.message}`);
-            process.exit(2);
-        },
-    );
-}
+runAsMain(module, run, { failureCode: 2, prefix: "drift check failed", exit: "now" });

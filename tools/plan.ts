@@ -10,6 +10,7 @@ import { Credential, isPlaceholder } from "../config/schema";
 import { ConfigError, parseCredentials } from "../config/validate";
 import { fakeSecretFor, runProgram, Run } from "../operations/mock-run";
 import { isSecure, parseArgs, readAtRef, readWorkingTree, StackConfig, StackFileError } from "../operations/stack-config";
+import { runAsMain } from "../operations/run-as-main";
 
 export type Out = (line: string) => void;
 
@@ -252,12 +253,4 @@ export async function run(argv: string[], out: Out = console.log, err: Out = con
     return 0;
 }
 
-if (require.main === module) {
-    run(process.argv.slice(2)).then(
-        (code) => (process.exitCode = code),
-        (e: unknown) => {
-            console.error(e instanceof Error ? e.message : String(e));
-            process.exitCode = 2;
-        },
-    );
-}
+runAsMain(module, run, { failureCode: 2 });

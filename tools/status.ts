@@ -10,6 +10,7 @@ import Table from "cli-table3";
 import { Credential } from "../config/schema";
 import { ConfigError, parseCredentials } from "../config/validate";
 import { parseArgs, readWorkingTree, StackFileError } from "../operations/stack-config";
+import { runAsMain } from "../operations/run-as-main";
 
 /** Stage 2 may come 24 h after the switch (README, "Retire"). */
 export const OBSERVATION_WINDOW_HOURS = 24;
@@ -186,12 +187,4 @@ export async function run(argv: string[], out: Out = console.log, err: Out = con
     return 1;
 }
 
-if (require.main === module) {
-    run(process.argv.slice(2)).then(
-        (code) => (process.exitCode = code),
-        (e: unknown) => {
-            console.error(e instanceof Error ? e.message : String(e));
-            process.exitCode = 2;
-        },
-    );
-}
+runAsMain(module, run, { failureCode: 2 });

@@ -18,6 +18,7 @@ import { TemporaryStack, validate, ValidateOptions, ValidationKind, ValidationRe
 import { providerHostEnv } from "../operations/validate/provider-host-env";
 import { createWorkspaceStack, ensureEngine } from "../sandbox/engine";
 import { World } from "../sandbox/world";
+import { runAsMain } from "../operations/run-as-main";
 
 export type Out = (line: string) => void;
 
@@ -216,13 +217,5 @@ function pluginVersions(): Record<string, string> {
     return Object.fromEntries(requiredPlugins(projectDir).map((p) => [p.name, p.version]));
 }
 
-if (require.main === module) {
-    keepRunningWhenOutputCloses();
-    run(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (e: Error) => {
-            console.error(`validate failed: ${e.message}`);
-            process.exit(1);
-        },
-    );
-}
+if (require.main === module) keepRunningWhenOutputCloses();
+runAsMain(module, run, { failureCode: 1, prefix: "validate failed", exit: "now" });

@@ -21,6 +21,7 @@ import {
     RecoveryRefused,
     TokenCalls,
 } from "../../operations/recovery";
+import { confirmations } from "../../tools/recover";
 
 const BEGAN = new Date("2026-12-01T10:00:00.500Z");
 const key = (keyId: string, created: string, lastUsed?: string): IamKey => ({
@@ -221,7 +222,7 @@ describe("recover: nothing changes without a confirmation", () => {
                 confirm: async () => true,
                 confirmNoneRunning: async (q) => (asked.push(q), false),
             }),
-            /not cancelling an update this tool cannot see is over/,
+            /not cancelling an update this tool cannot see is over .*rerun with --none-running \(or answer y\)/,
         );
         assert.deepEqual(calls, [], "a running update elsewhere keeps its new key");
         assert.match(asked[0], /is no `pulumi up` of this stack running anywhere/);
@@ -356,5 +357,16 @@ describe("recover: a token minted by an interrupted update (found by npm run swe
             result.actions.join("\n"),
             /identity ident-ci-0001: revoked orphan token tok-orphan \(minted by the interrupted update for infisical-ci-slot-a/,
         );
+    });
+});
+
+describe("npm run recover: who answers which question", () => {
+    it("--yes answers only the orphan's delete; that no update runs elsewhere takes --none-running (or y on a terminal)", async () => {
+        const asked = confirmations({});
+        const yes = confirmations({ yes: true });
+        assert.equal(await yes.confirm({} as never), true);
+        assert.equal(yes.confirmNoneRunning, asked.confirmNoneRunning, "--yes leaves that question to the terminal");
+        assert.equal(await confirmations({ noneRunning: true }).confirmNoneRunning("is none running?"), true);
+        assert.equal(confirmations({ noneRunning: true }).confirm, asked.confirm, "--none-running deletes nothing by itself");
     });
 });

@@ -229,6 +229,8 @@ export class InfisicalHttp {
                     "network",
                 );
             }
+            // A request that could not be built: the credential (its message says so), not the site.
+            if (isExchangeError(err) && err.failure === "invalid-request") throw infisicalError(this.redact(err.message), "unexpected");
             // A redirect, an oversized answer, plain http: no retry can help.
             throw infisicalError(`${this.redact((err as Error).message)} — check raxx-rotations:infisical.siteUrl`, "unexpected");
         }

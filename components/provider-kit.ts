@@ -33,14 +33,22 @@ export function requireStrings<T extends object>(
 }
 
 /**
- * check(): an Infisical base URL, trimmed of trailing slashes, https (or
- * loopback). Returns the normalised value; unknowns and non-strings as they are.
+ * One spelling per site, as check() stores it: no surrounding blanks, no
+ * trailing "/", scheme and host in lower case (DNS and URL schemes do not tell
+ * case apart; a path would).
  */
-/** One spelling per site: no surrounding blanks, no trailing "/" (as check() stores it). */
 export function normalizeSiteUrl(siteUrl: string): string {
-    return siteUrl.trim().replace(/\/+$/, "");
+    const trimmed = siteUrl.trim().replace(/\/+$/, "");
+    return trimmed.replace(
+        /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)/i,
+        (_m, scheme: string, host: string) => scheme.toLowerCase() + host.toLowerCase(),
+    );
 }
 
+/**
+ * check(): an Infisical base URL, normalised (normalizeSiteUrl), https (or
+ * loopback). Returns the normalised value; unknowns and non-strings as they are.
+ */
 export function checkSiteUrl(siteUrl: unknown, failures: pulumi.dynamic.CheckFailure[]): unknown {
     if (typeof siteUrl !== "string" || siteUrl === UNKNOWN) return siteUrl;
     const trimmed = normalizeSiteUrl(siteUrl);

@@ -405,7 +405,6 @@ function runningPulumiUpdates(workDir: string): string[] {
     return found;
 }
 
-/** This stack's lock, when the backend is a folder (`file://`) that keeps `.pulumi/locks`. */
 /** "started <time> by <who>, <result>" of the stack's last update, when the backend says. */
 async function lastUpdate(stack: Stack): Promise<string | undefined> {
     try {
@@ -418,6 +417,7 @@ async function lastUpdate(stack: Stack): Promise<string | undefined> {
     }
 }
 
+/** This stack's lock, when the backend is a folder (`file://`) that keeps `.pulumi/locks`. */
 async function readStackLock(stack: Stack, url: string): Promise<StackLock | undefined> {
     if (!url.startsWith("file://")) return undefined;
     const root = url.slice("file://".length).replace(/^~(?=\/)/, os.homedir());

@@ -7,6 +7,7 @@ import { createHerokuClient } from "../../clients/heroku";
 import { exchange } from "../../clients/http";
 import { normalizeSecretPath } from "../../clients/infisical";
 import { InfisicalTokenClient } from "../../clients/infisical-tokens";
+import { normalizeSiteUrl } from "../../components/provider-kit";
 import { githubApiRoot } from "../github-drift";
 import { Credential, InfisicalSettings } from "../../config/schema";
 import { CheckResult, fail, guarded, ok } from "./report";
@@ -91,7 +92,7 @@ export async function consumerChecks(credentials: Credential[], s: ConsumerSecre
 
     const infisicalUsed = credentials.some((c) => (c.consumers.infisical ?? []).length > 0 || c.kind === "infisical-token");
     if (infisicalUsed && s.infisical && s.infisicalToken) {
-        const site = s.infisical.siteUrl.replace(/\/+$/, "");
+        const site = normalizeSiteUrl(s.infisical.siteUrl);
         const auth = { Authorization: `Bearer ${s.infisicalToken}`, Accept: "application/json" };
         const lister = new InfisicalTokenClient({ siteUrl: site, token: s.infisicalToken, retries: 1 });
         const paths = unique(

@@ -135,6 +135,7 @@ describe("every request with a secret: no redirects, bounded answers, https", ()
             })
             .catch((e: Error) => e);
         assert.match(String(infisical), /the request could not be built/);
+        assert.doesNotMatch(String(infisical), /siteUrl/, "the credential is at fault, not the site");
         for (const err of [heroku, infisical]) {
             assert.ok(!String(err).includes(API_KEY.slice(0, 12)), `the credential quoted: ${String(err)}`);
             assert.ok(!String(err).includes(SECRET));

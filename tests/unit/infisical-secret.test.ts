@@ -154,8 +154,10 @@ describe("InfisicalSecret provider", () => {
             });
         }
 
-        it("a state that spells the place another way ('/ci/', a trailing '/' on the site) is no change: replacing would delete the secret just written", async () => {
-            const stored = { ...olds(), secretPath: `${inputs.secretPath}/`, siteUrl: `${inputs.siteUrl}/` };
+        it("a state that spells the place another way ('/ci/', a site with a trailing '/' or another case) is no change: replacing would delete the secret just written", async () => {
+            const upper = inputs.siteUrl.replace(/^http:\/\/127\.0\.0\.1/, "HTTP://127.0.0.1");
+            assert.notEqual(upper, inputs.siteUrl);
+            const stored = { ...olds(), secretPath: `${inputs.secretPath}/`, siteUrl: `${upper}/` };
             assert.deepEqual(await provider.diff!("id", stored, inputs), { changes: false, replaces: [], deleteBeforeReplace: false });
             assert.deepEqual(await provider.diff!("id", stored, { ...inputs, value: "new" }), {
                 changes: true,

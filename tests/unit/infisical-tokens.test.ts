@@ -157,7 +157,7 @@ describe("Infisical Token Auth client", () => {
         assert.ok(!JSON.stringify(view).includes(minted.accessToken), "identity() never shows a token value");
     });
 
-    it("the list check reads the folder it is given (doctor checks each consumer's): one that does not exist is not-found", async () => {
+    it("the list check reads the folder it is given (doctor checks each consumer's); a project that does not exist is not-found", async () => {
         await server.drift({ environment: "prod", secretPath: "/ci", name: "A", value: "x" });
         assert.deepEqual(await client.checkTokenWorks(ROTATOR, { ...scope, secretPath: "/ci" }), { ok: true, status: 200, secretCount: 1 });
         assert.equal(server.requests.at(-1)?.query.secretPath, "/ci");

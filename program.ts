@@ -30,8 +30,9 @@ export async function program(): Promise<Record<string, unknown>> {
     const last = await readLastApplied();
     const plans = new Map<string, SlotPlan>();
     const refusals: string[] = [
-        ...credentials.flatMap((c) =>
-            resourceNameClashes(c.name, c.consumers, secretNamesOf(c), settings.consumers.infisical?.environment),
+        ...resourceNameClashes(
+            credentials.map((c) => ({ name: c.name, consumers: c.consumers, secretNames: secretNamesOf(c) })),
+            settings.consumers.infisical?.environment,
         ),
         ...placeOwnerProblems(credentials, last, settings.consumers.infisical?.environment, (message) => void pulumi.log.warn(message)),
     ];

@@ -37,38 +37,51 @@ const resourceNames = {
 };
 
 /**
- * Two places of one credential whose resource names come out the same
- * (`/ci/x` and `/ci-x`, repository `raxx-api` environment `prod` and
- * repository `raxx-api-prod`, `/etc/raxx/env` and `/etc/raxx-env`): Pulumi
- * would stop the update midway on a duplicate URN. Refused before anything
- * is registered, naming both entries.
+ * Two places whose resource names come out the same (`/ci/x` and `/ci-x`,
+ * repository `raxx-api` environment `prod` and repository `raxx-api-prod`,
+ * `/etc/raxx/env` and `/etc/raxx-env` on one host — or, across credentials,
+ * credential `a` writing `b-github-c` and credential `a-github-b` writing `c`):
+ * Pulumi would stop the update midway on a duplicate URN (a URN carries the
+ * parent's type, not its name). Refused before anything is registered, naming
+ * both entries.
  */
-export function resourceNameClashes(name: string, consumers: Consumers, secretNames: string[], defaultEnvironment?: string): string[] {
-    const entries: { field: string; where: string; names: string[] }[] = [
-        ...(consumers.github ?? []).map((c, i) => ({
-            field: `consumers.github[${i}]`,
-            where: `repository ${c.repository}${c.environment ? ` environment ${c.environment}` : ""}`,
-            names: [resourceNames.github(name, c)],
-        })),
-        ...(consumers.infisical ?? []).map((c, i) => ({
-            field: `consumers.infisical[${i}]`,
-            where: `secretPath ${c.secretPath}`,
-            names: secretNames.map((n) => resourceNames.infisical(name, c.environment ?? defaultEnvironment ?? "", c.secretPath, n)),
-        })),
-        ...(consumers.hosts ?? []).map((c, i) => ({
-            field: `consumers.hosts[${i}]`,
-            where: `host ${c.host} file ${c.envFile}`,
-            names: [resourceNames.host(name, c)],
-        })),
-    ];
+export function resourceNameClashes(
+    credentials: { name: string; consumers: Consumers; secretNames: string[] }[],
+    defaultEnvironment?: string,
+): string[] {
+    const entries = credentials.flatMap(({ name, consumers, secretNames }) => {
+        const at = (field: string) => `credentials.${name}.${field}`;
+        return [
+            ...(consumers.github ?? []).map((c, i) => ({
+                field: at(`consumers.github[${i}]`),
+                where: `repository ${c.repository}${c.environment ? ` environment ${c.environment}` : ""}`,
+                names: [resourceNames.github(name, c)],
+            })),
+            ...(consumers.infisical ?? []).map((c, i) => ({
+                field: at(`consumers.infisical[${i}]`),
+                where: `secretPath ${c.secretPath}`,
+                names: secretNames.map((n) => resourceNames.infisical(name, c.environment ?? defaultEnvironment ?? "", c.secretPath, n)),
+            })),
+            ...(consumers.heroku ?? []).map((c, i) => ({
+                field: at(`consumers.heroku[${i}]`),
+                where: `app ${c.app}`,
+                names: [resourceNames.heroku(name, c.app)],
+            })),
+            ...(consumers.hosts ?? []).map((c, i) => ({
+                field: at(`consumers.hosts[${i}]`),
+                where: `host ${c.host} file ${c.envFile}`,
+                names: [resourceNames.host(name, c)],
+            })),
+        ];
+    });
     const seen = new Map<string, { field: string; where: string }>();
     const problems: string[] = [];
     for (const e of entries) {
         const clash = e.names.map((n) => ({ n, first: seen.get(n) })).find((x) => x.first);
         if (clash?.first) {
             problems.push(
-                `credentials.${name}.${e.field}: ${e.where} would get the resource name ${clash.n}, as ${clash.first.field} (${clash.first.where}) does — ` +
-                    `Pulumi needs one name per resource; give one of them another spelling (a folder, file or environment name)`,
+                `${e.field}: ${e.where} would get the resource name ${clash.n}, as ${clash.first.field} (${clash.first.where}) does — ` +
+                    `Pulumi needs one name per resource; give one of them another spelling (a folder, file, environment or credential name)`,
             );
             continue;
         }

@@ -268,7 +268,7 @@ describe("two places of one credential that would get one resource name", () => 
         });
         assert.match(
             run.error?.message ?? "",
-            /credentials\.deploy-a\.consumers\.infisical\[1\]: secretPath \/ci-x would get the resource name deploy-a-infisical-prod-ci-x-AWS_ACCESS_KEY_ID, as consumers\.infisical\[0\] \(secretPath \/ci\/x\) does — Pulumi needs one name per resource/,
+            /credentials\.deploy-a\.consumers\.infisical\[1\]: secretPath \/ci-x would get the resource name deploy-a-infisical-prod-ci-x-AWS_ACCESS_KEY_ID, as credentials\.deploy-a\.consumers\.infisical\[0\] \(secretPath \/ci\/x\) does — Pulumi needs one name per resource/,
         );
         refusedBeforeRegistering(run);
     });
@@ -279,7 +279,19 @@ describe("two places of one credential that would get one resource name", () => 
         });
         assert.match(
             run.error?.message ?? "",
-            /credentials\.deploy-a\.consumers\.github\[1\]: repository raxx-api-prod would get the resource name deploy-a-github-raxx-api-prod, as consumers\.github\[0\] \(repository raxx-api environment prod\) does/,
+            /credentials\.deploy-a\.consumers\.github\[1\]: repository raxx-api-prod would get the resource name deploy-a-github-raxx-api-prod, as credentials\.deploy-a\.consumers\.github\[0\] \(repository raxx-api environment prod\) does/,
+        );
+        refusedBeforeRegistering(run);
+    });
+
+    it("across credentials: credential a writing b-github-c and credential a-github-b writing c", async () => {
+        const run = await up({
+            a: deployer("a", [{ repository: "b-github-c" }]),
+            "a-github-b": deployer("a-github-b", [{ repository: "c" }]),
+        });
+        assert.match(
+            run.error?.message ?? "",
+            /credentials\.a-github-b\.consumers\.github\[0\]: repository c would get the resource name a-github-b-github-c, as credentials\.a\.consumers\.github\[0\] \(repository b-github-c\) does/,
         );
         refusedBeforeRegistering(run);
     });

@@ -203,9 +203,100 @@ describe(".github/workflows", () => {
             assert.match(run, /git diff --quiet -- "Pulumi\.\$STACK\.yaml"/, "nothing due: no pull request");
             assert.match(run, /npm run --silent plan -- --stack "\$STACK" --base "origin\/\$DEFAULT_BRANCH"/);
             assert.match(run, /gh pr edit "\$branch" --body-file body\.md/, "an open one is updated, not duplicated");
-            assert.match(run, /git push -q --force origin "\$branch"/);
+            assert.match(run, /push -q --force origin "\$branch"/);
             assert.equal(wf.jobs.rotate.concurrency?.["cancel-in-progress"], false);
             assertScriptsExist("rotate.yml", steps);
+        });
+    });
+
+    describe("rotate.yml, its pull-request step run in a git repository", () => {
+        const { wf } = load("rotate.yml");
+        const step = wf.jobs.rotate.steps.find((s) => /gh pr create/.test(s.run ?? ""))!;
+
+        it("opens a pull request, rewrites it the next day, closes it once nothing is due; no push token stays in .git/config", () => {
+            assert.equal(step.shell, "bash");
+            const checkout = wf.jobs.rotate.steps.find((s) => s.uses === "actions/checkout@v4")!;
+            assert.equal(checkout.with?.["persist-credentials"], false, "npm ci and the tools run without the push token");
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raxx-rotate-pr-"));
+            const [origin, work, bin] = ["origin.git", "work", "bin"].map((d) => path.join(dir, d));
+            const ghLog = path.join(dir, "gh.log");
+            const git = (...args: string[]) =>
+                execFileSync("git", ["-c", "user.email=t@t", "-c", "user.name=t", ...args], {
+                    cwd: work,
+                    encoding: "utf8",
+                    stdio: "pipe",
+                }).trim();
+            const stackFile = (epoch: number, day: string) =>
+                fs.writeFileSync(
+                    path.join(work, "Pulumi.prod.yaml"),
+                    `config:\n  # the matrix\n  a:\n    epoch: ${epoch}\n    rotatedOn: "${day}"\n`,
+                );
+            const checkoutMain = () => {
+                git("fetch", "-q", "origin");
+                git("checkout", "-q", "-B", "main", "origin/main");
+            };
+            const runStep = () =>
+                execFileSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", step.run!], {
+                    cwd: work,
+                    encoding: "utf8",
+                    stdio: "pipe",
+                    env: {
+                        ...process.env,
+                        PATH: `${bin}:${process.env.PATH}`,
+                        STACK: "prod",
+                        DEFAULT_BRANCH: "main",
+                        GH_LOG: ghLog,
+                        GH_TOKEN: "ghs_token",
+                    },
+                });
+            const calls = () => (fs.existsSync(ghLog) ? fs.readFileSync(ghLog, "utf8").trim().split("\n") : []);
+            const branchHead = () => execFileSync("git", ["rev-parse", "rotate/prod"], { cwd: origin, encoding: "utf8" }).trim();
+            try {
+                fs.mkdirSync(bin);
+                // gh: a pull request is open once created and until closed; npm: the plan.
+                fs.writeFileSync(
+                    path.join(bin, "gh"),
+                    '#!/bin/sh\ncase "$1 $2" in\n"pr list") [ -f "$GH_LOG" ] && [ "$(tail -n1 "$GH_LOG")" != "pr close" ] && echo 7 ;;\n*) echo "$1 $2" >> "$GH_LOG" ;;\nesac\nexit 0\n',
+                    { mode: 0o755 },
+                );
+                fs.writeFileSync(path.join(bin, "npm"), "#!/bin/sh\necho 'the plan'\n", { mode: 0o755 });
+                execFileSync("git", ["init", "-q", "--bare", "-b", "main", origin]);
+                execFileSync("git", ["clone", "-q", origin, work], { stdio: "pipe" });
+                git("checkout", "-q", "-b", "main");
+                stackFile(1, "2026-01-01");
+                git("add", ".");
+                git("commit", "-qm", "base");
+                git("push", "-q", "origin", "main");
+
+                checkoutMain();
+                stackFile(2, "2026-12-01"); // what bump --due did
+                runStep();
+                assert.deepEqual(calls(), ["pr create"]);
+                const first = branchHead();
+                assert.doesNotMatch(
+                    fs.readFileSync(path.join(work, ".git", "config"), "utf8"),
+                    /ghs_token|extraheader/i,
+                    "the token was for the push only",
+                );
+
+                checkoutMain();
+                stackFile(2, "2026-12-02");
+                runStep();
+                assert.deepEqual(calls(), ["pr create", "pr edit"]);
+                assert.notEqual(branchHead(), first, "rewritten: rotatedOn stays the day it is merged");
+
+                // Rotated by another change on main: nothing due, the open pull request is closed.
+                checkoutMain();
+                stackFile(2, "2026-12-02");
+                git("commit", "-qam", "rotated by hand");
+                git("push", "-q", "origin", "main");
+                assert.match(runStep(), /nothing due in Pulumi\.prod\.yaml/);
+                assert.deepEqual(calls(), ["pr create", "pr edit", "pr close"]);
+                runStep();
+                assert.deepEqual(calls(), ["pr create", "pr edit", "pr close"], "nothing open, nothing to close");
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
         });
     });
 

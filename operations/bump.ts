@@ -11,6 +11,7 @@ import { isMap, isScalar, parseDocument, Pair, Scalar, YAMLMap } from "yaml";
 import { Credential } from "../config/schema";
 import { ConfigError, parseCredentials } from "../config/validate";
 import { AppliedCredential, EpochMoveError, planKeys, planTokens } from "../rotations/epoch-moves";
+import { daysOverdue, holdsPreviousKey } from "../rotations/cadence";
 
 export interface BumpRequest {
     /** Credentials to bump by name; empty with `due`: every overdue one. */
@@ -52,7 +53,7 @@ export function appliedFrom(credentials: Credential[]): Map<string, AppliedCrede
     return new Map(
         credentials.map((c) => {
             const keyEpochs = [c.epoch];
-            if (c.kind === "aws-access-key" && c.epoch > 1 && c.retiredEpoch < c.epoch - 1) keyEpochs.push(c.epoch - 1);
+            if (holdsPreviousKey(c)) keyEpochs.push(c.epoch - 1);
             const owner = c.kind === "aws-access-key" ? c.iamUser : c.identityId;
             return [c.name, { epoch: c.epoch, retiredEpoch: c.retiredEpoch, keyEpochs, owner, kind: c.kind }];
         }),
@@ -62,10 +63,7 @@ export function appliedFrom(credentials: Credential[]): Map<string, AppliedCrede
 /** Which credentials are overdue on `today` (their rotatedOn + cadenceDays is before it), as `npm run status` counts days. */
 export function overdue(credentials: Credential[], today: string): string[] {
     const now = Date.parse(`${today}T00:00:00Z`);
-    return credentials
-        .filter((c) => c.rotatedOn && c.cadenceDays !== undefined)
-        .filter((c) => Math.floor((now - Date.parse(`${c.rotatedOn}T00:00:00Z`)) / 86_400_000) > c.cadenceDays!)
-        .map((c) => c.name);
+    return credentials.filter((c) => daysOverdue(c, now) > 0).map((c) => c.name);
 }
 
 /**

@@ -11,6 +11,7 @@ import { ConfigError, parseCredentials } from "../config/validate";
 import { fakeSecretFor, runProgram, Run } from "../operations/mock-run";
 import { isSecure, parseArgs, readAtRef, readWorkingTree, StackConfig, StackFileError } from "../operations/stack-config";
 import { runAsMain } from "../operations/run-as-main";
+import { holdsPreviousKey } from "../rotations/cadence";
 
 export type Out = (line: string) => void;
 
@@ -111,7 +112,7 @@ export function appliedOutputs(credentials: Credential[]): Record<string, unknow
     const rotations: Record<string, unknown> = {};
     for (const c of credentials) {
         const keys = [{ epoch: c.epoch, slot: slot(c.epoch), status: "Active" }];
-        if (c.epoch > 1 && c.retiredEpoch < c.epoch - 1) keys.push({ epoch: c.epoch - 1, slot: slot(c.epoch - 1), status: "Inactive" });
+        if (holdsPreviousKey(c)) keys.push({ epoch: c.epoch - 1, slot: slot(c.epoch - 1), status: "Inactive" });
         rotations[c.name] = { kind: c.kind, epoch: c.epoch, retiredEpoch: c.retiredEpoch, keys };
     }
     return { rotations };

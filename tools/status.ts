@@ -11,10 +11,10 @@ import { Credential } from "../config/schema";
 import { ConfigError, parseCredentials } from "../config/validate";
 import { parseArgs, readWorkingTree, StackFileError } from "../operations/stack-config";
 import { runAsMain } from "../operations/run-as-main";
+import { DAY, daysOverdue, dueAt, holdsPreviousKey } from "../rotations/cadence";
 
 /** Stage 2 may come 24 h after the switch (README, "Retire"). */
 export const OBSERVATION_WINDOW_HOURS = 24;
-const DAY = 24 * 3600 * 1000;
 
 export interface StatusRow {
     name: string;
@@ -40,7 +40,7 @@ export function statusRows(credentials: Credential[], now: Date): StatusRow[] {
         const flags: string[] = [];
         const problems: string[] = [];
         // Tokens have no inactive stage: the previous one is revoked by the bump itself.
-        const overlap = c.kind === "aws-access-key" && c.epoch > 1 && c.retiredEpoch < c.epoch - 1;
+        const overlap = holdsPreviousKey(c);
         const stage = c.emergency
             ? `emergency: the ${c.kind === "infisical-token" ? "token" : "key"} of epoch ${c.epoch - 1} leaked, replaced and ${c.kind === "infisical-token" ? "revoked" : "deleted"} in one update`
             : c.epoch === 1
@@ -52,18 +52,17 @@ export function statusRows(credentials: Credential[], now: Date): StatusRow[] {
                   : "retired";
         const rotated = c.rotatedOn ? Date.parse(`${c.rotatedOn}T00:00:00Z`) : undefined;
         let dueDate: string | null = null;
-        let daysOverdue = 0;
+        let overdueBy = 0;
         if (rotated === undefined) flags.push("no rotatedOn");
         if (c.cadenceDays === undefined) flags.push("no cadenceDays");
         if (c.emergency) flags.push("emergency: true (remove it once the update is done)");
         if (entry.legacyServiceToken === true) flags.push("legacy service token: migrate to machine identity");
         if (rotated !== undefined && c.cadenceDays !== undefined) {
-            const due = rotated + c.cadenceDays * DAY;
-            dueDate = new Date(due).toISOString().slice(0, 10);
-            daysOverdue = Math.max(0, Math.floor((today - due) / DAY));
-            if (daysOverdue > 0)
+            dueDate = new Date(dueAt(c)!).toISOString().slice(0, 10);
+            overdueBy = daysOverdue(c, today);
+            if (overdueBy > 0)
                 problems.push(
-                    `overdue by ${daysOverdue} day(s): due ${dueDate} (rotatedOn ${c.rotatedOn} + ${c.cadenceDays} days); bump its epoch`,
+                    `overdue by ${overdueBy} day(s): due ${dueDate} (rotatedOn ${c.rotatedOn} + ${c.cadenceDays} days); bump its epoch`,
                 );
         }
         if (overlap && rotated !== undefined) {
@@ -88,7 +87,7 @@ export function statusRows(credentials: Credential[], now: Date): StatusRow[] {
             rotatedOn: c.rotatedOn ?? null,
             cadenceDays: c.cadenceDays ?? null,
             dueDate,
-            daysOverdue,
+            daysOverdue: overdueBy,
             consumers,
             flags,
             problems,

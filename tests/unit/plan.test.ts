@@ -3,7 +3,8 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { run, SECURE_PLACEHOLDERS } from "../../tools/plan";
+import { appliedOutputs, run, SECURE_PLACEHOLDERS } from "../../tools/plan";
+import { Credential } from "../../config/schema";
 
 const fixtures = path.join(__dirname, "..", "fixtures", "stacks", "plan");
 
@@ -149,5 +150,23 @@ describe("npm run plan", function () {
         const badBase = await plan("bad", "epoch-1");
         assert.equal(badBase.code, 2);
         assert.match(badBase.err, /^The stack file at HEAD \(the base\) is not valid:/);
+    });
+});
+
+describe("npm run plan: what the base stack holds", () => {
+    it("a key in overlap beside the active one; never a previous token (the bump revokes it), whatever retiredEpoch says", () => {
+        const base = { epoch: 2, retiredEpoch: 0, consumers: {} };
+        const out = appliedOutputs([
+            { ...base, name: "k", kind: "aws-access-key" },
+            { ...base, name: "t", kind: "infisical-token" },
+        ] as unknown as Credential[]) as { rotations: Record<string, { keys: { epoch: number; status: string }[] }> };
+        assert.deepEqual(
+            out.rotations.k.keys.map((k) => `${k.epoch} ${k.status}`),
+            ["2 Active", "1 Inactive"],
+        );
+        assert.deepEqual(
+            out.rotations.t.keys.map((k) => `${k.epoch} ${k.status}`),
+            ["2 Active"],
+        );
     });
 });

@@ -216,8 +216,16 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
     const targets = [options.picture, options.keepWorkDir ? path.join(workDir, "report.html") : undefined].filter((f): f is string => !!f);
     if (targets.length) {
         const html = renderPictureHtml(rehearsalPicture(report));
-        for (const file of targets) fs.writeFileSync(file, html);
-        report.pictures = targets;
+        report.pictures = [];
+        for (const file of targets) {
+            try {
+                fs.writeFileSync(file, html);
+                report.pictures.push(file);
+            } catch (err) {
+                // The verdict stands without its picture.
+                log(`could not write the timeline picture ${file}: ${(err as Error).message}`);
+            }
+        }
     }
     return report;
 }

@@ -2,6 +2,7 @@
 // Rehearses a rotation end to end with no cloud account: the real Pulumi engine,
 // the program, and a local world (moto, GitHub). Exit 0 only when every
 // invariant and every step's expectation held; 2 for a bad scenario file.
+import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
@@ -53,7 +54,20 @@ async function main(): Promise<number> {
     }
     // With --json, progress goes to stderr so stdout is one JSON document.
     const log = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`);
-    const picture = path.resolve(values.report ?? path.join(os.tmpdir(), `raxx-rehearsal-${scenario.name}.html`));
+    // A folder of its own by default: two rehearsals never write one file, nor one another user made.
+    const picture = path.resolve(
+        values.report ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), "raxx-rehearsal-")), `${path.basename(scenario.name)}.html`),
+    );
+    // The output files are checked before the run, not found unwritable after it.
+    for (const file of [picture, values["event-log"]].filter((f): f is string => !!f)) {
+        try {
+            fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+            fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
+        } catch (err) {
+            console.error(`cannot write ${file}: ${(err as Error).message}`);
+            return 2;
+        }
+    }
     const report = await rehearse({
         scenario,
         stackFile: path.join(repoRoot, `Pulumi.${values.stack}.yaml`),
@@ -66,7 +80,7 @@ async function main(): Promise<number> {
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else log(formatReport(report));
     if (report.workDir) log(`work folder kept: ${report.workDir}`);
-    log(`timeline picture: ${picture}`);
+    for (const file of report.pictures ?? []) log(`timeline picture: ${file}`);
     return report.verdict === "pass" ? 0 : 1;
 }
 

@@ -4,17 +4,12 @@
 # root with no standard input (CI): non-interactive.
 set -euo pipefail
 
-if command -v chromium >/dev/null 2>&1; then
-    echo "install-chromium: $(chromium --version 2>/dev/null | head -n1 || echo chromium) already installed" >&2
-    exit 0
-fi
-if [ "$(id -u)" != "0" ]; then
-    echo "install-chromium: chromium is missing and this is not root: run 'apt-get install -y chromium' as root" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-echo "install-chromium: apt-get update" >&2
-apt-get update -q >&2
-echo "install-chromium: apt-get install -y chromium" >&2
-apt-get install -y -q --no-install-recommends chromium >&2
+# Any of the browsers the test looks for (tests/sandbox/picture-browser.test.ts).
+for browser in chromium chromium-browser google-chrome; do
+    if command -v "$browser" >/dev/null 2>&1; then
+        echo "install-chromium: $("$browser" --version 2>/dev/null | head -n1 || echo "$browser") already installed" >&2
+        exit 0
+    fi
+done
+bash "$(dirname "$0")/apt-install.sh" install-chromium chromium
 echo "install-chromium: $(chromium --version 2>/dev/null | head -n1)" >&2

@@ -14,7 +14,6 @@ if [ "$(id -u)" != "0" ]; then
     exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
 # Keep the package's maintainer scripts from starting the system sshd on port 22.
 policy=/usr/sbin/policy-rc.d
 made_policy=0
@@ -26,8 +25,5 @@ fi
 cleanup() { if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi; }
 trap cleanup EXIT
 
-echo "install-sshd: apt-get update" >&2
-apt-get update -q >&2
-echo "install-sshd: apt-get install -y openssh-server" >&2
-apt-get install -y -q --no-install-recommends openssh-server openssh-client >&2
+bash "$(dirname "$0")/apt-install.sh" install-sshd openssh-server openssh-client
 echo "install-sshd: installed $(/usr/sbin/sshd -V 2>&1 | head -n1 || true)" >&2

@@ -259,9 +259,10 @@ export const SCENARIO_GROUPS: Record<string, string[]> = {
     gates: ["gate-validation", "gate-probe", "gate-usage", "audit-webhook-down", "killed-up", "drift"],
     faults: ["github-500", "heroku-429", "infisical-401", "host-unreachable", "host-key"],
     emergency: ["emergency", "emergency-probe", "emergency-token"],
-    // A fixed sample of `npm run sweep`: the points that found something, and a kill while the old key goes Inactive
-    // (the other vendors' faults are github-500, heroku-429, infisical-401, host-unreachable, audit-webhook-down; a kill: killed-up).
-    sweep: ["sweep-kill-after-token-mint", "sweep-kill-after-host-restart", "sweep-kill-after-deactivation"],
+    // A fixed sample of `npm run sweep`: the points that found something, the two failures the issue names — an
+    // Infisical 503 on the revoke, a kill while the old key goes Inactive — (the other vendors' faults are
+    // github-500, heroku-429, infisical-401, host-unreachable, audit-webhook-down; a kill: killed-up).
+    sweep: ["sweep-kill-after-token-mint", "sweep-fault-on-token-revoke", "sweep-kill-after-host-restart", "sweep-kill-after-deactivation"],
 };
 
 /** Declares one test per scenario of the group, through the real engine. */

@@ -47,6 +47,8 @@ const CONSUMER_TYPES = new Set([
 const CREATES = new Set(["create", "create-replacement", "replace"]);
 const DELETES = new Set(["delete", "delete-replaced", "discard", "discard-replaced"]);
 const WRITES = new Set(["create", "update", "create-replacement", "replace"]);
+// Steps that change nothing: no bar (`pulumi up --refresh` reads every resource first).
+const UNCHANGED = new Set(["same", "read", "refresh"]);
 
 /**
  * A debug diagnostic. @pulumi/pulumi (3.270, still in 3.276) logs every
@@ -115,10 +117,9 @@ export function eventLogPicture(events: LoggedEvent[], title: string): TimelineP
     for (const e of timed) {
         const at = e.timestamp * 1000;
         const pre = e.resourcePreEvent;
-        if (pre && !pre.planning && pre.metadata.op !== "same" && pre.metadata.op !== "read")
-            started.set(`${pre.metadata.urn} ${pre.metadata.op}`, at);
+        if (pre && !pre.planning && !UNCHANGED.has(pre.metadata.op)) started.set(`${pre.metadata.urn} ${pre.metadata.op}`, at);
         const done = e.resOutputsEvent && !e.resOutputsEvent.planning ? e.resOutputsEvent.metadata : e.resOpFailedEvent?.metadata;
-        if (!done || done.op === "same" || done.op === "read") continue;
+        if (!done || UNCHANGED.has(done.op)) continue;
         const start = started.get(`${done.urn} ${done.op}`) ?? at;
         engine.push({ from: start, to: at + 1000, label: name(done.urn), op: done.op, ...(e.resOpFailedEvent ? { failed: true } : {}) });
         if (e.resOpFailedEvent) continue;

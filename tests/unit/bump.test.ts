@@ -9,8 +9,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { parseCredentials } from "../../config/validate";
-import { bumpStackFile, BumpRefused, overdue } from "../../operations/bump";
+import { appliedFrom, bumpStackFile, BumpRefused, overdue } from "../../operations/bump";
+import { planKeys } from "../../rotations/epoch-moves";
 import { run } from "../../tools/bump";
+import { statusRows } from "../../tools/status";
 
 const root = path.join(__dirname, "..", "..");
 const prod = fs.readFileSync(path.join(root, "Pulumi.prod.yaml"), "utf8");
@@ -56,6 +58,17 @@ describe("npm run bump: the edit", () => {
         ]);
         const entry = credentialsOf(result.text).find((c) => c.name === "vault-operator")!;
         assert.deepEqual([entry.epoch, entry.retiredEpoch, entry.emergency], [2, 1, true]);
+        const plan = planKeys(
+            {
+                name: entry.name,
+                epoch: entry.epoch,
+                retiredEpoch: entry.retiredEpoch,
+                emergency: true,
+                owner: { field: "iamUser", value: "raxx-vault-operator" },
+            },
+            appliedFrom(credentialsOf(prod)).get("vault-operator"),
+        );
+        assert.equal(plan.move, "emergency", "the program's own epoch rules read it as the emergency move");
     });
 
     it("refuses an entry written as a flow mapping, which it cannot edit line by line", () => {
@@ -120,6 +133,12 @@ describe("npm run bump: the edit", () => {
         assert.deepEqual(overdue(credentials, "2026-05-24"), [], "due on the 30th day, not yet overdue");
         assert.deepEqual(overdue(credentials, "2026-05-25"), ["vault-operator", "s3-backup-writer"]);
         assert.deepEqual(overdue(credentials, "2026-07-24"), ["vault-operator", "s3-backup-writer", "infisical-service-token"]);
+        for (const day of ["2026-05-24", "2026-05-25", "2026-07-24"]) {
+            const byStatus = statusRows(credentials, new Date(`${day}T00:00:00Z`))
+                .filter((r) => r.daysOverdue > 0)
+                .map((r) => r.name);
+            assert.deepEqual(overdue(credentials, day), byStatus, `bump and status agree on ${day}`);
+        }
         const result = bumpStackFile(prod, { names: [], due: true, emergency: false, today: "2026-05-25" }, credentials);
         assert.deepEqual(
             result.changed.map((c) => c.name),

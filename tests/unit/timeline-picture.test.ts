@@ -243,6 +243,12 @@ describe("timeline picture: from an engine event log (pulumi up --event-log)", (
         const DEACTIVATION = "pulumi-nodejs:dynamic/raxx-rotations:KeyDeactivation";
         const emergency: LoggedEvent[] = [
             ...events.slice(0, 4), // slot-a creates NEW, the GitHub secret is written with it at 3 s
+            // A refresh (pulumi up --refresh) draws no bar.
+            { timestamp: at(4), resourcePreEvent: { metadata: step("refresh", "vault-operator-slot-a", KEY, {}) } },
+            {
+                timestamp: at(4),
+                resOutputsEvent: { metadata: step("refresh", "vault-operator-slot-a", KEY, { id: NEW, outputs: { status: "Active" } }) },
+            },
             // A preview inside the log (planning) and a failed update of a slot: neither moves a key.
             {
                 timestamp: at(4),
@@ -283,6 +289,7 @@ describe("timeline picture: from an engine event log (pulumi up --event-log)", (
             p.engine.filter((b) => b.failed).map((b) => `${b.op} ${b.label} ${(b.from - at(0) * 1000) / 1000}`),
             ["update vault-operator-slot-b 5"],
         );
+        assert.ok(!p.engine.some((b) => b.op === "refresh"), "no bar for a refresh");
         const [lane] = p.consumers;
         assert.deepEqual(
             lane.bad.map((b) => [(b.from - at(0) * 1000) / 1000, (b.to - at(0) * 1000) / 1000]),

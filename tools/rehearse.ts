@@ -60,11 +60,14 @@ async function main(): Promise<number> {
     );
     // The output files are checked before the run, not found unwritable after it.
     for (const file of [picture, values["event-log"]].filter((f): f is string => !!f)) {
+        // Checked, not created: a mistyped folder is the operator's to fix.
+        const folder = path.dirname(path.resolve(file));
         try {
-            fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-            fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
+            fs.accessSync(folder, fs.constants.W_OK);
         } catch (err) {
-            console.error(`cannot write ${file}: ${(err as Error).message}`);
+            console.error(
+                `cannot write ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? `no folder ${folder}` : (err as Error).message}`,
+            );
             return 2;
         }
     }

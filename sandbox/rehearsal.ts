@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { program } from "../program";
 import { rotationsOutput } from "../rotations/last-applied";
 import { renderPictureHtml } from "../operations/picture/render";
+import { stackOutputs } from "./stack-outputs";
 import { rehearsalPicture } from "./rehearsal-picture";
 import { ReceivedAuditEvent } from "./services/audit-server";
 import { Stack } from "@pulumi/pulumi/automation";
@@ -192,7 +193,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalRepo
             if (!report.met && report.message) log(`      ${firstLines(report.message, 40).replace(/\n/g, "\n      ")}`);
             else if (report.message) for (const line of engineErrors(report.message)) log(`      error: ${line}`);
         }
-        rotations = (await stack.outputs())[rotationsOutput]?.value as Record<string, unknown> | undefined;
+        rotations = (await stackOutputs(stack))[rotationsOutput]?.value as Record<string, unknown> | undefined;
     } finally {
         await sandbox.close(options.keepWorkDir);
     }

@@ -19,6 +19,7 @@ import {
     Verdict,
 } from "./invariants";
 import { childProcessesNamed, killProcessTree } from "./processes";
+import { stackOutputs } from "./stack-outputs";
 import { describeStep, Step, stepKind, StepKind } from "./scenario";
 import { HostPresence } from "./services/ssh/host-service";
 import { editCredentials, ownerOf, stackCredentials } from "./stack-file";
@@ -267,7 +268,7 @@ export class StepRunner {
 
     /** A credential's active or inactive key id, from the stack outputs of the last update. */
     private async keyOf(credential: string, which: string): Promise<string> {
-        const outputs = await this.stack.outputs();
+        const outputs = await stackOutputs(this.stack);
         const rotations = (outputs.rotations?.value ?? {}) as Record<string, { activeKeyId: string; inactiveKeyId: string | null }>;
         const entry = rotations[credential];
         const keyId = which === "active" ? entry?.activeKeyId : entry?.inactiveKeyId;
@@ -341,7 +342,7 @@ export class StepRunner {
 
     /** Which epoch each key or token id belongs to, from the `rotations` output. */
     private async keyEpochs(): Promise<Record<string, number>> {
-        const outputs = await this.stack.outputs();
+        const outputs = await stackOutputs(this.stack);
         const rotations = (outputs.rotations?.value ?? {}) as Record<string, { keys?: { epoch: number; keyId: string }[] }>;
         return Object.fromEntries(Object.values(rotations).flatMap((r) => (r.keys ?? []).map((k) => [k.keyId, k.epoch] as const)));
     }
